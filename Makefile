@@ -1,0 +1,44 @@
+# Two commands: `make run` (the default experiment) and `make test` (the suite). Both build .venv first if needed.
+SHELL := /bin/bash
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+PROFILE ?= workflow/profiles/default
+SNAKEMAKE := $(VENV)/bin/snakemake --profile $(PROFILE)
+export PATH := $(abspath $(VENV))/bin:$(PATH)
+export HF_HUB_OFFLINE := 1
+
+.PHONY: venv run test test-unit dryrun lint bench mlflow clean
+
+$(STAMP): requirements.txt pyproject.toml
+	test -x $(PY) || python3 -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements.txt
+	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps -e .
+	touch $(STAMP)
+
+venv: $(STAMP)
+
+run: $(STAMP)  ## the default experiment: snakemake all on config/config.yaml
+	$(SNAKEMAKE) all
+
+test: $(STAMP)  ## unit tests, then the micro pipeline end to end
+	$(PY) -m pytest -q tests
+
+test-unit: $(STAMP)
+	$(PY) -m pytest -q tests/unit
+
+dryrun: $(STAMP)
+	$(SNAKEMAKE) -n all
+
+lint: $(STAMP)
+	$(SNAKEMAKE) --lint
+
+bench: $(STAMP)
+	$(PY) bench/bench_render.py
+	$(PY) bench/bench_mining.py
+
+mlflow: $(STAMP)  ## the MLflow UI on 127.0.0.1 only
+	$(VENV)/bin/mlflow ui --host 127.0.0.1 --port 5000 --backend-store-uri sqlite:///results/mlflow.db
+
+clean:
+	rm -rf results .snakemake

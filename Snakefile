@@ -1,0 +1,18 @@
+# suti: SuTI (subject-driven text-to-image generation via apprenticeship learning) as a Snakemake workflow.
+#   snakemake --profile workflow/profiles/default all                              # default experiment (CPU)
+#   snakemake --profile workflow/profiles/default all --configfile config/micro.yaml  # CI scale
+
+
+configfile: "config/config.yaml"
+
+
+include: "workflow/rules/common.smk"
+include: "workflow/rules/corpus.smk"
+include: "workflow/rules/mining.smk"
+include: "workflow/rules/dreambench.smk"
+
+
+rule all:
+    input:
+        get_final_outputs(),
+    default_target: True

@@ -1,0 +1,46 @@
+"""`suti <stage> ...`: every pipeline stage as a command with explicit paths (see `suti --help`)."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+from suti.errors import SutiError
+from suti.stages import build_corpus, dreambench, mine_clusters
+from suti.stages.common import setup_logging
+
+COMMANDS = {
+    "build-corpus": build_corpus,
+    "mine-clusters": mine_clusters,
+    "index-dreambench": dreambench,
+    "fetch-dreambench": dreambench.Fetch,
+}
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="suti", description=__doc__)
+    sub = p.add_subparsers(dest="command", required=True)
+    for name, module in COMMANDS.items():
+        module.add_arguments(sub.add_parser(name, help=module.HELP, description=module.HELP))
+    return p
+
+
+def main(argv=None) -> int:
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")  # a missing pretrained weight fails at once, not after retries
+    try:
+        args = parser().parse_args(argv)
+    except SutiError as err:  # raised by argument type converters (bad --params)
+        print(f"suti: error: {err}", file=sys.stderr)
+        return 2
+    setup_logging()
+    try:
+        COMMANDS[args.command].run(args)
+    except SutiError as err:
+        print(f"suti: error: {err}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

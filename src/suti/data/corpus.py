@@ -1,0 +1,136 @@
+"""SynthBench corpus: web-like pages, each centred on one subject, with the noise real web data has.
+
+A page shows its subject in 3-12 varied scenes, plus (by config) distractor images of other subjects, near-duplicates
+of its own images, captions that miss the subject, undecodable image bytes and empty captions. Ground truth goes in
+the `gt_*` columns.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from typing import Iterator
+
+import numpy as np
+import pyarrow as pa
+
+from suti import world
+from suti.data import tables
+from suti.data.images import encode_png
+from suti.world.config import WorldConfig
+
+_CORPUS_STREAM = 0xC0_4B05  # rng stream tag: corpus pages
+
+
+@dataclasses.dataclass(frozen=True)
+class NoiseConfig:
+    """Per-image probabilities of each kind of web noise."""
+
+    distractor: float = 0.1      # per genuine image: add one image of another subject to the page
+    near_duplicate: float = 0.08  # per genuine image: add a near copy of it
+    caption_miss: float = 0.1    # caption that does not mention the subject
+    corrupt_bytes: float = 0.02  # undecodable image bytes
+    empty_caption: float = 0.02
+
+
+@dataclasses.dataclass(frozen=True)
+class CorpusConfig:
+    source: str = "synthbench"            # "synthbench" | "folder" | "manifest"
+    path: str = ""                        # the folder or manifest, for real corpora
+    n_pages: int = 800
+    images_per_page: tuple[int, int] = (3, 12)
+    n_shards: int = 4
+    companion_prob: float = 0.2
+    shiny_prob: float = 0.1
+    noise: NoiseConfig = NoiseConfig()
+
+
+def _image_row(page_id, subject, scene, caption, role, res):
+    look = world.render_appearance(subject, scene)
+    return dict(
+        page_id=page_id, image=encode_png(world.render(subject, scene, res)), caption=caption, source="synthbench",
+        gt_subject_id=subject.subject_id, gt_class=subject.cls, gt_colour=look["colour"], gt_pattern=look["pattern"],
+        gt_role=role, gt_duplicate_of=None, gt_corrupt="", gt_scene=json.dumps(scene.to_dict()),
+    )
+
+
+def _near_duplicate(scene: world.Scene, rng: np.random.Generator, res: int) -> world.Scene:
+    """The same shot, shifted by about a pixel and re-exposed by a few percent (a re-upload or a re-crop)."""
+    return dataclasses.replace(
+        scene,
+        cx=scene.cx + rng.uniform(-1, 1) / res,
+        cy=scene.cy + rng.uniform(-1, 1) / res,
+        brightness=scene.brightness * rng.uniform(0.97, 1.03),
+    )
+
+
+def make_page(page: int, seed: int, wcfg: WorldConfig, cfg: CorpusConfig) -> list[dict]:
+    """All rows of page `page`: its subject's images, then noise, shuffled; deterministic from (seed, page)."""
+    rng = np.random.default_rng([seed, _CORPUS_STREAM, page])
+    page_id = f"page{page:06d}"
+    res = wcfg.resolution
+    subject = world.make_subject(seed, page)
+    scene_kw = dict(companion_prob=cfg.companion_prob, shiny_prob=cfg.shiny_prob)
+    noise = cfg.noise
+    rows, scenes = [], []
+    for _ in range(int(rng.integers(cfg.images_per_page[0], cfg.images_per_page[1] + 1))):
+        scene = world.sample_scene(rng, **scene_kw)
+        miss = rng.uniform() < noise.caption_miss
+        caption = world.miss(scene, rng) if miss else world.describe(subject, scene, rng)
+        rows.append(_image_row(page_id, subject, scene, caption, "subject", res))
+        scenes.append(scene)
+    n_genuine = len(rows)
+    for _ in range(rng.binomial(n_genuine, noise.distractor)):
+        other = world.make_subject(seed, wcfg.n_subjects + int(rng.integers(wcfg.n_distractor_subjects)))
+        scene = world.sample_scene(rng, **scene_kw)
+        rows.append(_image_row(page_id, other, scene, world.describe(other, scene, rng), "distractor", res))
+    for _ in range(rng.binomial(n_genuine, noise.near_duplicate)):
+        src = int(rng.integers(n_genuine))
+        row = _image_row(page_id, subject, _near_duplicate(scenes[src], rng, res), rows[src]["caption"],
+                         "duplicate", res)
+        row["gt_duplicate_of"] = src  # an index for now; becomes an image_id after the shuffle
+        rows.append(row)
+    order = rng.permutation(len(rows))
+    ids = {int(old): f"{page_id}-{new:02d}" for new, old in enumerate(order)}
+    out = []
+    for new, old in enumerate(order):
+        row = dict(rows[old], image_id=ids[int(old)])
+        if row["gt_duplicate_of"] is not None:
+            row["gt_duplicate_of"] = ids[row["gt_duplicate_of"]]
+        _corrupt(row, rng, noise)
+        out.append(row)
+    return out
+
+
+def _corrupt(row: dict, rng: np.random.Generator, noise: NoiseConfig) -> None:
+    """Damage a row in place, as a crawler would: truncated bytes, or a lost caption."""
+    u = rng.uniform(size=2)
+    if u[0] < noise.corrupt_bytes:
+        row["image"] = row["image"][: int(rng.integers(8, 40))]
+        row["gt_corrupt"] = "bytes"
+    elif u[1] < noise.empty_caption:
+        row["caption"] = ""
+        row["gt_corrupt"] = "caption"
+
+
+def shard_pages(n_pages: int, n_shards: int, shard: int) -> range:
+    """The pages of shard `shard`: contiguous, sizes differing by at most one."""
+    bounds = np.linspace(0, n_pages, n_shards + 1).round().astype(int)
+    return range(int(bounds[shard]), int(bounds[shard + 1]))
+
+
+def build_shard(shard: int, seed: int, wcfg: WorldConfig, cfg: CorpusConfig, progress=None) -> pa.Table:
+    """The corpus rows of one shard as a `tables.CORPUS` table."""
+    if cfg.n_pages > wcfg.n_subjects:
+        raise ValueError(f"corpus.n_pages ({cfg.n_pages}) exceeds world.n_subjects ({wcfg.n_subjects})")
+    rows = []
+    for page in shard_pages(cfg.n_pages, cfg.n_shards, shard):
+        rows.extend(make_page(page, seed, wcfg, cfg))
+        if progress is not None:
+            progress.update(1)
+    return tables.from_rows(rows, tables.CORPUS)
+
+
+def iter_shards(seed: int, wcfg: WorldConfig, cfg: CorpusConfig, progress=None) -> Iterator[pa.Table]:
+    for shard in range(cfg.n_shards):
+        yield build_shard(shard, seed, wcfg, cfg, progress)

@@ -1,0 +1,83 @@
+"""Every parquet table's schema, defined once.
+
+Corpus tables carry ground truth in `gt_*` columns. No mining or training code reads them: readers ask for
+`PUBLIC_CORPUS_COLUMNS`, and only `suti.evaluation` reads the `gt_*` columns back.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Iterable, Sequence
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from suti.errors import SutiError
+
+CORPUS = pa.schema([
+    ("page_id", pa.string()),           # a web page (SynthBench: one page per subject)
+    ("image_id", pa.string()),          # unique in the corpus
+    ("image", pa.binary()),             # PNG bytes (may be undecodable: the corpus is noisy on purpose)
+    ("caption", pa.string()),           # may be empty or miss the subject
+    ("source", pa.string()),            # "synthbench", "folder:<dir>", "manifest:<file>"
+    ("gt_subject_id", pa.int64()),      # ground truth (null for real corpora)
+    ("gt_class", pa.string()),
+    ("gt_colour", pa.string()),
+    ("gt_pattern", pa.string()),
+    ("gt_role", pa.string()),           # "subject" | "distractor" | "duplicate"
+    ("gt_duplicate_of", pa.string()),   # image_id of the original, for near-duplicates
+    ("gt_corrupt", pa.string()),        # "" | "bytes" | "caption"
+    ("gt_scene", pa.string()),          # JSON of the Scene
+])
+PUBLIC_CORPUS_COLUMNS: tuple[str, ...] = tuple(n for n in CORPUS.names if not n.startswith("gt_"))
+GT_COLUMNS: tuple[str, ...] = tuple(n for n in CORPUS.names if n.startswith("gt_"))
+
+CLUSTERS = pa.schema([
+    ("cluster_id", pa.string()),        # one mined subject
+    ("split", pa.string()),             # "train" | "heldout"
+    ("class_noun", pa.string()),        # from the captions
+    ("page_id", pa.string()),
+    ("image_id", pa.string()),
+    ("caption", pa.string()),
+    ("image", pa.binary()),             # PNG bytes, decodable
+    ("similarity", pa.float32()),       # cosine to the cluster centre in the mining embedding
+])
+
+DREAMBENCH_IMAGES = pa.schema([
+    ("subject", pa.string()),
+    ("class_noun", pa.string()),
+    ("live", pa.bool_()),
+    ("image_id", pa.string()),          # "<subject>/<NN>"
+    ("image", pa.binary()),             # PNG, centre-cropped and resized to the configured resolution
+])
+
+DREAMBENCH_PROMPTS = pa.schema([
+    ("kind", pa.string()),              # "object" | "live"
+    ("index", pa.int32()),
+    ("template", pa.string()),          # with DreamBench's {0} (identifier) and {1} (class) slots
+])
+
+
+def from_rows(rows: Sequence[dict], schema: pa.Schema) -> pa.Table:
+    """A table of `schema` from dict rows (missing keys become nulls)."""
+    return pa.Table.from_pylist(list(rows), schema=schema)
+
+
+def read_table(paths: Iterable[str | Path], columns: Sequence[str] | None = None) -> pa.Table:
+    """Concatenate parquet files, reading only `columns`. A missing or unreadable file fails with one line."""
+    parts = []
+    for path in paths:
+        if not Path(path).exists():
+            raise SutiError(f"no such table: {path}")
+        try:
+            parts.append(pq.read_table(path, columns=list(columns) if columns else None))
+        except (pa.ArrowInvalid, OSError) as err:
+            raise SutiError(f"unreadable parquet table {path}: {str(err).splitlines()[0]}") from err
+    if not parts:
+        raise SutiError("no input tables given")
+    return pa.concat_tables(parts)
+
+
+def read_corpus(paths: Iterable[str | Path]) -> pa.Table:
+    """The corpus as mining and training see it: no ground-truth columns."""
+    return read_table(paths, PUBLIC_CORPUS_COLUMNS)

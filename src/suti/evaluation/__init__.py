@@ -1,0 +1,1 @@
+"""Evaluation against ground truth and benchmarks. The only code that reads the corpus's `gt_*` columns."""

@@ -1,0 +1,1 @@
+"""Subject-cluster mining: `embed` (pluggable image embeddings) and `clusters` (pages -> clean clusters, splits)."""

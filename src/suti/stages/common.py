@@ -1,0 +1,36 @@
+"""Helpers shared by stage entry points: logging, progress bars, params, summaries."""
+
+from __future__ import annotations
+
+import logging
+import sys
+
+import pyarrow as pa
+from tqdm import tqdm
+
+from suti import io
+from suti.config import parse_params
+
+log = logging.getLogger("suti")
+
+
+def setup_logging() -> None:
+    logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(name)s %(message)s",
+                        datefmt="%H:%M:%S")
+
+
+def progress(total: int, desc: str) -> tqdm:
+    """A progress bar on stderr (the rule's log), updated at most twice a second."""
+    return tqdm(total=total, desc=desc, file=sys.stderr, mininterval=0.5, dynamic_ncols=True)
+
+
+def add_params_argument(parser) -> None:
+    parser.add_argument("--params", required=True, type=parse_params,
+                        help="the rule's config sections as JSON (or @file.json / @file.yaml)")
+
+
+def write_summary(summary: dict, json_path: str) -> None:
+    """A stage summary: JSON for people and DVC, plus a one-row parquet table beside it for notebooks."""
+    io.write_json(summary, json_path)
+    flat = {k: (v if not isinstance(v, (dict, list)) else str(v)) for k, v in summary.items()}
+    io.write_parquet(pa.Table.from_pylist([flat]), json_path.rsplit(".", 1)[0] + ".parquet")

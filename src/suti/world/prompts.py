@@ -1,0 +1,65 @@
+"""Prompt templates in DreamBench's three categories, with DreamBench's `{0} {1}` (identifier, class) convention.
+
+Each template also says which scene it asks for, so a rendering of the prompt's ground truth exists and prompt
+alignment can be measured exactly.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+
+from suti.world import vocab
+from suti.world.scenes import Scene, sample_scene
+
+RECONTEXTUALIZATION = "recontextualization"
+ACCESSORIZATION = "accessorization"
+PROPERTY = "property"
+CATEGORIES = (RECONTEXTUALIZATION, ACCESSORIZATION, PROPERTY)
+
+
+@dataclasses.dataclass(frozen=True)
+class PromptTemplate:
+    """A prompt with `{0}` (identifier) and `{1}` (class) slots and the scene fields it fixes."""
+
+    prompt_id: str
+    category: str
+    template: str
+    scene: tuple[tuple[str, object], ...]
+
+    def format(self, cls: str, identifier: str | None = None) -> str:
+        """The prompt for `cls`, with the identifier when given (DreamBench's `.format(unique_token, class_token)`)."""
+        if identifier:
+            return self.template.format(identifier, cls)
+        return self.template.replace("{0} {1}", "{1}").format(None, cls)
+
+    def sample_scene(self, rng: np.random.Generator) -> Scene:
+        """A random scene that satisfies this prompt (no companion or material change unless asked)."""
+        fields = dict(companion=None, material="matte", background="studio")
+        fields.update(dict(self.scene))
+        return sample_scene(rng, **fields)
+
+
+def _templates() -> tuple[PromptTemplate, ...]:
+    out = []
+    for bg, phrase in vocab.BACKGROUNDS.items():
+        if bg != "studio":
+            out.append((RECONTEXTUALIZATION, "a {0} {1} " + phrase, (("background", bg),)))
+    for name, where in vocab.COMPANIONS.items():
+        text = f"a {{0}} {{1}} wearing a {name}" if where == "on top" else f"a {{0}} {{1}} with a {name} next to it"
+        out.append((ACCESSORIZATION, text, (("companion", name),)))
+    for colour in ("red", "blue", "purple", "green"):
+        out.append((PROPERTY, f"a {colour} {{0}} {{1}}", (("recolour", colour),)))
+    for pattern in ("stripes", "dots", "checker"):
+        out.append((PROPERTY, f"a {vocab.PATTERN_WORDS[pattern]} {{0}} {{1}}", (("repattern", pattern),)))
+    out.append((PROPERTY, "a shiny {0} {1}", (("material", "shiny"),)))
+    out.append((PROPERTY, "a glass {0} {1}", (("material", "glass"),)))
+    return tuple(PromptTemplate(f"p{i:02d}", cat, text, scene) for i, (cat, text, scene) in enumerate(out))
+
+
+PROMPTS: tuple[PromptTemplate, ...] = _templates()
+
+
+def prompts_by_category(category: str) -> list[PromptTemplate]:
+    return [p for p in PROMPTS if p.category == category]

@@ -1,0 +1,24 @@
+rule build_corpus:
+    input:
+        source=get_corpus_source(),
+        code=get_code("build_corpus", "world", "data"),
+    output:
+        shards=get_corpus_shards(),
+        summary="results/corpus/summary.json",
+        table="results/corpus/summary.parquet",
+        preview=report(
+            "results/corpus/preview.png",
+            caption="../report/corpus.rst",
+            category="Corpus",
+        ),
+    params:
+        cfg=get_params("world", "corpus"),
+    log:
+        "results/logs/build_corpus.log",
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=30,
+    shell:
+        "suti build-corpus --params {params.cfg:q} --shards {output.shards} "
+        "--summary {output.summary} --preview {output.preview} > {log} 2>&1"

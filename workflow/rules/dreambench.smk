@@ -1,0 +1,28 @@
+rule fetch_dreambench:
+    output:
+        directory("data/dreambench"),
+    log:
+        "results/logs/fetch_dreambench.log",
+    resources:
+        runtime=30,
+    shell:
+        "suti fetch-dreambench --out {output} > {log} 2>&1"
+
+
+rule index_dreambench:
+    input:
+        root=get_dreambench_root(),
+        code=get_code("dreambench", "data"),
+    output:
+        images="results/dreambench/images.parquet",
+        prompts="results/dreambench/prompts.parquet",
+    params:
+        resolution=config["dreambench"]["resolution"],
+    log:
+        "results/logs/index_dreambench.log",
+    resources:
+        mem_mb=2000,
+        runtime=10,
+    shell:
+        "suti index-dreambench --root {input.root} --resolution {params.resolution} "
+        "--images {output.images} --prompts {output.prompts} > {log} 2>&1"
