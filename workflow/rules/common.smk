@@ -6,11 +6,11 @@ from pathlib import Path
 
 from suti.config import ConfigError, load_schema, validate
 
-# Jobs inherit this environment: no hub retries for missing weights, one JAX compile cache for all rules, and the
-# `suti` command of the interpreter that runs Snakemake.
+# Jobs inherit this environment: no hub retries for missing weights (a missing one fails at once), and one JAX
+# compile cache shared by all rules. Rules call the `suti` command: run Snakemake from the activated .venv (or
+# through `make`), or with --use-conda.
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("JAX_COMPILATION_CACHE_DIR", str(Path(".cache/jax").resolve()))
-os.environ["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])
 
 try:
     validate(config, load_schema(Path(workflow.current_basedir) / "../schemas/config.schema.yaml"))
@@ -21,17 +21,13 @@ SRC = Path(workflow.basedir) / "src" / "suti"
 CORE_MODULES = ["__init__.py", "config.py", "errors.py", "io.py", "stages/__init__.py", "stages/common.py"]
 
 
-wildcard_constraints:
-    shard=r"\d{3}",
-
-
 def get_params(*sections):
     """The rule's own config sections (plus the seed) as JSON: a change to them re-runs the rule."""
     return json.dumps({"seed": config["seed"], **{s: config[s] for s in sections}}, sort_keys=True)
 
 
 def get_code(stage, *packages):
-    """The source files a rule runs (its stage module, library packages, core): edits re-run the rule."""
+    """Source files a rule runs (stage module, library packages, core modules); editing one re-runs it."""
     files = [SRC / m for m in CORE_MODULES] + [SRC / "stages" / f"{stage}.py"]
     for package in packages:
         files.extend(sorted((SRC / package).rglob("*.py")))

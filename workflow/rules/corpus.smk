@@ -13,6 +13,8 @@ rule build_corpus:
         ),
     params:
         cfg=get_params("world", "corpus"),
+    conda:
+        "../../environment.yml"
     log:
         "results/logs/build_corpus.log",
     threads: 1

@@ -1,6 +1,8 @@
 rule fetch_dreambench:
     output:
         directory("data/dreambench"),
+    conda:
+        "../../environment.yml"
     log:
         "results/logs/fetch_dreambench.log",
     resources:
@@ -18,6 +20,8 @@ rule index_dreambench:
         prompts="results/dreambench/prompts.parquet",
     params:
         resolution=config["dreambench"]["resolution"],
+    conda:
+        "../../environment.yml"
     log:
         "results/logs/index_dreambench.log",
     resources:

@@ -13,6 +13,8 @@ rule mine_clusters:
         ),
     params:
         cfg=get_params("mining"),
+    conda:
+        "../../environment.yml"
     log:
         "results/logs/mine_clusters.log",
     threads: 1

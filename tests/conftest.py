@@ -1,0 +1,41 @@
+"""Shared test fixtures: repository paths, the shared DreamBench copy, small corpora."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+REPO = Path(__file__).resolve().parents[1]
+DREAMBENCH = REPO.parent / "shared" / "dreambench"
+
+
+@pytest.fixture(scope="session")
+def repo() -> Path:
+    return REPO
+
+
+@pytest.fixture(scope="session")
+def dreambench_root() -> Path:
+    if not (DREAMBENCH / "prompts_and_classes.txt").exists():
+        pytest.skip(f"DreamBench not found at {DREAMBENCH} (the shared copy beside the repository)")
+    return DREAMBENCH
+
+
+@pytest.fixture(scope="session")
+def small_corpus(tmp_path_factory):
+    """A 60-page SynthBench corpus in two parquet shards (built once per session)."""
+    from suti import io
+    from suti.data.corpus import CorpusConfig, iter_shards
+    from suti.world.config import WorldConfig
+
+    out = tmp_path_factory.mktemp("corpus")
+    wcfg, cfg = WorldConfig(n_subjects=1000, n_distractor_subjects=50), CorpusConfig(n_pages=60, n_shards=2)
+    paths = []
+    for i, table in enumerate(iter_shards(0, wcfg, cfg)):
+        paths.append(out / f"shard-{i:03d}.parquet")
+        io.write_parquet(table, paths[-1])
+    return paths

@@ -1,0 +1,92 @@
+"""The backbone: config/micro.yaml through the whole DAG as it exists, in a scratch copy of the workflow."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pyarrow.parquet as pq
+import pytest
+
+from suti.data import tables
+
+pytestmark = pytest.mark.integration
+
+BIN = Path(sys.executable).parent
+
+
+def snakemake(workdir: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+    env = dict(os.environ, PATH=f"{BIN}{os.pathsep}{os.environ['PATH']}", HF_HUB_OFFLINE="1")
+    cmd = [str(BIN / "snakemake"), "--profile", "workflow/profiles/default", "--cores", "2", *args]
+    result = subprocess.run(cmd, cwd=workdir, env=env, capture_output=True, text=True)
+    if check and result.returncode != 0:
+        raise AssertionError(f"{' '.join(cmd)} failed:\n{result.stdout[-4000:]}\n{result.stderr[-4000:]}")
+    return result
+
+
+@pytest.fixture(scope="module")
+def micro(repo, dreambench_root, tmp_path_factory):
+    """A finished micro pipeline: the workflow copied to a scratch folder and `snakemake all` run there."""
+    work = tmp_path_factory.mktemp("micro")
+    for name in ("Snakefile", "workflow", "config", "src", "environment.yml", "requirements.txt"):
+        src = repo / name
+        (shutil.copytree if src.is_dir() else shutil.copy)(src, work / name)
+    (work / "local.yaml").write_text(f"dreambench:\n  root: {dreambench_root}\n")
+    configs = ("--configfile", "config/micro.yaml", "local.yaml")
+    snakemake(work, "all", *configs)
+    return work, configs
+
+
+def test_dag_lists_every_stage_on_the_default_config(repo):
+    out = snakemake(repo, "-n", "all").stdout
+    for rule in ("build_corpus", "mine_clusters", "index_dreambench"):
+        assert rule in out
+
+
+def test_lint_is_clean(repo):
+    out = snakemake(repo, "--lint")
+    assert "Congratulations" in out.stdout + out.stderr
+
+
+def test_micro_pipeline_outputs(micro):
+    work, _ = micro
+    res = work / "results"
+    corpus = json.loads((res / "corpus/summary.json").read_text())
+    assert corpus["pages"] == 40 and corpus["images_corrupt_bytes"] > 0
+    mining = json.loads((res / "mining/summary.json").read_text())
+    assert mining["purity"] >= 0.95 and mining["recall"] >= 0.90
+    assert mining["images_corrupt"] == corpus["images_corrupt_bytes"]
+    assert mining["clusters_heldout"] >= 1 and mining["clusters_train"] >= 1
+    assert pq.read_table(res / "mining/clusters.parquet").schema == tables.CLUSTERS
+    assert len(pq.read_table(res / "dreambench/images.parquet")) == 158
+    for png in ("corpus/preview.png", "mining/preview.png"):
+        assert (res / png).stat().st_size > 1000
+    assert (res / "logs/mine_clusters.log").read_text()
+
+
+def test_rerun_only_what_changed(micro):
+    work, configs = micro
+    assert "Nothing to be done" in snakemake(work, "-n", "all", *configs).stdout
+    (work / "tweak.yaml").write_text("mining:\n  min_cluster_size: 4\n")
+    out = snakemake(work, "-n", "all", *configs, "tweak.yaml").stdout
+    assert "mine_clusters" in out and "build_corpus" not in out
+    embed = work / "src/suti/mining/embed.py"
+    original = embed.read_text()
+    embed.write_text(original + "\n# an edit\n")
+    try:
+        out = snakemake(work, "-n", "all", *configs).stdout
+        assert "mine_clusters" in out and "build_corpus" not in out and "index_dreambench" not in out
+    finally:
+        embed.write_text(original)
+
+
+def test_bad_config_stops_before_any_job(micro):
+    work, configs = micro
+    (work / "bad.yaml").write_text("corpus:\n  noise:\n    distractor: 2\n")
+    result = snakemake(work, "-n", "all", *configs, "bad.yaml", check=False)
+    assert result.returncode != 0
+    assert "config error: corpus.noise.distractor = 2: 2 is greater than the maximum of 0.5" in result.stderr

@@ -1,0 +1,58 @@
+"""The `suti` command: stages run by hand with explicit paths; user errors are one line, no traceback."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pyarrow.parquet as pq
+
+PARAMS = json.dumps({"seed": 0, "world": {"resolution": 32, "n_subjects": 1000, "n_distractor_subjects": 20},
+                     "corpus": {"n_pages": 6, "n_shards": 2},
+                     "mining": {"heldout_fraction": 0.2}})
+
+
+def suti(*args):
+    return subprocess.run([sys.executable, "-m", "suti.cli", *map(str, args)], capture_output=True, text=True)
+
+
+def test_stages_by_hand(tmp_path):
+    shards = [tmp_path / "a.parquet", tmp_path / "b.parquet"]
+    r = suti("build-corpus", "--params", PARAMS, "--shards", *shards, "--summary", tmp_path / "corpus.json",
+             "--preview", tmp_path / "corpus.png")
+    assert r.returncode == 0, r.stderr
+    assert (tmp_path / "corpus.png").stat().st_size > 0 and (tmp_path / "corpus.parquet").exists()
+    r = suti("mine-clusters", "--params", PARAMS, "--corpus", *shards, "--clusters", tmp_path / "clusters.parquet",
+             "--summary", tmp_path / "mining.json", "--preview", tmp_path / "mining.png")
+    assert r.returncode == 0, r.stderr
+    summary = json.loads((tmp_path / "mining.json").read_text())
+    assert summary["clusters_kept"] == len(set(pq.read_table(tmp_path / "clusters.parquet")["cluster_id"].to_pylist()))
+    assert "purity" in summary and "images_corrupt" in summary
+
+
+def test_missing_input_is_one_line(tmp_path):
+    r = suti("mine-clusters", "--params", PARAMS, "--corpus", tmp_path / "missing.parquet",
+             "--clusters", tmp_path / "c.parquet", "--summary", tmp_path / "s.json", "--preview", tmp_path / "p.png")
+    assert r.returncode == 2
+    assert r.stderr.strip() == f"suti: error: no such table: {tmp_path / 'missing.parquet'}"
+    assert not (tmp_path / "c.parquet").exists()
+
+
+def test_unreadable_table_and_bad_params_are_one_line(tmp_path):
+    (tmp_path / "bad.parquet").write_bytes(b"not parquet")
+    r = suti("mine-clusters", "--params", PARAMS, "--corpus", tmp_path / "bad.parquet",
+             "--clusters", tmp_path / "c.parquet", "--summary", tmp_path / "s.json", "--preview", tmp_path / "p.png")
+    assert r.returncode == 2 and r.stderr.startswith("suti: error: unreadable parquet table")
+    assert len(r.stderr.strip().splitlines()) == 1
+    r = suti("build-corpus", "--params", "{oops", "--shards", "x", "--summary", "y", "--preview", "z")
+    assert r.returncode == 2 and "not valid JSON" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_real_corpus_with_missing_folder_is_one_line(tmp_path):
+    params = json.loads(PARAMS)
+    params["corpus"].update(source="folder", path=str(tmp_path / "nowhere"), n_shards=1)
+    r = suti("build-corpus", "--params", json.dumps(params), "--shards", tmp_path / "a.parquet",
+             "--summary", tmp_path / "s.json", "--preview", tmp_path / "p.png")
+    assert r.returncode == 2
+    assert r.stderr.strip() == f"suti: error: corpus.path: no such folder: {tmp_path / 'nowhere'}"
