@@ -44,7 +44,12 @@ def get_corpus_source():
 
 
 def get_dreambench_root():
-    return config["dreambench"]["root"]
+    """dreambench.root if it exists, else the first existing read-only copy, else root (fetched by a rule)."""
+    cfg = config["dreambench"]
+    for candidate in [cfg["root"], *cfg["copies"]]:
+        if Path(candidate).exists():
+            return candidate
+    return cfg["root"]
 
 
 def get_final_outputs():
