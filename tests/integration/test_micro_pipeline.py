@@ -42,7 +42,7 @@ def micro(repo, dreambench_root, tmp_path_factory):
 
 
 def test_dag_lists_every_stage_on_the_default_config(repo):
-    out = snakemake(repo, "-n", "all").stdout
+    out = snakemake(repo, "-n", "--forceall", "all").stdout
     for rule in ("build_corpus", "mine_clusters", "index_dreambench"):
         assert rule in out
 
