@@ -10,6 +10,8 @@ include: "workflow/rules/common.smk"
 include: "workflow/rules/corpus.smk"
 include: "workflow/rules/mining.smk"
 include: "workflow/rules/dreambench.smk"
+include: "workflow/rules/probe.smk"
+include: "workflow/rules/base.smk"
 
 
 rule all:

@@ -39,3 +39,6 @@ def small_corpus(tmp_path_factory):
         paths.append(out / f"shard-{i:03d}.parquet")
         io.write_parquet(table, paths[-1])
     return paths
+
+# One persistent JAX compile cache for the suite and the pipelines it starts (compiles cost seconds each).
+os.environ.setdefault("JAX_COMPILATION_CACHE_DIR", str(REPO / ".cache" / "jax"))

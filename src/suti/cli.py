@@ -7,12 +7,16 @@ import os
 import sys
 
 from suti.errors import SutiError
-from suti.stages import build_corpus, dreambench, mine_clusters
+from suti.stages import build_corpus, dreambench, eval_base, mine_clusters, sample, train_base, train_probe
 from suti.stages.common import setup_logging
 
 COMMANDS = {
     "build-corpus": build_corpus,
     "mine-clusters": mine_clusters,
+    "train-probe": train_probe,
+    "train-base": train_base,
+    "eval-base": eval_base,
+    "sample": sample,
     "index-dreambench": dreambench,
     "fetch-dreambench": dreambench.Fetch,
 }

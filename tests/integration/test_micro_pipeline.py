@@ -63,7 +63,15 @@ def test_micro_pipeline_outputs(micro):
     assert mining["clusters_heldout"] >= 1 and mining["clusters_train"] >= 1
     assert pq.read_table(res / "mining/clusters.parquet").schema == tables.CLUSTERS
     assert len(pq.read_table(res / "dreambench/images.parquet")) == 158
-    for png in ("corpus/preview.png", "mining/preview.png"):
+    probe = json.loads((res / "probe/summary.json").read_text())
+    assert {"accuracy_class", "accuracy_colour", "accuracy_background"} <= set(probe)
+    base = json.loads((res / "base/summary.json").read_text())
+    assert base["steps"] == 6 and base["images"] > 0 and len(base["loss_curve"]) == 3
+    assert (res / "base/model/meta.json").exists() and not (res / "base/model.partial").exists()
+    quality = json.loads((res / "base/quality.json").read_text())
+    assert set(quality["generated"]) == {"heldout", "seen"} and quality["scorer"] == "suti-probe-cnn"
+    assert 0 <= quality["generated"]["heldout"]["class"] <= 1
+    for png in ("corpus/preview.png", "mining/preview.png", "base/samples.png", "base/quality.png"):
         assert (res / png).stat().st_size > 1000
     assert (res / "logs/mine_clusters.log").read_text()
 
@@ -82,6 +90,31 @@ def test_rerun_only_what_changed(micro):
         assert "mine_clusters" in out and "build_corpus" not in out and "index_dreambench" not in out
     finally:
         embed.write_text(original)
+
+
+def test_sample_cli_is_deterministic_for_a_seed(micro):
+    work, _ = micro
+    env = dict(os.environ, PATH=f"{BIN}{os.pathsep}{os.environ['PATH']}")
+
+    def sample(seed, out):
+        cmd = [str(BIN / "suti"), "sample", "--ckpt", "results/base/model", "--prompt", "a photo of a red mug",
+               "--n", "4", "--seed", str(seed), "--steps", "3", "--out", out]
+        subprocess.run(cmd, cwd=work, env=env, check=True, capture_output=True)
+        return (work / out).read_bytes()
+
+    assert sample(0, "a.png") == sample(0, "b.png") != sample(1, "c.png")
+    r = subprocess.run([str(BIN / "suti"), "sample", "--ckpt", "nowhere", "--prompt", "x", "--out", "x.png"],
+                       cwd=work, env=env, capture_output=True, text=True)
+    assert r.returncode == 2 and r.stderr.strip().startswith("suti: error: no exported model at nowhere")
+
+
+def test_base_config_change_reruns_only_base_stages(micro):
+    work, configs = micro
+    (work / "tweak_base.yaml").write_text("base:\n  sample:\n    guidance: 2.0\n")
+    out = snakemake(work, "-n", "all", *configs, "tweak_base.yaml").stdout
+    assert "train_base" in out and "eval_base" in out
+    for rule in ("build_corpus", "mine_clusters", "train_probe", "index_dreambench"):
+        assert rule not in out
 
 
 def test_bad_config_stops_before_any_job(micro):

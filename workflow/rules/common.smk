@@ -58,4 +58,7 @@ def get_final_outputs():
         "results/mining/clusters.parquet",
         "results/mining/summary.json",
         "results/dreambench/images.parquet",
+        "results/probe/summary.json",
+        "results/base/summary.json",
+        "results/base/quality.json",
     ]

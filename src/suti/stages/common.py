@@ -16,7 +16,7 @@ log = logging.getLogger("suti")
 
 def setup_logging() -> None:
     logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(name)s %(message)s",
-                        datefmt="%H:%M:%S")
+                        datefmt="%H:%M:%S", force=True)  # force: jax/absl may have configured the root logger
 
 
 def progress(total: int, desc: str) -> tqdm:

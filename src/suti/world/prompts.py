@@ -63,3 +63,19 @@ PROMPTS: tuple[PromptTemplate, ...] = _templates()
 
 def prompts_by_category(category: str) -> list[PromptTemplate]:
     return [p for p in PROMPTS if p.category == category]
+
+
+def vocabulary_texts() -> list[str]:
+    """Every prompt for every class, plus every word a caption or an evaluation prompt can use, so that a
+    tokenizer built from captions alone still knows the words of held-out prompts."""
+    texts = [p.format(cls) for p in PROMPTS for cls in vocab.CLASSES]
+    texts += list(vocab.COLOURS) + list(vocab.PATTERN_WORDS.values()) + list(vocab.MATERIALS)
+    texts += list(vocab.BACKGROUNDS.values()) + [f"wearing a {c} with a {c} next to it" for c in vocab.COMPANIONS]
+    return texts + ["a photo of a picture of my close up of"]
+
+
+def scene_prompt(cls: str, colour: str | None = None, background: str | None = None) -> str:
+    """A caption-style prompt ("a photo of a red mug on the beach") for base-model evaluation."""
+    words = " ".join(w for w in (colour, cls) if w)
+    text = f"a photo of a {words}"
+    return text + (" " + vocab.BACKGROUNDS[background] if background and background != "studio" else "")

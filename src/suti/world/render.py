@@ -124,7 +124,8 @@ def _pattern(pattern: str, u, v, freq: float, phase: float, angle: float):
     """Pattern coverage in [0, 1] on object coordinates; 0 everywhere for "solid"."""
     tau = 2 * np.pi
     if pattern == "stripes":
-        return np.clip(np.sin(tau * (freq * (u * np.cos(angle) + v * np.sin(angle)) + phase)) * 3 + 0.5, 0, 1)
+        wave = np.sin(tau * (freq * (u * np.cos(angle) + v * np.sin(angle)) + phase))
+        return np.clip((wave - 0.45) * 3 + 0.5, 0, 1)  # thin stripes (~35% cover): the primary colour dominates
     if pattern == "dots":
         du = (freq * u + phase) % 1.0 - 0.5
         dv = (freq * v + 0.7 * phase) % 1.0 - 0.5
@@ -132,7 +133,7 @@ def _pattern(pattern: str, u, v, freq: float, phase: float, angle: float):
     if pattern == "checker":
         return np.clip(np.sin(tau * (freq * u + phase)) * np.sin(tau * (freq * v + phase)) * 6 + 0.5, 0, 1)
     if pattern == "rings":
-        return np.clip(np.sin(tau * (1.5 * freq * np.hypot(u, v) + phase)) * 3 + 0.5, 0, 1)
+        return np.clip((np.sin(tau * (1.5 * freq * np.hypot(u, v) + phase)) - 0.45) * 3 + 0.5, 0, 1)
     return None
 
 
@@ -144,7 +145,8 @@ def appearance(subject: Subject, scene: Scene) -> dict:
         colour=scene.recolour or subject.colour,
         pattern=scene.repattern or subject.pattern,
         primary=hsv(hue, subject.sat, subject.val),
-        secondary=hsv(hue2, subject.sat * 0.75, min(1.0, subject.val + 0.25)),
+        # the pattern colour is pale, so "the subject's colour" is unambiguous whatever the pattern
+        secondary=hsv(hue2, subject.sat * 0.4, min(1.0, subject.val + 0.3)),
     )
 
 

@@ -26,7 +26,7 @@ class Subject:
       cls: class noun (one of `vocab.CLASSES`).
       colour: colour name of `hue`.
       hue, sat, val: primary colour in HSV (hue in turns).
-      hue2: pattern colour hue (turns); the pattern colour is lighter than the primary.
+      hue2: pattern colour hue (turns); the pattern colour is paler and lighter than the primary.
       pattern: one of `vocab.PATTERNS`.
       freq: pattern frequency (cycles across the object), phase: pattern phase (turns), angle: stripe angle (rad).
       aspect: width / height of the silhouette; part: class-specific proportion in [0, 1] (neck, handle, lid...).
@@ -64,7 +64,7 @@ def make_subject(world_seed: int, subject_id: int) -> Subject:
         val=float(rng.uniform(0.6, 0.95)),
         hue2=float((hue + rng.uniform(0.25, 0.75)) % 1.0),
         pattern=str(rng.choice(vocab.PATTERNS, p=[0.3, 0.2, 0.2, 0.15, 0.15])),
-        freq=float(rng.uniform(2.0, 5.0)),
+        freq=float(rng.uniform(1.5, 3.5)),  # cycles per object height: visible even at 32 px
         phase=float(rng.uniform(0.0, 1.0)),
         angle=float(rng.uniform(0.0, np.pi)),
         aspect=float(rng.uniform(0.75, 1.3)),

@@ -1,0 +1,98 @@
+"""Samplers (DDPM ancestral, DDIM) chosen by name, and classifier-free guidance.
+
+A sampler takes `denoise(x_t, t) -> model output` (guidance already applied), runs a fixed number of steps with
+`jax.lax.scan` (static shapes: one compile per (shape, steps)), and returns x0 in [-1, 1].
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import jax
+import jax.numpy as jnp
+
+from suti.diffusion.process import Prediction, predict_eps_x0
+from suti.diffusion.schedules import Schedule
+
+
+def guided(model: Callable, context, null_context, scale: float) -> Callable:
+    """Classifier-free guidance: out = uncond + scale * (cond - uncond), both halves from one batched call.
+
+    Args:
+      model: (x_t [B,...], t [B], context pytree with batch-leading leaves) -> output [B,...].
+      context, null_context: the condition and the null condition (e.g. the empty caption), same structure.
+      scale: guidance scale; at 1 the unconditional half is skipped and the output is the conditional one.
+    """
+    if scale == 1.0:
+        return lambda x_t, t: model(x_t, t, context)
+    both = jax.tree.map(lambda c, n: jnp.concatenate([c, n]), context, null_context)
+
+    def denoise(x_t, t):
+        b = x_t.shape[0]
+        out = model(jnp.concatenate([x_t, x_t]), jnp.concatenate([t, t]), both)
+        cond, uncond = out[:b], out[b:]
+        return uncond + scale * (cond - uncond)
+
+    return denoise
+
+
+def _timesteps(schedule: Schedule, steps: int) -> jax.Array:
+    """`steps` evenly spaced timesteps from T-1 down to 0."""
+    return jnp.linspace(schedule.num_steps - 1, 0, steps).round().astype(jnp.int32)
+
+
+def ddim_sample(denoise, schedule: Schedule, prediction: Prediction, shape, rng, steps: int = 50, eta: float = 0.0):
+    """DDIM (Song et al., 2021); eta = 0 is deterministic given the initial noise."""
+    ts = _timesteps(schedule, steps)
+    t_next = jnp.concatenate([ts[1:], jnp.array([-1], jnp.int32)])
+    init_key, step_key = jax.random.split(rng)
+    x = jax.random.normal(init_key, shape)
+
+    def step(x, inputs):
+        t, tn, i = inputs
+        tb = jnp.full((shape[0],), t)
+        eps, x0 = predict_eps_x0(schedule, prediction, x, tb, denoise(x, tb))
+        x0 = jnp.clip(x0, -1.0, 1.0)
+        a = schedule.alpha_bar[t]
+        an = jnp.where(tn >= 0, schedule.alpha_bar[jnp.maximum(tn, 0)], 1.0)
+        sigma = eta * jnp.sqrt((1 - an) / (1 - a) * (1 - a / an))
+        noise = jax.random.normal(jax.random.fold_in(step_key, i), shape)
+        x = jnp.sqrt(an) * x0 + jnp.sqrt(jnp.maximum(1 - an - sigma**2, 0.0)) * eps + sigma * noise
+        return x, None
+
+    x, _ = jax.lax.scan(step, x, (ts, t_next, jnp.arange(steps)))
+    return x
+
+
+def ddpm_sample(denoise, schedule: Schedule, prediction: Prediction, shape, rng, steps: int | None = None):
+    """Ancestral sampling (Ho et al., 2020) over `steps` evenly strided timesteps (all T when None)."""
+    steps = steps or schedule.num_steps
+    ts = _timesteps(schedule, steps)
+    t_prev = jnp.concatenate([ts[1:], jnp.array([-1], jnp.int32)])
+    init_key, step_key = jax.random.split(rng)
+    x = jax.random.normal(init_key, shape)
+
+    def step(x, inputs):
+        t, tp, i = inputs
+        tb = jnp.full((shape[0],), t)
+        _, x0 = predict_eps_x0(schedule, prediction, x, tb, denoise(x, tb))
+        x0 = jnp.clip(x0, -1.0, 1.0)
+        a = schedule.alpha_bar[t]
+        ap = jnp.where(tp >= 0, schedule.alpha_bar[jnp.maximum(tp, 0)], 1.0)
+        beta = 1 - a / ap  # the effective beta of this strided step
+        mean = (jnp.sqrt(ap) * beta / (1 - a)) * x0 + (jnp.sqrt(1 - beta) * (1 - ap) / (1 - a)) * x
+        var = beta * (1 - ap) / (1 - a)
+        noise = jax.random.normal(jax.random.fold_in(step_key, i), shape)
+        return mean + jnp.where(tp >= 0, jnp.sqrt(var), 0.0) * noise, None
+
+    x, _ = jax.lax.scan(step, x, (ts, t_prev, jnp.arange(steps)))
+    return x
+
+
+SAMPLERS = {"ddim": ddim_sample, "ddpm": ddpm_sample}
+
+
+def get_sampler(name: str) -> Callable:
+    if name not in SAMPLERS:
+        raise KeyError(f"unknown sampler {name!r} (known: {sorted(SAMPLERS)})")
+    return SAMPLERS[name]

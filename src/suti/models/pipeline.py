@@ -1,0 +1,67 @@
+"""A trained text-to-image model loaded from its exported directory, ready to sample from prompts."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import jax
+import numpy as np
+from flax import nnx
+
+from suti.config import from_dict
+from suti.data.training_set import to_uint8
+from suti.diffusion.process import Prediction
+from suti.diffusion.schedules import get_schedule
+from suti.errors import SutiError
+from suti.models.t2i import ModelConfig, TextToImage
+from suti.models.text import Tokenizer
+from suti.training.checkpoints import load_meta, load_params
+from suti.training.config import DiffusionConfig, SampleConfig
+from suti.training.t2i import make_sample_fn
+
+
+@dataclasses.dataclass
+class TextToImagePipeline:
+    graphdef: object
+    params: object
+    tokenizer: Tokenizer
+    model_cfg: ModelConfig
+    diffusion_cfg: DiffusionConfig
+    _samplers: dict = dataclasses.field(default_factory=dict)
+
+    @classmethod
+    def load(cls, directory: str | Path) -> "TextToImagePipeline":
+        directory = Path(directory)
+        if not (directory / "meta.json").exists():
+            raise SutiError(f"no exported model at {directory} (expected meta.json and params/)")
+        meta = load_meta(directory)
+        model_cfg = from_dict(ModelConfig, meta["model"])
+        tokenizer = Tokenizer.from_json(meta["tokenizer"])
+        graphdef, like = nnx.split(nnx.eval_shape(lambda: TextToImage(model_cfg, tokenizer.size, nnx.Rngs(0))),
+                                   nnx.Param)
+        params = load_params(directory, like)
+        return cls(graphdef, params, tokenizer, model_cfg, from_dict(DiffusionConfig, meta["diffusion"]))
+
+    @property
+    def resolution(self) -> int:
+        return self.model_cfg.unet.resolution
+
+    def sample(self, prompts: list[str], seed: int, cfg: SampleConfig, batch_size: int = 32) -> np.ndarray:
+        """uint8 [len(prompts), H, W, 3]; deterministic for (prompts, seed, cfg, batch_size)."""
+        key = (cfg, batch_size)
+        if key not in self._samplers:
+            shape = (batch_size, self.resolution, self.resolution, 3)
+            schedule = get_schedule(self.diffusion_cfg.schedule, self.diffusion_cfg.num_steps)
+            self._samplers[key] = make_sample_fn(self.graphdef, schedule, Prediction(self.diffusion_cfg.prediction),
+                                                 cfg, shape)
+        sample = self._samplers[key]
+        tokens = self.tokenizer.encode(prompts)
+        null = np.repeat(self.tokenizer.encode([""]), batch_size, axis=0)
+        out, root = [], jax.random.key(seed)
+        for i in range(0, len(prompts), batch_size):
+            chunk = tokens[i:i + batch_size]
+            padded = np.concatenate([chunk, np.repeat(null[:1], batch_size - len(chunk), axis=0)])
+            images = sample(self.params, padded, null, jax.random.fold_in(root, i // batch_size))
+            out.append(to_uint8(images)[: len(chunk)])
+        return np.concatenate(out)

@@ -1,0 +1,170 @@
+"""A UNet for diffusion: timestep embedding, residual blocks, self-attention at low resolutions and
+cross-attention over a sequence of context tokens (text tokens, plus any tokens a later model appends).
+
+Interface: `unet(x_t [B,H,W,C], t [B], context [B,L,D], context_mask [B,L]) -> [B,H,W,C]`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import jax
+import jax.numpy as jnp
+from flax import nnx
+
+from suti.models.layers import attend, groups, timestep_embedding
+
+
+@dataclasses.dataclass(frozen=True)
+class UNetConfig:
+    resolution: int = 32
+    channels: int = 32                         # base width
+    channel_mult: tuple[int, ...] = (1, 2)     # width multiplier per level; each level after the first halves H, W
+    num_res_blocks: int = 1                    # per level on the way down (one more on the way up)
+    attention_resolutions: tuple[int, ...] = (8,)        # self-attention at these feature-map sides
+    cross_attention_resolutions: tuple[int, ...] = (16, 8)  # cross-attention over context at these sides
+    heads: int = 4
+    context_dim: int = 64
+    patch_size: int = 2                        # >1: pixel-unshuffle the input (and shuffle back the output) so the
+                                               # network runs on a grid patch_size times smaller: far cheaper on CPU
+
+
+class ResBlock(nnx.Module):
+    def __init__(self, cin: int, cout: int, temb: int, rngs: nnx.Rngs):
+        self.norm1 = nnx.GroupNorm(cin, groups(cin), rngs=rngs)
+        self.conv1 = nnx.Conv(cin, cout, (3, 3), rngs=rngs)
+        self.temb = nnx.Linear(temb, cout, rngs=rngs)
+        self.norm2 = nnx.GroupNorm(cout, groups(cout), rngs=rngs)
+        self.conv2 = nnx.Conv(cout, cout, (3, 3), kernel_init=nnx.initializers.zeros, rngs=rngs)
+        self.skip = nnx.Conv(cin, cout, (1, 1), rngs=rngs) if cin != cout else None
+
+    def __call__(self, x, temb):
+        h = self.conv1(jax.nn.silu(self.norm1(x)))
+        h = h + self.temb(jax.nn.silu(temb))[:, None, None, :]
+        h = self.conv2(jax.nn.silu(self.norm2(h)))
+        return h + (x if self.skip is None else self.skip(x))
+
+
+class AttentionBlock(nnx.Module):
+    """Self-attention over pixels and/or cross-attention from pixels to context tokens (masked)."""
+
+    def __init__(self, channels: int, context_dim: int, heads: int, self_attn: bool, cross_attn: bool,
+                 rngs: nnx.Rngs):
+        self.heads = heads
+        self.norm = nnx.GroupNorm(channels, groups(channels), rngs=rngs)
+        zeros = nnx.initializers.zeros
+        self.qkv = nnx.Linear(channels, 3 * channels, rngs=rngs) if self_attn else None
+        self.self_out = nnx.Linear(channels, channels, kernel_init=zeros, rngs=rngs) if self_attn else None
+        if cross_attn:
+            self.cross_norm = nnx.LayerNorm(channels, rngs=rngs)
+            self.q = nnx.Linear(channels, channels, rngs=rngs)
+            self.kv = nnx.Linear(context_dim, 2 * channels, rngs=rngs)
+            self.cross_out = nnx.Linear(channels, channels, kernel_init=zeros, rngs=rngs)
+        else:
+            self.cross_norm = self.q = self.kv = self.cross_out = None
+
+    def __call__(self, x, context, context_mask):
+        b, h, w, c = x.shape
+        tokens = self.norm(x).reshape(b, h * w, c)
+        out = x.reshape(b, h * w, c)
+        if self.qkv is not None:
+            q, k, v = jnp.split(self.qkv(tokens), 3, axis=-1)
+            out = out + self.self_out(attend(q, k, v, self.heads))
+            tokens = out
+        if self.q is not None:
+            k, v = jnp.split(self.kv(context), 2, axis=-1)
+            out = out + self.cross_out(attend(self.q(self.cross_norm(tokens)), k, v, self.heads, context_mask))
+        return out.reshape(b, h, w, c)
+
+
+def _attention(cfg: UNetConfig, side: int, channels: int, rngs) -> AttentionBlock | None:
+    self_attn, cross_attn = side in cfg.attention_resolutions, side in cfg.cross_attention_resolutions
+    if not (self_attn or cross_attn):
+        return None
+    return AttentionBlock(channels, cfg.context_dim, cfg.heads, self_attn, cross_attn, rngs)
+
+
+class Level(nnx.Module):
+    """Residual blocks at one resolution, each followed by its attention block (if any)."""
+
+    def __init__(self, cins: list[int], cout: int, temb: int, attn_fn, rngs: nnx.Rngs):
+        self.res = nnx.List([ResBlock(cin, cout, temb, rngs) for cin in cins])
+        self.attn = nnx.List([attn_fn() for _ in cins])
+
+
+class UNet(nnx.Module):
+    def __init__(self, cfg: UNetConfig, rngs: nnx.Rngs):
+        self.cfg = cfg
+        ch, temb = cfg.channels, 4 * cfg.channels
+        self.time1 = nnx.Linear(ch, temb, rngs=rngs)
+        self.time2 = nnx.Linear(temb, temb, rngs=rngs)
+        p = cfg.patch_size
+        self.conv_in = nnx.Conv(3 * p * p, ch, (3, 3), rngs=rngs)
+        skips, cur, side = [ch], ch, cfg.resolution // p
+        down, downsample = [], []
+        for i, mult in enumerate(cfg.channel_mult):
+            cout = ch * mult
+            cins = [cur] + [cout] * (cfg.num_res_blocks - 1)
+            down.append(Level(cins, cout, temb, lambda c=cout, s=side: _attention(cfg, s, c, rngs), rngs))
+            skips += [cout] * cfg.num_res_blocks
+            cur = cout
+            last = i == len(cfg.channel_mult) - 1
+            downsample.append(None if last else nnx.Conv(cur, cur, (3, 3), strides=(2, 2), rngs=rngs))
+            if not last:
+                skips.append(cur)
+                side //= 2
+        self.down, self.downsample = nnx.List(down), nnx.List(downsample)
+        self.mid1 = ResBlock(cur, cur, temb, rngs)
+        self.mid_attn = AttentionBlock(cur, cfg.context_dim, cfg.heads, True, True, rngs)
+        self.mid2 = ResBlock(cur, cur, temb, rngs)
+        up, upsample = [], []
+        for i, mult in reversed(list(enumerate(cfg.channel_mult))):
+            cout = ch * mult
+            cins = []
+            for _ in range(cfg.num_res_blocks + 1):
+                cins.append(cur + skips.pop())
+                cur = cout
+            up.append(Level(cins, cout, temb, lambda c=cout, s=side: _attention(cfg, s, c, rngs), rngs))
+            upsample.append(nnx.Conv(cur, cur, (3, 3), rngs=rngs) if i > 0 else None)
+            side = side * 2 if i > 0 else side
+        self.up, self.upsample = nnx.List(up), nnx.List(upsample)
+        self.norm_out = nnx.GroupNorm(cur, groups(cur), rngs=rngs)
+        self.conv_out = nnx.Conv(cur, 3 * p * p, (3, 3), kernel_init=nnx.initializers.zeros, rngs=rngs)
+
+    def __call__(self, x, t, context, context_mask):
+        temb = self.time2(jax.nn.silu(self.time1(timestep_embedding(t, self.cfg.channels))))
+        h = self.conv_in(space_to_depth(x, self.cfg.patch_size))
+        hs = [h]
+        for level, down in zip(self.down, self.downsample):
+            for res, attn in zip(level.res, level.attn):
+                h = res(h, temb)
+                h = h if attn is None else attn(h, context, context_mask)
+                hs.append(h)
+            if down is not None:
+                h = down(h)
+                hs.append(h)
+        h = self.mid2(self.mid_attn(self.mid1(h, temb), context, context_mask), temb)
+        for level, up in zip(self.up, self.upsample):
+            for res, attn in zip(level.res, level.attn):
+                h = res(jnp.concatenate([h, hs.pop()], axis=-1), temb)
+                h = h if attn is None else attn(h, context, context_mask)
+            if up is not None:
+                h = up(jax.image.resize(h, (h.shape[0], h.shape[1] * 2, h.shape[2] * 2, h.shape[3]), "nearest"))
+        return depth_to_space(self.conv_out(jax.nn.silu(self.norm_out(h))), self.cfg.patch_size)
+
+
+def space_to_depth(x: jax.Array, p: int) -> jax.Array:
+    """[B, H, W, C] -> [B, H/p, W/p, C*p*p]: each p x p patch becomes one position's channels."""
+    if p == 1:
+        return x
+    b, h, w, c = x.shape
+    return x.reshape(b, h // p, p, w // p, p, c).transpose(0, 1, 3, 2, 4, 5).reshape(b, h // p, w // p, p * p * c)
+
+
+def depth_to_space(x: jax.Array, p: int) -> jax.Array:
+    """The inverse of `space_to_depth`."""
+    if p == 1:
+        return x
+    b, h, w, cpp = x.shape
+    c = cpp // (p * p)
+    return x.reshape(b, h, w, p, p, c).transpose(0, 1, 3, 2, 4, 5).reshape(b, h * p, w * p, c)

@@ -1,0 +1,1 @@
+"""Scorers: the SynthBench ground-truth probe (`probe`); CLIP and DINO scorers join here."""

@@ -1,0 +1,163 @@
+"""The SynthBench probe: a small CNN trained on renders to read attributes back from any image.
+
+It measures generated images against ground truth (did the model draw the prompted class, colour, background?).
+Trained on an endless stream of fresh renders (random subjects, scenes and property changes); its own accuracy on
+clean renders of unseen draws is reported beside every figure it produces.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+from flax import nnx
+
+from suti import world
+from suti.models.layers import groups
+from suti.world import vocab
+
+HEADS: dict[str, tuple[str, ...]] = {
+    "class": vocab.CLASSES,
+    "colour": tuple(vocab.COLOURS),
+    "pattern": vocab.PATTERNS,
+    "background": tuple(vocab.BACKGROUNDS),
+    "companion": ("none",) + tuple(vocab.COMPANIONS),
+    "material": vocab.MATERIALS,
+}
+
+
+@dataclasses.dataclass(frozen=True)
+class ProbeConfig:
+    steps: int = 2500
+    batch_size: int = 64
+    learning_rate: float = 4e-3
+    width: int = 32
+    n_eval: int = 2000
+
+
+class Probe(nnx.Module):
+    """Conv stack (a 5x5 stride-2 stem, then two stride-2 stages), GroupNorm + GELU after each conv, mean+max
+    pooled features, one linear head per attribute.
+
+    The stem sees full-resolution detail (thin stripes) but halves the grid at once: ~10M multiply-adds per 32 px
+    image instead of ~18M for a stride-1 stem, at the same accuracy for the same training time.
+    """
+
+    def __init__(self, width: int, rngs: nnx.Rngs):
+        w = width
+        spec = [(3, w, 5, 2), (w, w, 3, 1), (w, 2 * w, 3, 2), (2 * w, 2 * w, 3, 1), (2 * w, 4 * w, 3, 2),
+                (4 * w, 4 * w, 3, 1)]  # (in, out, kernel, stride)
+        self.convs = nnx.List([nnx.Conv(a, b, (k, k), strides=(s, s), rngs=rngs) for a, b, k, s in spec])
+        self.norms = nnx.List([nnx.GroupNorm(b, groups(b), rngs=rngs) for _, b, _, _ in spec])
+        self.heads = nnx.Dict({name: nnx.Linear(8 * w, len(labels), rngs=rngs) for name, labels in HEADS.items()})
+
+    def __call__(self, x):  # x: [B, H, W, 3] in [-1, 1]
+        for conv, norm in zip(self.convs, self.norms):
+            x = jax.nn.gelu(norm(conv(x)))
+        feats = jnp.concatenate([x.mean((1, 2)), x.max((1, 2))], axis=-1)
+        return {name: head(feats) for name, head in self.heads.items()}
+
+
+def labels_of(subject: world.Subject, scene: world.Scene) -> dict[str, int]:
+    look = world.render_appearance(subject, scene)
+    values = dict(cls=subject.cls, colour=look["colour"], pattern=look["pattern"], background=scene.background,
+                  companion=scene.companion or "none", material=scene.material)
+    values["class"] = values.pop("cls")
+    return {name: HEADS[name].index(values[name]) for name in HEADS}
+
+
+def random_example(rng: np.random.Generator, n_subjects: int):
+    """A random subject in a random scene, with the property changes prompts can ask for."""
+    subject = world.make_subject(int(rng.integers(1 << 30)), int(rng.integers(n_subjects)))
+    u = rng.uniform(size=4)
+    overrides = {}
+    if u[0] < 0.2:
+        overrides["recolour"] = str(rng.choice(list(vocab.COLOURS)))
+    if u[1] < 0.15:
+        overrides["repattern"] = str(rng.choice(vocab.PATTERNS[1:]))
+    if u[2] < 0.08:
+        overrides["material"] = "glass"
+    scene = world.sample_scene(rng, companion_prob=0.35, shiny_prob=0.1, **overrides)
+    return subject, scene
+
+
+TRAIN_STREAM, EVAL_STREAM = 0x9B0BE, 0xE7A1
+
+
+def render_batch(seed: int, step: int, size: int, resolution: int, stream: int = TRAIN_STREAM,
+                 n_subjects: int = 100_000):
+    """(images float [-1, 1] [B,H,W,3], {head: int labels [B]}) for one deterministic step of a stream."""
+    rng = np.random.default_rng([seed, stream, step])
+    imgs, labels = [], {name: [] for name in HEADS}
+    for _ in range(size):
+        subject, scene = random_example(rng, n_subjects)
+        imgs.append(world.render(subject, scene, resolution))
+        for name, value in labels_of(subject, scene).items():
+            labels[name].append(value)
+    return to_model_input(np.stack(imgs)), {k: np.asarray(v, np.int32) for k, v in labels.items()}
+
+
+def to_model_input(images_u8: np.ndarray) -> np.ndarray:
+    return images_u8.astype(np.float32) / 127.5 - 1.0
+
+
+def make_probe_step(graphdef, tx):
+    def loss_fn(params, images, labels):
+        logits = nnx.merge(graphdef, params)(images)
+        losses = [optax.softmax_cross_entropy_with_integer_labels(logits[k], labels[k]).mean() for k in HEADS]
+        return sum(losses) / len(losses)
+
+    @jax.jit
+    def step(params, opt_state, images, labels):
+        loss, grads = jax.value_and_grad(loss_fn)(params, images, labels)
+        updates, opt_state = tx.update(grads, opt_state, params)
+        return optax.apply_updates(params, updates), opt_state, loss
+
+    return step
+
+
+def make_predict(graphdef):
+    """Jitted params, images [-1,1] -> {head: predicted label [B]}."""
+    @jax.jit
+    def predict(params, images):
+        return {k: jnp.argmax(v, -1) for k, v in nnx.merge(graphdef, params)(images).items()}
+
+    return predict
+
+
+def predict_batched(predict, params, images: np.ndarray, batch: int = 256) -> dict[str, np.ndarray]:
+    """Predictions for any number of images in fixed-size batches (one compile; the last batch is padded)."""
+    out = {k: [] for k in HEADS}
+    for i in range(0, len(images), batch):
+        chunk = images[i:i + batch]
+        padded = np.concatenate([chunk, np.zeros((batch - len(chunk),) + chunk.shape[1:], chunk.dtype)])
+        for k, v in predict(params, padded).items():
+            out[k].append(np.asarray(v)[: len(chunk)])
+    return {k: np.concatenate(v) for k, v in out.items()}
+
+
+def train_probe(cfg: ProbeConfig, seed: int, resolution: int, progress=None):
+    """Train a probe on fresh renders. Returns (graphdef, params, loss history)."""
+    model = Probe(cfg.width, nnx.Rngs(jax.random.key(seed)))
+    graphdef, params = nnx.split(model, nnx.Param)
+    lr = optax.warmup_cosine_decay_schedule(0.0, cfg.learning_rate, min(100, cfg.steps // 10 + 1), cfg.steps)
+    tx = optax.adamw(lr, weight_decay=1e-4)
+    opt_state, step_fn, history = tx.init(params), make_probe_step(graphdef, tx), []
+    for step in range(cfg.steps):
+        images, labels = render_batch(seed, step, cfg.batch_size, resolution)
+        params, opt_state, loss = step_fn(params, opt_state, images, labels)
+        if (step + 1) % 100 == 0 or step + 1 == cfg.steps:
+            history.append({"step": step + 1, "loss": float(loss)})
+        if progress is not None:
+            progress.update(1)
+    return graphdef, params, history
+
+
+def evaluate_probe(graphdef, params, n: int, seed: int, resolution: int) -> dict[str, float]:
+    """Per-attribute accuracy on `n` clean renders of draws the probe never trained on (another seed stream)."""
+    images, labels = render_batch(seed, 0, n, resolution, stream=EVAL_STREAM)
+    pred = predict_batched(make_predict(graphdef), params, images)
+    return {name: float(np.mean(pred[name] == labels[name])) for name in HEADS}

@@ -1,0 +1,30 @@
+"""`suti sample --ckpt DIR --prompt "..." --n 8 --seed 0 --out grid.png`: a PNG grid from an exported model."""
+
+from __future__ import annotations
+
+import math
+
+from suti.data.images import grid, save_png
+from suti.models.pipeline import TextToImagePipeline
+from suti.training.config import SampleConfig
+
+HELP = "sample a PNG grid from an exported text-to-image model"
+
+
+def add_arguments(p) -> None:
+    p.add_argument("--ckpt", required=True, help="exported model directory (e.g. results/base/model)")
+    p.add_argument("--prompt", required=True)
+    p.add_argument("--n", type=int, default=8, help="number of images")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", required=True, help="output PNG")
+    p.add_argument("--sampler", default="ddim", choices=["ddim", "ddpm"])
+    p.add_argument("--steps", type=int, default=50)
+    p.add_argument("--guidance", type=float, default=3.0)
+    p.add_argument("--scale", type=int, default=4, help="upscale factor of the grid, for viewing")
+
+
+def run(args) -> None:
+    pipe = TextToImagePipeline.load(args.ckpt)
+    cfg = SampleConfig(sampler=args.sampler, steps=args.steps, guidance=args.guidance)
+    images = pipe.sample([args.prompt] * args.n, args.seed, cfg, batch_size=min(args.n, 32))
+    save_png(grid(list(images), cols=min(args.n, math.ceil(math.sqrt(args.n))), scale=args.scale), args.out)

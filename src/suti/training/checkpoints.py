@@ -1,0 +1,65 @@
+"""Orbax checkpoints of the train state (resume), and exported models (params + config + tokenizer)."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import shutil
+from pathlib import Path
+
+import jax
+import orbax.checkpoint as ocp
+
+from suti import io
+
+
+class Checkpointer:
+    """Saves the train state every N steps under `directory`, keeps the latest few, restores the latest."""
+
+    def __init__(self, directory: str | Path, max_to_keep: int = 2):
+        self.directory = Path(directory).resolve()
+        options = ocp.CheckpointManagerOptions(max_to_keep=max_to_keep, enable_async_checkpointing=False)
+        self.manager = ocp.CheckpointManager(self.directory, options=options)
+
+    def latest_step(self) -> int | None:
+        return self.manager.latest_step()
+
+    def save(self, step: int, state) -> None:
+        self.manager.save(step, args=ocp.args.StandardSave(state), force=True)
+        self.manager.wait_until_finished()
+
+    def restore(self, step: int, like):
+        """The state saved at `step`, with the structure, shapes and dtypes of `like`."""
+        abstract = jax.tree.map(ocp.utils.to_shape_dtype_struct, like)
+        return self.manager.restore(step, args=ocp.args.StandardRestore(abstract))
+
+    def close(self) -> None:
+        self.manager.close()
+
+
+def _dataclass_json(obj) -> dict:
+    return dataclasses.asdict(obj) if dataclasses.is_dataclass(obj) else obj
+
+
+def export_model(directory: str | Path, params, meta: dict) -> None:
+    """Write a model directory atomically: `params/` (orbax) and `meta.json` (configs, tokenizer, provenance)."""
+    directory = Path(directory)
+    tmp = directory.with_name(directory.name + ".export-tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    with ocp.StandardCheckpointer() as ckptr:
+        ckptr.save(tmp.resolve() / "params", params)
+    io.write_json({k: _dataclass_json(v) for k, v in meta.items()}, tmp / "meta.json")
+    shutil.rmtree(directory, ignore_errors=True)
+    tmp.rename(directory)
+
+
+def load_params(directory: str | Path, like):
+    """Exported params with the structure of `like` (an abstract or concrete params pytree)."""
+    abstract = jax.tree.map(ocp.utils.to_shape_dtype_struct, like)
+    with ocp.StandardCheckpointer() as ckptr:
+        return ckptr.restore(Path(directory).resolve() / "params", abstract)
+
+
+def load_meta(directory: str | Path) -> dict:
+    return json.loads((Path(directory) / "meta.json").read_text())

@@ -1,0 +1,33 @@
+"""Training and sampling config sections shared by every model (base, experts, apprentice)."""
+
+from __future__ import annotations
+
+import dataclasses
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainConfig:
+    batch_size: int = 32
+    steps: int = 900
+    learning_rate: float = 2e-3
+    warmup_steps: int = 100
+    weight_decay: float = 0.01
+    grad_clip: float = 1.0
+    ema_decay: float = 0.995
+    cond_drop: float = 0.1          # classifier-free guidance: probability of training on the null condition
+    checkpoint_every: int = 200
+    log_every: int = 50
+
+
+@dataclasses.dataclass(frozen=True)
+class DiffusionConfig:
+    schedule: str = "cosine"        # cosine | linear
+    num_steps: int = 1000           # T
+    prediction: str = "v"           # epsilon | v
+
+
+@dataclasses.dataclass(frozen=True)
+class SampleConfig:
+    sampler: str = "ddim"           # ddim | ddpm
+    steps: int = 50
+    guidance: float = 3.0           # classifier-free guidance scale (1 = no guidance)

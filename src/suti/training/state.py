@@ -1,0 +1,38 @@
+"""The train state: a plain pytree {step, params, opt_state, ema} (what orbax saves and restores)."""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+import jax
+import jax.numpy as jnp
+import optax
+from flax import nnx
+
+TrainState = dict[str, Any]
+LossFn = Callable[[Any, dict, jax.Array], tuple[jax.Array, dict]]
+
+
+def split_model(model: nnx.Module):
+    """(graphdef, params, rest): parameters apart from the module structure and any non-parameter state."""
+    graphdef, params, rest = nnx.split(model, nnx.Param, ...)
+    return graphdef, params, rest
+
+
+def create_train_state(params, tx: optax.GradientTransformation) -> TrainState:
+    return {"step": jnp.zeros((), jnp.int32), "params": params, "opt_state": tx.init(params),
+            "ema": jax.tree.map(jnp.copy, params)}
+
+
+def make_train_step(loss_fn: LossFn, tx: optax.GradientTransformation, ema_decay: float):
+    """`train_step(state, batch, rng) -> (state, metrics)`, jitted. loss_fn(params, batch, rng) -> (loss, aux)."""
+
+    def train_step(state: TrainState, batch: dict, rng: jax.Array):
+        (loss, aux), grads = jax.value_and_grad(loss_fn, has_aux=True)(state["params"], batch, rng)
+        updates, opt_state = tx.update(grads, state["opt_state"], state["params"])
+        params = optax.apply_updates(state["params"], updates)
+        ema = jax.tree.map(lambda e, p: ema_decay * e + (1 - ema_decay) * p, state["ema"], params)
+        metrics = {"loss": loss, "grad_norm": optax.tree.norm(grads), **aux}
+        return {"step": state["step"] + 1, "params": params, "opt_state": opt_state, "ema": ema}, metrics
+
+    return jax.jit(train_step, donate_argnums=0)

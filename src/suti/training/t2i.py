@@ -1,0 +1,91 @@
+"""Text-to-image training and sampling functions: the loss with condition dropout, and a jitted sampler."""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+from flax import nnx
+
+from suti.diffusion.losses import diffusion_loss
+from suti.diffusion.process import Prediction
+from suti.diffusion.samplers import get_sampler, guided
+from suti.diffusion.schedules import Schedule
+from suti.training.config import SampleConfig
+
+
+def make_t2i_loss(graphdef, schedule: Schedule, prediction: Prediction, cond_drop: float, null_tokens: jax.Array):
+    """loss_fn(params, batch, rng) -> (loss, aux) for batches {"images" [-1,1], "tokens", optional "weights"}.
+
+    With probability `cond_drop` an example's caption is replaced by the empty caption (`null_tokens` [L]), which
+    teaches the unconditional model that classifier-free guidance needs.
+    """
+
+    def loss_fn(params, batch, rng):
+        model = nnx.merge(graphdef, params)
+        drop_key, diffusion_key = jax.random.split(rng)
+        keep = jax.random.uniform(drop_key, (batch["tokens"].shape[0],)) >= cond_drop
+        tokens = jnp.where(keep[:, None], batch["tokens"], null_tokens[None])
+        context = model.encode_text(tokens)
+        loss = diffusion_loss(lambda x, t: model(x, t, context), schedule, prediction, batch["images"],
+                              diffusion_key, batch.get("weights"))
+        return loss, {}
+
+    return loss_fn
+
+
+def make_sample_fn(graphdef, schedule: Schedule, prediction: Prediction, cfg: SampleConfig, shape: tuple):
+    """Jitted sample(params, tokens [B,L], null_tokens [B,L], rng) -> images [B,H,W,C] in [-1, 1]."""
+    sampler = get_sampler(cfg.sampler)
+
+    @jax.jit
+    def sample(params, tokens, null_tokens, rng):
+        model = nnx.merge(graphdef, params)
+        denoise = guided(model, model.encode_text(tokens), model.encode_text(null_tokens), cfg.guidance)
+        return sampler(denoise, schedule, prediction, shape, rng, steps=cfg.steps)
+
+    return sample
+
+
+# Named RNG streams derived from a job's root key (never reuse a key across purposes).
+STREAM_INIT, STREAM_TRAIN, STREAM_SAMPLE = 1, 2, 3
+
+
+def init_model(model_cfg, vocab_size: int, seed: int):
+    """(graphdef, params) of a freshly initialised TextToImage model."""
+    from suti.models.t2i import TextToImage
+
+    key = jax.random.fold_in(jax.random.key(seed), STREAM_INIT)
+    return nnx.split(TextToImage(model_cfg, vocab_size, nnx.Rngs(key)), nnx.Param)
+
+
+def train_t2i(graphdef, params, images_u8, tokens, null_tokens, diffusion_cfg, train_cfg, seed: int,
+              ckpt=None, stop_at=None, desc="train_base", weights=None):
+    """Train a text-to-image model on (images, tokens). Returns (final train state, history).
+
+    Args:
+      graphdef, params: the model (from `init_model`, or a base model's params to fine-tune).
+      images_u8: uint8 [N, H, W, 3]; tokens: int32 [N, L]; null_tokens: int32 [L] (the empty caption).
+      weights: optional float [N] per-example loss weights.
+      ckpt, stop_at: checkpointing and resume (see `training.loop.train_loop`).
+    """
+    from suti.data.training_set import to_unit_range
+    from suti.diffusion.schedules import get_schedule
+    from suti.training.loop import batch_indices, train_loop
+    from suti.training.optim import make_optimizer
+    from suti.training.state import create_train_state, make_train_step
+
+    schedule = get_schedule(diffusion_cfg.schedule, diffusion_cfg.num_steps)
+    loss_fn = make_t2i_loss(graphdef, schedule, Prediction(diffusion_cfg.prediction), train_cfg.cond_drop,
+                            jnp.asarray(null_tokens))
+    tx = make_optimizer(train_cfg)
+    step_fn = make_train_step(loss_fn, tx, train_cfg.ema_decay)
+
+    def batch_fn(step):
+        idx = batch_indices(len(images_u8), train_cfg.batch_size, seed, step)
+        batch = {"images": to_unit_range(images_u8[idx]), "tokens": tokens[idx]}
+        if weights is not None:
+            batch["weights"] = weights[idx]
+        return batch
+
+    rng = jax.random.fold_in(jax.random.key(seed), STREAM_TRAIN)
+    return train_loop(step_fn, create_train_state(params, tx), batch_fn, train_cfg, rng, ckpt, stop_at, desc)

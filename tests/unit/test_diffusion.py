@@ -1,0 +1,86 @@
+"""Diffusion maths: schedules, the forward process, prediction conversions, samplers and guidance."""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from suti.diffusion import Prediction, get_schedule, predict_eps_x0, q_sample
+from suti.diffusion.losses import diffusion_loss, drop_condition
+from suti.diffusion.process import target
+from suti.diffusion.samplers import get_sampler, guided
+
+
+@pytest.mark.parametrize("name", ["cosine", "linear"])
+def test_alpha_bar_is_monotonic_from_one_to_zero(name):
+    s = get_schedule(name, 1000)
+    a = np.asarray(s.alpha_bar)
+    assert a.shape == (1000,) and np.all(np.diff(a) < 0)
+    assert a[0] > 0.99 and a[-1] < 0.01
+    assert np.all((np.asarray(s.betas) > 0) & (np.asarray(s.betas) < 1))
+    np.testing.assert_allclose(np.cumprod(1 - np.asarray(s.betas, np.float64)), a, atol=1e-5)
+
+
+def test_q_sample_statistics():
+    s = get_schedule("cosine", 1000)
+    x0 = jnp.full((4096, 2, 2, 1), 0.7)
+    for t in (10, 500, 900):
+        tt = jnp.full((4096,), t)
+        xt = np.asarray(q_sample(s, x0, tt, jax.random.normal(jax.random.key(t), x0.shape)))
+        a = float(s.alpha_bar[t])
+        assert abs(xt.mean() - np.sqrt(a) * 0.7) < 0.02
+        assert abs(xt.var() - (1 - a)) < 0.03
+
+
+@pytest.mark.parametrize("prediction", list(Prediction))
+def test_prediction_conversions_round_trip(prediction):
+    s = get_schedule("linear", 100)
+    k1, k2 = jax.random.split(jax.random.key(0))
+    x0, eps = jax.random.normal(k1, (3, 4, 4, 3)), jax.random.normal(k2, (3, 4, 4, 3))
+    t = jnp.array([1, 50, 99])
+    xt = q_sample(s, x0, t, eps)
+    eps_hat, x0_hat = predict_eps_x0(s, prediction, xt, t, target(s, prediction, x0, t, eps))
+    np.testing.assert_allclose(eps_hat, eps, atol=2e-3)
+    np.testing.assert_allclose(x0_hat, x0, atol=2e-3)
+
+
+def test_loss_is_zero_for_the_oracle_and_weighted():
+    s = get_schedule("cosine", 50)
+    x0 = jax.random.normal(jax.random.key(1), (4, 4, 4, 3))
+
+    def oracle(xt, t):  # knows x0, so it can output the exact epsilon
+        sa = jnp.sqrt(s.alpha_bar[t])[:, None, None, None]
+        return (xt - sa * x0) / jnp.sqrt(1 - s.alpha_bar[t])[:, None, None, None]
+
+    assert float(diffusion_loss(oracle, s, Prediction.EPSILON, x0, jax.random.key(0))) < 1e-8
+    zero = lambda xt, t: jnp.zeros_like(xt)
+    w = jnp.array([1.0, 0.0, 0.0, 0.0])
+    assert float(diffusion_loss(zero, s, Prediction.EPSILON, x0, jax.random.key(0), w)) > 0.5
+    keep = drop_condition(jax.random.key(0), jnp.ones(10000, bool), 0.1)
+    assert abs(1 - float(keep.mean()) - 0.1) < 0.02
+
+
+def _toy_model(x, t, context):
+    return 0.1 * x + context[:, None, None, :]
+
+
+@pytest.mark.parametrize("sampler", ["ddim", "ddpm"])
+def test_sampler_shapes_and_determinism(sampler):
+    s = get_schedule("cosine", 100)
+    denoise = lambda x, t: 0.1 * x
+    fn = jax.jit(lambda rng: get_sampler(sampler)(denoise, s, Prediction.EPSILON, (2, 8, 8, 3), rng, steps=10))
+    a, b, c = fn(jax.random.key(0)), fn(jax.random.key(0)), fn(jax.random.key(1))
+    assert a.shape == (2, 8, 8, 3) and np.all(np.isfinite(a))
+    np.testing.assert_array_equal(a, b)
+    assert not np.allclose(a, c)
+
+
+def test_guidance_scale_one_is_the_conditional_prediction():
+    x, t = jnp.ones((2, 4, 4, 3)), jnp.array([3, 5])
+    cond, null = jnp.array([[1.0, 2, 3], [4, 5, 6]]), jnp.zeros((2, 3))
+    np.testing.assert_array_equal(guided(_toy_model, cond, null, 1.0)(x, t), _toy_model(x, t, cond))
+    g3 = guided(_toy_model, cond, null, 3.0)(x, t)
+    np.testing.assert_allclose(g3, _toy_model(x, t, null) + 3 * (_toy_model(x, t, cond) - _toy_model(x, t, null)),
+                               rtol=1e-6)

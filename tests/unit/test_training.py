@@ -1,0 +1,106 @@
+"""Training: a 2-step smoke test, checkpoint round-trip, resume equality, the NaN guard, tokenizer and context."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from suti.models.t2i import ModelConfig, TextToImage, append_context
+from suti.models.text import IDENTIFIERS, Tokenizer
+from suti.models.unet import UNetConfig
+from suti.training.checkpoints import Checkpointer, export_model, load_params
+from suti.training.config import DiffusionConfig, TrainConfig
+from suti.training.loop import TrainingDiverged
+from suti.training.t2i import init_model, train_t2i
+
+TINY = ModelConfig(unet=UNetConfig(resolution=8, channels=8, channel_mult=(1, 2), attention_resolutions=(4,),
+                                   cross_attention_resolutions=(8, 4), heads=2, context_dim=16),
+                   text_dim=16, text_layers=1, text_heads=2, max_tokens=8)
+DIFFUSION = DiffusionConfig(num_steps=50)
+TRAIN = TrainConfig(batch_size=4, steps=6, learning_rate=1e-3, warmup_steps=2, checkpoint_every=3, log_every=2)
+
+
+@pytest.fixture(scope="module")
+def data():
+    rng = np.random.default_rng(0)
+    tok = Tokenizer.build(["a red mug", "a blue ball on the beach"], max_len=8)
+    images = rng.integers(0, 255, (10, 8, 8, 3), dtype=np.uint8)
+    tokens = tok.encode(["a red mug", "a blue ball on the beach"] * 5)
+    return tok, images, tokens, tok.encode([""])[0]
+
+
+def _train(data, cfg=TRAIN, ckpt=None, stop_at=None):
+    tok, images, tokens, null = data
+    graphdef, params = init_model(TINY, tok.size, seed=0)
+    return graphdef, *train_t2i(graphdef, params, images, tokens, null, DIFFUSION, cfg, seed=0, ckpt=ckpt,
+                                stop_at=stop_at)
+
+
+def _leaves(state):
+    return [np.asarray(x) for x in jax.tree.leaves(state)]
+
+
+def test_two_step_smoke(data):
+    _, state, history = _train(data, dataclasses.replace(TRAIN, steps=2, log_every=1))
+    assert int(state["step"]) == 2 and len(history) == 2
+    assert all(np.isfinite(h["loss"]) for h in history)
+
+
+def test_resume_after_a_kill_equals_an_uninterrupted_run(data, tmp_path):
+    _, full, _ = _train(data)
+    ckpt = Checkpointer(tmp_path / "ckpt")
+    _train(data, ckpt=ckpt, stop_at=4)           # "killed" after step 4; last checkpoint at step 3
+    assert ckpt.latest_step() == 3
+    _, resumed, _ = _train(data, ckpt=Checkpointer(tmp_path / "ckpt"))
+    assert int(resumed["step"]) == 6
+    for a, b in zip(_leaves(full), _leaves(resumed)):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_checkpoint_and_export_round_trip(data, tmp_path):
+    graphdef, state, _ = _train(data, dataclasses.replace(TRAIN, steps=2))
+    ckpt = Checkpointer(tmp_path / "c")
+    ckpt.save(2, state)
+    for a, b in zip(_leaves(state), _leaves(ckpt.restore(2, state))):
+        np.testing.assert_array_equal(a, b)
+    export_model(tmp_path / "model", state["ema"], {"model": TINY})
+    for a, b in zip(_leaves(state["ema"]), _leaves(load_params(tmp_path / "model", state["ema"]))):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_nan_loss_stops_with_a_clear_error_and_keeps_the_last_good_checkpoint(data, tmp_path):
+    tok, images, tokens, null = data
+    ckpt = Checkpointer(tmp_path / "ckpt")
+    _train(data, ckpt=ckpt, stop_at=3)
+    bad = images.astype(np.float32) * np.nan  # poisoned data from step 3 on
+    graphdef, params = init_model(TINY, tok.size, seed=0)
+    with pytest.raises(TrainingDiverged, match=r"loss became nan at step 3; last good checkpoint: step 3"):
+        train_t2i(graphdef, params, bad, tokens, null, DIFFUSION, TRAIN, seed=0, ckpt=Checkpointer(tmp_path / "ckpt"))
+    assert Checkpointer(tmp_path / "ckpt").latest_step() == 3
+
+
+def test_tokenizer_reserves_identifiers_and_pads():
+    tok = Tokenizer.build(["a red mug", "my mug"], max_len=5)
+    ids = tok.encode(["a sks mug", "a very long caption indeed here"])
+    assert ids.shape == (2, 5) and ids[0, 2] == tok.vocab.index("sks") and ids[0, 4] == 0
+    assert tok.encode(["unheardof"])[0, 1] == tok.vocab.index("[unk]")
+    assert Tokenizer.from_json(tok.to_json()) == tok
+    with pytest.raises(ValueError, match="identifier"):
+        Tokenizer.build([f"a {IDENTIFIERS[0]} mug"])
+
+
+def test_context_accepts_appended_tokens():
+    model = TextToImage(TINY, 20, __import__("flax").nnx.Rngs(0))
+    context = model.encode_text(jnp.ones((2, 8), jnp.int32))
+    extra = jnp.ones((2, 3, 16))
+    tokens, mask = append_context(context, extra)
+    assert tokens.shape == (2, 11, 16) and mask.shape == (2, 11) and bool(mask[:, 8:].all())
+    x, t = jnp.zeros((2, 8, 8, 3)), jnp.zeros(2, jnp.int32)
+    assert model(x, t, (tokens, mask)).shape == (2, 8, 8, 3)
+    # masked-out extra tokens change nothing
+    hidden = append_context(context, extra * 5, jnp.zeros((2, 3), bool))
+    np.testing.assert_allclose(model(x, t, hidden), model(x, t, context), atol=1e-5)
