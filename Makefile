@@ -36,6 +36,7 @@ lint: $(STAMP)
 bench: $(STAMP)
 	$(PY) bench/bench_render.py
 	$(PY) bench/bench_mining.py
+	$(PY) bench/bench_train.py
 
 mlflow: $(STAMP)  ## the MLflow UI on 127.0.0.1 only
 	$(VENV)/bin/mlflow ui --host 127.0.0.1 --port 5000 --backend-store-uri sqlite:///results/mlflow.db

@@ -84,3 +84,15 @@ def test_guidance_scale_one_is_the_conditional_prediction():
     g3 = guided(_toy_model, cond, null, 3.0)(x, t)
     np.testing.assert_allclose(g3, _toy_model(x, t, null) + 3 * (_toy_model(x, t, cond) - _toy_model(x, t, null)),
                                rtol=1e-6)
+
+
+def test_min_snr_weights():
+    from suti.diffusion.losses import min_snr_weight
+
+    s = get_schedule("cosine", 1000)
+    t = jnp.array([0, 200, 500, 999])
+    snr = np.asarray(s.alpha_bar[t] / (1 - s.alpha_bar[t]))
+    w_v = np.asarray(min_snr_weight(s, t, Prediction.V, 5.0))
+    np.testing.assert_allclose(w_v, np.minimum(snr, 5.0) / (snr + 1), rtol=1e-5)
+    assert w_v[0] < w_v[-1] or snr[-1] < 5  # low-noise steps are down-weighted
+    np.testing.assert_array_equal(min_snr_weight(s, t, Prediction.EPSILON, 0.0), np.ones(4))

@@ -18,7 +18,7 @@ from suti.training.loop import TrainingDiverged
 from suti.training.t2i import init_model, train_t2i
 
 TINY = ModelConfig(unet=UNetConfig(resolution=8, channels=8, channel_mult=(1, 2), attention_resolutions=(4,),
-                                   cross_attention_resolutions=(8, 4), heads=2, context_dim=16),
+                                   cross_attention_resolutions=(8, 4), heads=2, context_dim=16, patch_size=2),
                    text_dim=16, text_layers=1, text_heads=2, max_tokens=8)
 DIFFUSION = DiffusionConfig(num_steps=50)
 TRAIN = TrainConfig(batch_size=4, steps=6, learning_rate=1e-3, warmup_steps=2, checkpoint_every=3, log_every=2)

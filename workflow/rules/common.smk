@@ -29,8 +29,8 @@ def get_params(*sections):
 def get_code(stage, *packages):
     """Source files a rule runs (stage module, library packages, core modules); editing one re-runs it."""
     files = [SRC / m for m in CORE_MODULES] + [SRC / "stages" / f"{stage}.py"]
-    for package in packages:
-        files.extend(sorted((SRC / package).rglob("*.py")))
+    for package in packages:  # a package folder, or a single module given as "package/module.py"
+        files.extend([SRC / package] if package.endswith(".py") else sorted((SRC / package).rglob("*.py")))
     return [str(f.relative_to(workflow.basedir)) for f in files]
 
 

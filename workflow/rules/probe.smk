@@ -1,6 +1,6 @@
 rule train_probe:
     input:
-        code=get_code("train_probe", "world", "scoring", "training", "models"),
+        code=get_code("train_probe", "world", "scoring/probe.py", "models/layers.py", "training/checkpoints.py"),
     output:
         model=directory("results/probe/model"),
         summary="results/probe/summary.json",

@@ -11,6 +11,19 @@ from suti.diffusion.process import Prediction, q_sample, target
 from suti.diffusion.schedules import Schedule
 
 
+def min_snr_weight(schedule: Schedule, t: jax.Array, prediction: Prediction, gamma: float) -> jax.Array:
+    """Min-SNR-gamma loss weights (Hang et al., 2023): equalise the timesteps' pull, converging several times faster.
+
+    In x0 terms the weight is min(SNR, gamma); divided by what the target already carries (SNR for epsilon,
+    SNR + 1 for v). gamma = 0 turns weighting off (all ones).
+    """
+    if gamma <= 0:
+        return jnp.ones(t.shape, jnp.float32)
+    snr = schedule.alpha_bar[t] / (1.0 - schedule.alpha_bar[t])
+    clipped = jnp.minimum(snr, gamma)
+    return clipped / (snr + 1.0) if prediction == Prediction.V else clipped / snr
+
+
 def diffusion_loss(
     model: Callable,
     schedule: Schedule,
@@ -18,6 +31,7 @@ def diffusion_loss(
     x0: jax.Array,
     rng: jax.Array,
     weights: jax.Array | None = None,
+    min_snr_gamma: float = 0.0,
 ) -> jax.Array:
     """Mean squared error between model(x_t, t) and its target, t uniform, eps ~ N(0, I).
 
@@ -27,6 +41,7 @@ def diffusion_loss(
       x0: clean images in [-1, 1], [B, H, W, C].
       rng: one key; split here into timestep and noise keys.
       weights: optional per-example weights [B] (e.g. a prior-preservation weight); mean over the batch otherwise.
+      min_snr_gamma: > 0 weights timesteps by Min-SNR-gamma; 0 is the plain unweighted loss.
 
     Returns:
       scalar loss.
@@ -36,6 +51,7 @@ def diffusion_loss(
     noise = jax.random.normal(noise_key, x0.shape, x0.dtype)
     out = model(q_sample(schedule, x0, t, noise), t)
     per_example = jnp.mean((out - target(schedule, prediction, x0, t, noise)) ** 2, axis=(1, 2, 3))
+    per_example = per_example * min_snr_weight(schedule, t, prediction, min_snr_gamma)
     if weights is None:
         return jnp.mean(per_example)
     return jnp.sum(per_example * weights) / jnp.maximum(jnp.sum(weights), 1e-8)

@@ -1,7 +1,8 @@
 """A UNet for diffusion: timestep embedding, residual blocks, self-attention at low resolutions and
 cross-attention over a sequence of context tokens (text tokens, plus any tokens a later model appends).
 
-Interface: `unet(x_t [B,H,W,C], t [B], context [B,L,D], context_mask [B,L]) -> [B,H,W,C]`.
+Interface: `unet(x_t [B,H,W,C], t [B], context [B,L,D], context_mask [B,L]) -> [B,H,W,C]`. The context also enters
+globally: its masked mean is added to the timestep embedding.
 """
 
 from __future__ import annotations
@@ -18,14 +19,14 @@ from suti.models.layers import attend, groups, timestep_embedding
 @dataclasses.dataclass(frozen=True)
 class UNetConfig:
     resolution: int = 32
-    channels: int = 32                         # base width
+    channels: int = 64                         # base width
     channel_mult: tuple[int, ...] = (1, 2)     # width multiplier per level; each level after the first halves H, W
     num_res_blocks: int = 1                    # per level on the way down (one more on the way up)
-    attention_resolutions: tuple[int, ...] = (8,)        # self-attention at these feature-map sides
-    cross_attention_resolutions: tuple[int, ...] = (16, 8)  # cross-attention over context at these sides
+    attention_resolutions: tuple[int, ...] = (8, 4)      # self-attention at these feature-map sides
+    cross_attention_resolutions: tuple[int, ...] = (8, 4)   # cross-attention over context at these sides
     heads: int = 4
     context_dim: int = 64
-    patch_size: int = 2                        # >1: pixel-unshuffle the input (and shuffle back the output) so the
+    patch_size: int = 4                        # >1: pixel-unshuffle the input (and shuffle back the output) so the
                                                # network runs on a grid patch_size times smaller: far cheaper on CPU
 
 
@@ -98,6 +99,9 @@ class UNet(nnx.Module):
         ch, temb = cfg.channels, 4 * cfg.channels
         self.time1 = nnx.Linear(ch, temb, rngs=rngs)
         self.time2 = nnx.Linear(temb, temb, rngs=rngs)
+        # the masked mean of the context tokens joins the timestep embedding, so every residual block sees the
+        # condition globally (as Imagen's pooled text embedding); cross-attention adds where it matters
+        self.context_pool = nnx.Linear(cfg.context_dim, temb, rngs=rngs)
         p = cfg.patch_size
         self.conv_in = nnx.Conv(3 * p * p, ch, (3, 3), rngs=rngs)
         skips, cur, side = [ch], ch, cfg.resolution // p
@@ -133,6 +137,9 @@ class UNet(nnx.Module):
 
     def __call__(self, x, t, context, context_mask):
         temb = self.time2(jax.nn.silu(self.time1(timestep_embedding(t, self.cfg.channels))))
+        weights = context_mask[..., None].astype(context.dtype)
+        pooled = (context * weights).sum(1) / jnp.maximum(weights.sum(1), 1.0)  # [B, D]
+        temb = temb + self.context_pool(pooled)
         h = self.conv_in(space_to_depth(x, self.cfg.patch_size))
         hs = [h]
         for level, down in zip(self.down, self.downsample):

@@ -13,7 +13,8 @@ from suti.diffusion.schedules import Schedule
 from suti.training.config import SampleConfig
 
 
-def make_t2i_loss(graphdef, schedule: Schedule, prediction: Prediction, cond_drop: float, null_tokens: jax.Array):
+def make_t2i_loss(graphdef, schedule: Schedule, prediction: Prediction, cond_drop: float, null_tokens: jax.Array,
+                  min_snr_gamma: float = 0.0):
     """loss_fn(params, batch, rng) -> (loss, aux) for batches {"images" [-1,1], "tokens", optional "weights"}.
 
     With probability `cond_drop` an example's caption is replaced by the empty caption (`null_tokens` [L]), which
@@ -27,7 +28,7 @@ def make_t2i_loss(graphdef, schedule: Schedule, prediction: Prediction, cond_dro
         tokens = jnp.where(keep[:, None], batch["tokens"], null_tokens[None])
         context = model.encode_text(tokens)
         loss = diffusion_loss(lambda x, t: model(x, t, context), schedule, prediction, batch["images"],
-                              diffusion_key, batch.get("weights"))
+                              diffusion_key, batch.get("weights"), min_snr_gamma)
         return loss, {}
 
     return loss_fn
@@ -76,7 +77,7 @@ def train_t2i(graphdef, params, images_u8, tokens, null_tokens, diffusion_cfg, t
 
     schedule = get_schedule(diffusion_cfg.schedule, diffusion_cfg.num_steps)
     loss_fn = make_t2i_loss(graphdef, schedule, Prediction(diffusion_cfg.prediction), train_cfg.cond_drop,
-                            jnp.asarray(null_tokens))
+                            jnp.asarray(null_tokens), train_cfg.min_snr_gamma)
     tx = make_optimizer(train_cfg)
     step_fn = make_train_step(loss_fn, tx, train_cfg.ema_decay)
 
