@@ -7,7 +7,6 @@ and images/s for corpus building, embedding alone, and the full mining stage.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import tempfile
 import time

@@ -93,7 +93,7 @@ def make_page(page: int, seed: int, wcfg: WorldConfig, cfg: CorpusConfig) -> lis
     order = rng.permutation(len(rows))
     ids = {int(old): f"{page_id}-{new:02d}" for new, old in enumerate(order)}
     out = []
-    for new, old in enumerate(order):
+    for old in order:
         row = dict(rows[old], image_id=ids[int(old)])
         if row["gt_duplicate_of"] is not None:
             row["gt_duplicate_of"] = ids[row["gt_duplicate_of"]]

@@ -8,7 +8,7 @@ import dataclasses
 @dataclasses.dataclass(frozen=True)
 class TrainConfig:
     batch_size: int = 32
-    steps: int = 1400
+    steps: int = 1200
     learning_rate: float = 3e-3
     warmup_steps: int = 100
     weight_decay: float = 0.01
