@@ -12,7 +12,6 @@ import typing
 from pathlib import Path
 from typing import Any
 
-import jsonschema
 import yaml
 
 from suti.errors import SutiError
@@ -24,6 +23,8 @@ class ConfigError(SutiError):
 
 def _with_defaults(validator_class):
     """A validator that fills each missing property's `default` before validating it (JSON Schema FAQ recipe)."""
+    import jsonschema
+
     validate_properties = validator_class.VALIDATORS["properties"]
 
     def set_defaults(validator, properties, instance, schema):
@@ -36,10 +37,7 @@ def _with_defaults(validator_class):
     return jsonschema.validators.extend(validator_class, {"properties": set_defaults})
 
 
-_Validator = _with_defaults(jsonschema.Draft202012Validator)
-
-
-def _describe(error: jsonschema.ValidationError) -> str:
+def _describe(error) -> str:
     key = ".".join(str(p) for p in error.absolute_path) or "<top level>"
     if error.validator == "additionalProperties":
         allowed = sorted(error.schema.get("properties", {}))
@@ -57,7 +55,9 @@ def load_schema(path: str | Path) -> dict:
 
 def validate(config: dict, schema: dict) -> dict:
     """Fill defaults into `config` (in place) and check it; raise ConfigError naming the first bad key."""
-    validator = _Validator(schema)
+    import jsonschema  # imported here so that library users without the workflow extras can still load configs
+
+    validator = _with_defaults(jsonschema.Draft202012Validator)(schema)
     errors = sorted(validator.iter_errors(config), key=lambda e: (len(e.absolute_path), list(map(str, e.path))))
     if errors:
         deepest = max(errors, key=lambda e: len(e.absolute_path))
