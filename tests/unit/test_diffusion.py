@@ -96,3 +96,18 @@ def test_min_snr_weights():
     np.testing.assert_allclose(w_v, np.minimum(snr, 5.0) / (snr + 1), rtol=1e-5)
     assert w_v[0] < w_v[-1] or snr[-1] < 5  # low-noise steps are down-weighted
     np.testing.assert_array_equal(min_snr_weight(s, t, Prediction.EPSILON, 0.0), np.ones(4))
+
+
+@pytest.mark.parametrize("sampler", ["ddim", "ddpm"])
+@pytest.mark.parametrize("prediction", list(Prediction))
+def test_samplers_recover_a_point_mass_with_an_oracle(sampler, prediction):
+    """If the data is one image c, the exact model predicts it from any x_t and every sampler must land on c."""
+    s = get_schedule("cosine", 200)
+    c = jnp.linspace(-0.8, 0.8, 2 * 4 * 4 * 3).reshape(2, 4, 4, 3)
+
+    def oracle(x, t):
+        return target(s, prediction, c, t, (x - jnp.sqrt(s.alpha_bar[t])[:, None, None, None] * c)
+                      / jnp.sqrt(1 - s.alpha_bar[t])[:, None, None, None])
+
+    out = get_sampler(sampler)(oracle, s, prediction, c.shape, jax.random.key(0), steps=20)
+    np.testing.assert_allclose(out, c, atol=1e-3)

@@ -41,52 +41,53 @@ def _timesteps(schedule: Schedule, steps: int) -> jax.Array:
     return jnp.linspace(schedule.num_steps - 1, 0, steps).round().astype(jnp.int32)
 
 
-def ddim_sample(denoise, schedule: Schedule, prediction: Prediction, shape, rng, steps: int = 50, eta: float = 0.0):
-    """DDIM (Song et al., 2021); eta = 0 is deterministic given the initial noise."""
+def _run(schedule: Schedule, shape, rng, steps: int, update: Callable) -> jax.Array:
+    """Start from N(0, I) and apply `update(x, t, t_next, key) -> x` from t = T-1 down to 0 in one lax.scan."""
     ts = _timesteps(schedule, steps)
-    t_next = jnp.concatenate([ts[1:], jnp.array([-1], jnp.int32)])
+    t_next = jnp.concatenate([ts[1:], jnp.array([-1], jnp.int32)])  # -1: the step that lands on x0
     init_key, step_key = jax.random.split(rng)
-    x = jax.random.normal(init_key, shape)
 
     def step(x, inputs):
         t, tn, i = inputs
+        return update(x, t, tn, jax.random.fold_in(step_key, i)), None
+
+    x, _ = jax.lax.scan(step, jax.random.normal(init_key, shape), (ts, t_next, jnp.arange(steps)))
+    return x
+
+
+def _alpha_next(schedule: Schedule, tn: jax.Array) -> jax.Array:
+    return jnp.where(tn >= 0, schedule.alpha_bar[jnp.maximum(tn, 0)], 1.0)
+
+
+def ddim_sample(denoise, schedule: Schedule, prediction: Prediction, shape, rng, steps: int = 50, eta: float = 0.0):
+    """DDIM (Song et al., 2021); eta = 0 is deterministic given the initial noise."""
+
+    def update(x, t, tn, key):
         tb = jnp.full((shape[0],), t)
         eps, x0 = predict_eps_x0(schedule, prediction, x, tb, denoise(x, tb))
         x0 = jnp.clip(x0, -1.0, 1.0)
-        a = schedule.alpha_bar[t]
-        an = jnp.where(tn >= 0, schedule.alpha_bar[jnp.maximum(tn, 0)], 1.0)
+        a, an = schedule.alpha_bar[t], _alpha_next(schedule, tn)
         sigma = eta * jnp.sqrt((1 - an) / (1 - a) * (1 - a / an))
-        noise = jax.random.normal(jax.random.fold_in(step_key, i), shape)
-        x = jnp.sqrt(an) * x0 + jnp.sqrt(jnp.maximum(1 - an - sigma**2, 0.0)) * eps + sigma * noise
-        return x, None
+        noise = jax.random.normal(key, shape)
+        return jnp.sqrt(an) * x0 + jnp.sqrt(jnp.maximum(1 - an - sigma**2, 0.0)) * eps + sigma * noise
 
-    x, _ = jax.lax.scan(step, x, (ts, t_next, jnp.arange(steps)))
-    return x
+    return _run(schedule, shape, rng, steps, update)
 
 
 def ddpm_sample(denoise, schedule: Schedule, prediction: Prediction, shape, rng, steps: int | None = None):
     """Ancestral sampling (Ho et al., 2020) over `steps` evenly strided timesteps (all T when None)."""
-    steps = steps or schedule.num_steps
-    ts = _timesteps(schedule, steps)
-    t_prev = jnp.concatenate([ts[1:], jnp.array([-1], jnp.int32)])
-    init_key, step_key = jax.random.split(rng)
-    x = jax.random.normal(init_key, shape)
 
-    def step(x, inputs):
-        t, tp, i = inputs
+    def update(x, t, tp, key):
         tb = jnp.full((shape[0],), t)
         _, x0 = predict_eps_x0(schedule, prediction, x, tb, denoise(x, tb))
         x0 = jnp.clip(x0, -1.0, 1.0)
-        a = schedule.alpha_bar[t]
-        ap = jnp.where(tp >= 0, schedule.alpha_bar[jnp.maximum(tp, 0)], 1.0)
+        a, ap = schedule.alpha_bar[t], _alpha_next(schedule, tp)
         beta = 1 - a / ap  # the effective beta of this strided step
         mean = (jnp.sqrt(ap) * beta / (1 - a)) * x0 + (jnp.sqrt(1 - beta) * (1 - ap) / (1 - a)) * x
         var = beta * (1 - ap) / (1 - a)
-        noise = jax.random.normal(jax.random.fold_in(step_key, i), shape)
-        return mean + jnp.where(tp >= 0, jnp.sqrt(var), 0.0) * noise, None
+        return mean + jnp.where(tp >= 0, jnp.sqrt(var), 0.0) * jax.random.normal(key, shape)
 
-    x, _ = jax.lax.scan(step, x, (ts, t_prev, jnp.arange(steps)))
-    return x
+    return _run(schedule, shape, rng, steps or schedule.num_steps, update)
 
 
 SAMPLERS = {"ddim": ddim_sample, "ddpm": ddpm_sample}
