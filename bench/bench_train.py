@@ -15,6 +15,7 @@ import time
 import jax
 import jax.numpy as jnp
 import numpy as np
+from flax import nnx
 
 from suti import io
 from suti.config import from_dict, load_config
@@ -72,7 +73,7 @@ def main() -> None:
             return eager_step(eager_state, batch, jax.random.key(i))[1]["loss"]
 
     t_eager = _time(eager, 1)
-    print(f"model: {count_params(__import__('flax').nnx.merge(graphdef, params)):,} params at {res} px, batch {bsz}")
+    print(f"model: {count_params(nnx.merge(graphdef, params)):,} params at {res} px, batch {bsz}")
     print(f"train: jitted {bsz / t_jit:7.1f} img/s   op-by-op {bsz / t_eager:7.2f} img/s   "
           f"ratio {t_eager / t_jit:.0f}x")
 
@@ -85,7 +86,7 @@ def main() -> None:
 
     @jax.jit
     def one_step(x, t):  # one guided denoising step with a fixed timestep, DDIM update inline
-        model = __import__("flax").nnx.merge(graphdef, params)
+        model = nnx.merge(graphdef, params)
         den = guided(model, model.encode_text(tokens), model.encode_text(nulls), cfg.guidance)
         tb = jnp.full((n,), t)
         eps, x0 = predict_eps_x0(schedule, prediction, x, tb, den(x, tb))

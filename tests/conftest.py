@@ -21,7 +21,8 @@ def repo() -> Path:
 @pytest.fixture(scope="session")
 def dreambench_root() -> Path:
     if not (DREAMBENCH / "prompts_and_classes.txt").exists():
-        pytest.skip(f"DreamBench not found at {DREAMBENCH} (the shared copy beside the repository)")
+        pytest.fail(f"DreamBench not found at {DREAMBENCH}: put google/dreambooth's dataset/ folder there "
+                    f"(the shared read-only copy beside the repository)")
     return DREAMBENCH
 
 

@@ -8,6 +8,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from flax import nnx
 
 from suti.models.t2i import ModelConfig, TextToImage, append_context
 from suti.models.text import IDENTIFIERS, Tokenizer
@@ -94,7 +95,7 @@ def test_tokenizer_reserves_identifiers_and_pads():
 
 
 def test_context_accepts_appended_tokens():
-    model = TextToImage(TINY, 20, __import__("flax").nnx.Rngs(0))
+    model = TextToImage(TINY, 20, nnx.Rngs(0))
     context = model.encode_text(jnp.ones((2, 8), jnp.int32))
     extra = jnp.ones((2, 3, 16))
     tokens, mask = append_context(context, extra)

@@ -55,10 +55,12 @@ def oracle_renders(specs: list[PromptSpec], n_per_prompt: int, seed: int, resolu
     out = []
     for spec in specs:
         for _ in range(n_per_prompt):
-            pool = [s for s in world.make_subjects(int(rng.integers(1 << 30)), range(64)) if s.cls == spec.cls]
+            world_seed = int(rng.integers(1 << 30))
+            candidates = (world.make_subject(world_seed, i) for i in range(64))
+            subject = next(s for s in candidates if s.cls == spec.cls)
             scene = world.sample_scene(rng, background=spec.background, recolour=spec.colour, companion=None,
                                        material="matte")
-            out.append(world.render(pool[0], scene, resolution))
+            out.append(world.render(subject, scene, resolution))
     return np.stack(out)
 
 

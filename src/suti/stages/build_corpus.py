@@ -52,12 +52,11 @@ def preview(table: pa.Table, n_pages: int = 8, per_page: int = 12) -> np.ndarray
     for r in table.select(["page_id", "image"]).to_pylist():
         if len(rows) < n_pages or r["page_id"] in rows:
             rows[r["page_id"]].append(r["image"])
-    decoded = [decode_image(b) for page in rows.values() for b in page[:1]]
-    side = next(im for im in decoded if im is not None).shape[0]
+    pages = [[decode_image(b) for b in page[:per_page]] for page in rows.values()]
+    side = next(im for page in pages for im in page if im is not None).shape[0]
     blank = np.zeros((side, side, 3), np.uint8)
     cells = []
-    for page in rows.values():
-        imgs = [decode_image(b) for b in page[:per_page]]
+    for imgs in pages:
         imgs = [blank if im is None else im for im in imgs]
         cells.extend(imgs + [np.full_like(blank, 255)] * (per_page - len(imgs)))
     return grid(cells, cols=per_page, scale=max(1, 64 // side))

@@ -65,9 +65,8 @@ def add_arguments(p) -> None:
     p.add_argument("--samples", required=True, help="output PNG grid of samples")
 
 
-def sample_grid(model_dir, cfg: SampleConfig, seed: int) -> np.ndarray:
+def sample_grid(pipe: TextToImagePipeline, cfg: SampleConfig, seed: int) -> np.ndarray:
     """One row per class: the class in a few colours and places (4 columns)."""
-    pipe = TextToImagePipeline.load(model_dir)
     places = [("red", "studio"), ("blue", "beach"), ("yellow", "grass"), ("purple", "night sky")]
     texts = [prompts.scene_prompt(cls, c, b) for cls in vocab.CLASSES for c, b in places]
     return grid(list(pipe.sample(texts, seed, cfg)), cols=len(places), scale=2)
@@ -91,7 +90,8 @@ def run(args) -> None:
                                              "trained_on": {"images": len(ds), "subjects": len(set(ds.groups)),
                                                             "heldout_combos": cfg.heldout_combos}})
     shutil.rmtree(work)
-    save_png(sample_grid(args.model, cfg.sample, seed), args.samples)
+    pipe = TextToImagePipeline(graphdef, state["ema"], tokenizer, mcfg, cfg.diffusion)  # the exported weights
+    save_png(sample_grid(pipe, cfg.sample, seed), args.samples)
     n_params = int(sum(np.size(x) for x in jax.tree.leaves(state["ema"])))
     write_summary(dict(images=len(ds), subjects=len(set(ds.groups)), dropped_heldout_combo_images=n_dropped,
                        params=n_params, steps=cfg.train.steps, train_seconds=seconds,

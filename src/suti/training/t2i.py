@@ -6,11 +6,16 @@ import jax
 import jax.numpy as jnp
 from flax import nnx
 
+from suti.data.training_set import to_unit_range
 from suti.diffusion.losses import diffusion_loss
 from suti.diffusion.process import Prediction
 from suti.diffusion.samplers import get_sampler, guided
-from suti.diffusion.schedules import Schedule
+from suti.diffusion.schedules import Schedule, get_schedule
+from suti.models.t2i import TextToImage
 from suti.training.config import SampleConfig
+from suti.training.loop import batch_indices, train_loop
+from suti.training.optim import make_optimizer
+from suti.training.state import create_train_state, make_train_step
 
 
 def make_t2i_loss(graphdef, schedule: Schedule, prediction: Prediction, cond_drop: float, null_tokens: jax.Array,
@@ -53,8 +58,6 @@ STREAM_INIT, STREAM_TRAIN, STREAM_SAMPLE = 1, 2, 3
 
 def init_model(model_cfg, vocab_size: int, seed: int):
     """(graphdef, params) of a freshly initialised TextToImage model."""
-    from suti.models.t2i import TextToImage
-
     key = jax.random.fold_in(jax.random.key(seed), STREAM_INIT)
     return nnx.split(TextToImage(model_cfg, vocab_size, nnx.Rngs(key)), nnx.Param)
 
@@ -69,12 +72,6 @@ def train_t2i(graphdef, params, images_u8, tokens, null_tokens, diffusion_cfg, t
       weights: optional float [N] per-example loss weights.
       ckpt, stop_at: checkpointing and resume (see `training.loop.train_loop`).
     """
-    from suti.data.training_set import to_unit_range
-    from suti.diffusion.schedules import get_schedule
-    from suti.training.loop import batch_indices, train_loop
-    from suti.training.optim import make_optimizer
-    from suti.training.state import create_train_state, make_train_step
-
     schedule = get_schedule(diffusion_cfg.schedule, diffusion_cfg.num_steps)
     loss_fn = make_t2i_loss(graphdef, schedule, Prediction(diffusion_cfg.prediction), train_cfg.cond_drop,
                             jnp.asarray(null_tokens), train_cfg.min_snr_gamma)
