@@ -22,10 +22,10 @@ run: $(STAMP)  ## the default experiment: snakemake all on config/config.yaml
 	$(SNAKEMAKE) all
 
 test: $(STAMP)  ## unit tests, then the micro pipeline end to end
-	$(PY) -m pytest -q tests
+	$(PY) -m pytest -q -n 2 --dist loadfile tests
 
 test-unit: $(STAMP)
-	$(PY) -m pytest -q tests/unit
+	$(PY) -m pytest -q -n 2 --dist loadfile tests/unit
 
 dryrun: $(STAMP)
 	$(SNAKEMAKE) -n all
@@ -37,6 +37,8 @@ bench: $(STAMP)
 	$(PY) bench/bench_render.py
 	$(PY) bench/bench_mining.py
 	$(PY) bench/bench_train.py
+	$(PY) bench/bench_experts.py
+	$(PY) bench/bench_dag.py
 
 mlflow: $(STAMP)  ## the MLflow UI on 127.0.0.1 only
 	$(VENV)/bin/mlflow ui --host 127.0.0.1 --port 5000 --backend-store-uri sqlite:///results/mlflow.db

@@ -12,6 +12,7 @@ include: "workflow/rules/mining.smk"
 include: "workflow/rules/dreambench.smk"
 include: "workflow/rules/probe.smk"
 include: "workflow/rules/base.smk"
+include: "workflow/rules/experts.smk"
 
 
 rule all:

@@ -6,8 +6,21 @@ import argparse
 import os
 import sys
 
+from suti import tracking
 from suti.errors import SutiError
-from suti.stages import build_corpus, dreambench, eval_base, mine_clusters, sample, train_base, train_probe
+from suti.stages import (
+    build_corpus,
+    dreambench,
+    eval_base,
+    eval_experts,
+    mine_clusters,
+    sample,
+    sample_experts,
+    sample_priors,
+    train_base,
+    train_experts,
+    train_probe,
+)
 from suti.stages.common import setup_logging
 
 COMMANDS = {
@@ -17,6 +30,10 @@ COMMANDS = {
     "train-base": train_base,
     "eval-base": eval_base,
     "sample": sample,
+    "sample-priors": sample_priors,
+    "train-experts": train_experts,
+    "sample-experts": sample_experts,
+    "eval-experts": eval_experts,
     "index-dreambench": dreambench,
     "fetch-dreambench": dreambench.Fetch,
 }
@@ -38,8 +55,14 @@ def main(argv=None) -> int:
         print(f"suti: error: {err}", file=sys.stderr)
         return 2
     setup_logging()
+    module = COMMANDS[args.command]
     try:
-        COMMANDS[args.command].run(args)
+        if hasattr(args, "params"):  # a pipeline stage: one tracked run per job
+            tags = module.tracking_tags(args) if hasattr(module, "tracking_tags") else {}
+            with tracking.stage_run(args.command.replace("-", "_"), args.params, **tags):
+                module.run(args)
+        else:
+            module.run(args)
     except SutiError as err:
         print(f"suti: error: {err}", file=sys.stderr)
         return 2

@@ -71,9 +71,44 @@ def test_micro_pipeline_outputs(micro):
     quality = json.loads((res / "base/quality.json").read_text())
     assert set(quality["generated"]) == {"heldout", "seen"} and quality["scorer"] == "suti-probe-cnn"
     assert 0 <= quality["generated"]["heldout"]["class"] <= 1
-    for png in ("corpus/preview.png", "mining/preview.png", "base/samples.png", "base/quality.png"):
+    priors = pq.read_table(res / "experts/priors.parquet")
+    assert priors.schema == tables.PRIORS and len(priors) == 8 * 2
+    for shard in ("0000", "0001"):
+        train = json.loads((res / f"experts/{shard}/train.json").read_text())
+        assert train["experts"] == 2 and train["mode"] == "lora" and len(train["loss_curve"]) == 2
+        meta = json.loads((res / f"experts/{shard}/model/meta.json").read_text())
+        assert [s["identifier"] for s in meta["subjects"]] == ["sks", "sks"]
+        samples = pq.read_table(res / f"experts/{shard}/samples.parquet")
+        assert samples.schema == tables.EXPERT_SAMPLES
+        assert len(samples) == 2 * 3  # 2 experts x 1 prompt per category x 1 sample
+        assert set(samples.column("category").to_pylist()) == {"recontextualization", "accessorization", "property"}
+        assert all("sks" in p for p in samples.column("prompt").to_pylist())
+    experts = json.loads((res / "experts/quality.json").read_text())
+    assert experts["subjects"] == 4 and experts["scorer"] == "suti-probe-cnn"
+    assert 0 <= experts["fraction_expert_better"] <= 1
+    for png in ("corpus/preview.png", "mining/preview.png", "base/samples.png", "base/quality.png",
+                "experts/0000/samples.png", "experts/quality.png"):
         assert (res / png).stat().st_size > 1000
     assert (res / "logs/mine_clusters.log").read_text()
+
+
+def test_every_stage_job_logged_an_mlflow_run(micro):
+    import mlflow
+
+    work, _ = micro
+    mlflow.set_tracking_uri(f"sqlite:///{work}/results/mlflow.db")
+    for stage in ("build_corpus", "mine_clusters", "train_probe", "train_base", "eval_base", "sample_priors",
+                  "eval_experts"):
+        runs = mlflow.search_runs(experiment_names=[f"suti/{stage}"])
+        assert len(runs) == 1 and (runs["status"] == "FINISHED").all(), stage
+    base = mlflow.search_runs(experiment_names=["suti/train_base"]).iloc[0]
+    assert base["params.base.train.steps"] == "6" and base["tags.seed"] == "0" and len(base["tags.config_hash"]) == 12
+    loss = mlflow.MlflowClient().get_metric_history(base["run_id"], "loss")
+    assert [m.step for m in loss] == [2, 4, 6]
+    experts = mlflow.search_runs(experiment_names=["suti/train_experts"], filter_string="tags.shard = '0001'")
+    assert len(experts) == 1 and experts.iloc[0]["metrics.experts"] == 2
+    quality = mlflow.search_runs(experiment_names=["suti/eval_experts"]).iloc[0]
+    assert {"quality.json", "quality.png"} <= {a.path for a in mlflow.MlflowClient().list_artifacts(quality["run_id"])}
 
 
 def test_rerun_only_what_changed(micro):
@@ -90,6 +125,26 @@ def test_rerun_only_what_changed(micro):
         assert "mine_clusters" in out and "build_corpus" not in out and "index_dreambench" not in out
     finally:
         embed.write_text(original)
+
+
+def test_expert_config_change_reruns_only_expert_stages(micro):
+    work, configs = micro
+    (work / "tweak_experts.yaml").write_text("experts:\n  train:\n    steps: 5\n")
+    out = snakemake(work, "-n", "all", *configs, "tweak_experts.yaml", "--quiet", "rules").stdout
+    assert "train_experts" in out and "sample_experts" in out and "eval_experts" in out
+    for rule in ("train_base", "eval_base", "mine_clusters", "train_probe"):
+        assert rule not in out
+
+
+def test_expert_fan_out_for_ten_thousand_subjects(repo, tmp_path):
+    """One train_experts and one sample_experts job per shard, all planned before mining runs (bench/bench_dag.py
+    times this dry run)."""
+    (tmp_path / "big.yaml").write_text("experts:\n  subjects: 10000\n  shard_size: 8\n")
+    out = snakemake(repo, "-n", "--forceall", "all", "--configfile", "config/config.yaml", str(tmp_path / "big.yaml"),
+                    "--quiet", "rules").stdout
+    counts = {line.split()[0]: int(line.split()[1]) for line in out.splitlines()
+              if len(line.split()) == 2 and line.split()[1].isdigit()}
+    assert counts["train_experts"] == counts["sample_experts"] == 1250 and counts["eval_experts"] == 1
 
 
 def test_sample_cli_is_deterministic_for_a_seed(micro):

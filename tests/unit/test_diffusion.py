@@ -111,3 +111,25 @@ def test_samplers_recover_a_point_mass_with_an_oracle(sampler, prediction):
 
     out = get_sampler(sampler)(oracle, s, prediction, c.shape, jax.random.key(0), steps=20)
     np.testing.assert_allclose(out, c, atol=1e-3)
+
+
+@pytest.mark.parametrize("prediction", [Prediction.V, Prediction.EPSILON])
+@pytest.mark.parametrize("sampler", ["ddim", "ddpm"])
+def test_samplers_draw_from_a_finite_dataset_with_its_exact_denoiser(prediction, sampler):
+    """With the Bayes-optimal denoiser of a 4-image dataset (the posterior mean of x0), every sample lands on one of
+    the 4 images: the sampler's maths is exact, so a noisy model sample is the model's doing."""
+    schedule = get_schedule("cosine", 1000)
+    data = jnp.asarray(np.random.default_rng(0).choice([-0.8, 0.8], size=(4, 4, 4, 3)), jnp.float32)
+
+    def denoise(x, t):
+        a = schedule.alpha_bar[t][:, None, None, None]
+        d = ((x[:, None] - jnp.sqrt(a)[:, None] * data[None]) ** 2).sum((2, 3, 4))        # [B, N]
+        w = jax.nn.softmax(-d / (2 * (1 - a[:, 0, 0, 0, None])), axis=1)
+        x0 = jnp.einsum("bn,nhwc->bhwc", w, data)
+        eps = (x - jnp.sqrt(a) * x0) / jnp.sqrt(1 - a)
+        return eps if prediction == Prediction.EPSILON else jnp.sqrt(a) * eps - jnp.sqrt(1 - a) * x0
+
+    x = get_sampler(sampler)(denoise, schedule, prediction, (16, 4, 4, 3), jax.random.key(0), steps=50)
+    nearest = ((x[:, None] - data[None]) ** 2).mean((2, 3, 4)).min(1)
+    assert float(nearest.max()) < 1e-6
+    assert len({int(i) for i in ((x[:, None] - data[None]) ** 2).mean((2, 3, 4)).argmin(1)}) > 1  # not one mode

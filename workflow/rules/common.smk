@@ -17,6 +17,14 @@ try:
 except ConfigError as err:
     sys.exit(str(err))
 
+# Every stage job logs an MLflow run (suti.tracking); where to is config, unless the environment already says.
+os.environ.setdefault("MLFLOW_TRACKING_URI", config["tracking"]["uri"])
+os.environ.setdefault("SUTI_TRACKING", "1" if config["tracking"]["enabled"] else "0")
+
+wildcard_constraints:
+    shard=r"\d+",
+
+
 SRC = Path(workflow.basedir) / "src" / "suti"
 CORE_MODULES = ["__init__.py", "config.py", "errors.py", "io.py", "stages/__init__.py", "stages/common.py"]
 
@@ -52,6 +60,17 @@ def get_dreambench_root():
     return cfg["root"]
 
 
+def get_expert_shards():
+    """Shard names 0000, 0001, ...: ceil(experts.subjects / experts.shard_size) of them, fixed by config so that the
+    whole DAG (and a dry run of it) is known before mining runs."""
+    cfg = config["experts"]
+    return [f"{i:04d}" for i in range(-(-cfg["subjects"] // cfg["shard_size"]))]
+
+
+def get_expert_outputs(name):
+    return expand("results/experts/{shard}/{name}", shard=get_expert_shards(), name=name)
+
+
 def get_final_outputs():
     return [
         "results/corpus/summary.json",
@@ -61,4 +80,5 @@ def get_final_outputs():
         "results/probe/summary.json",
         "results/base/summary.json",
         "results/base/quality.json",
+        "results/experts/quality.json",
     ]

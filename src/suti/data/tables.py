@@ -43,6 +43,24 @@ CLUSTERS = pa.schema([
     ("similarity", pa.float32()),       # cosine to the cluster centre in the mining embedding
 ])
 
+PRIORS = pa.schema([
+    ("class_noun", pa.string()),
+    ("prompt", pa.string()),            # the class prompt ("a photo of a mug")
+    ("seed", pa.int64()),
+    ("image", pa.binary()),             # PNG, sampled from the base model
+])
+
+EXPERT_SAMPLES = pa.schema([
+    ("subject", pa.string()),           # mined cluster id
+    ("expert_id", pa.string()),         # "<shard>/<index in shard>"
+    ("class_noun", pa.string()),
+    ("prompt_id", pa.string()),         # SynthBench template id
+    ("category", pa.string()),          # recontextualization | accessorization | property
+    ("prompt", pa.string()),            # with the identifier ("a sks mug on the beach")
+    ("seed", pa.int64()),               # the image's own sampling seed
+    ("image", pa.binary()),             # PNG
+])
+
 DREAMBENCH_IMAGES = pa.schema([
     ("subject", pa.string()),
     ("class_noun", pa.string()),

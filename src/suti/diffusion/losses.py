@@ -24,6 +24,28 @@ def min_snr_weight(schedule: Schedule, t: jax.Array, prediction: Prediction, gam
     return clipped / (snr + 1.0) if prediction == Prediction.V else clipped / snr
 
 
+def sample_t_noise(rng: jax.Array, shape: tuple, num_steps: int, dtype=jnp.float32) -> tuple[jax.Array, jax.Array]:
+    """Timesteps t ~ U{0..T-1} [B] and noise eps ~ N(0, I) of `shape` [B, ...] from one key."""
+    t_key, noise_key = jax.random.split(rng)
+    return jax.random.randint(t_key, (shape[0],), 0, num_steps), jax.random.normal(noise_key, shape, dtype)
+
+
+def per_example_loss(
+    model: Callable,
+    schedule: Schedule,
+    prediction: Prediction,
+    x0: jax.Array,
+    t: jax.Array,
+    noise: jax.Array,
+    min_snr_gamma: float = 0.0,
+) -> jax.Array:
+    """[B] squared error between model(x_t, t) and its target at the given timesteps and noise (Min-SNR weighted
+    when min_snr_gamma > 0)."""
+    out = model(q_sample(schedule, x0, t, noise), t)
+    per_example = jnp.mean((out - target(schedule, prediction, x0, t, noise)) ** 2, axis=(1, 2, 3))
+    return per_example * min_snr_weight(schedule, t, prediction, min_snr_gamma)
+
+
 def diffusion_loss(
     model: Callable,
     schedule: Schedule,
@@ -40,18 +62,14 @@ def diffusion_loss(
       schedule, prediction: the process and what the model predicts.
       x0: clean images in [-1, 1], [B, H, W, C].
       rng: one key; split here into timestep and noise keys.
-      weights: optional per-example weights [B] (e.g. a prior-preservation weight); mean over the batch otherwise.
+      weights: optional per-example weights [B]; mean over the batch otherwise.
       min_snr_gamma: > 0 weights timesteps by Min-SNR-gamma; 0 is the plain unweighted loss.
 
     Returns:
       scalar loss.
     """
-    t_key, noise_key = jax.random.split(rng)
-    t = jax.random.randint(t_key, (x0.shape[0],), 0, schedule.num_steps)
-    noise = jax.random.normal(noise_key, x0.shape, x0.dtype)
-    out = model(q_sample(schedule, x0, t, noise), t)
-    per_example = jnp.mean((out - target(schedule, prediction, x0, t, noise)) ** 2, axis=(1, 2, 3))
-    per_example = per_example * min_snr_weight(schedule, t, prediction, min_snr_gamma)
+    t, noise = sample_t_noise(rng, x0.shape, schedule.num_steps, x0.dtype)
+    per_example = per_example_loss(model, schedule, prediction, x0, t, noise, min_snr_gamma)
     if weights is None:
         return jnp.mean(per_example)
     return jnp.sum(per_example * weights) / jnp.maximum(jnp.sum(weights), 1e-8)

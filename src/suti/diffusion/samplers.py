@@ -6,7 +6,7 @@ A sampler takes `denoise(x_t, t) -> model output` (guidance already applied), ru
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import jax
 import jax.numpy as jnp
@@ -42,16 +42,23 @@ def _timesteps(schedule: Schedule, steps: int) -> jax.Array:
 
 
 def _run(schedule: Schedule, shape, rng, steps: int, update: Callable) -> jax.Array:
-    """Start from N(0, I) and apply `update(x, t, t_next, key) -> x` from t = T-1 down to 0 in one lax.scan."""
+    """Start from N(0, I) and apply `update(x, t, t_next, noise) -> x` from t = T-1 down to 0 in one lax.scan.
+
+    `rng` is one key for the batch, or one key per example ([B] keys): then each image depends on its own key only,
+    whatever batch it is drawn in.
+    """
+    keys = rng if rng.ndim == 1 else jax.random.split(rng, shape[0])
+    init_keys, step_keys = jax.vmap(jax.random.split, out_axes=1)(keys)
+    normal = lambda ks: jax.vmap(lambda k: jax.random.normal(k, shape[1:]))(ks)
     ts = _timesteps(schedule, steps)
     t_next = jnp.concatenate([ts[1:], jnp.array([-1], jnp.int32)])  # -1: the step that lands on x0
-    init_key, step_key = jax.random.split(rng)
 
     def step(x, inputs):
         t, tn, i = inputs
-        return update(x, t, tn, jax.random.fold_in(step_key, i)), None
+        noise = normal(jax.vmap(lambda k: jax.random.fold_in(k, i))(step_keys))
+        return update(x, t, tn, noise), None
 
-    x, _ = jax.lax.scan(step, jax.random.normal(init_key, shape), (ts, t_next, jnp.arange(steps)))
+    x, _ = jax.lax.scan(step, normal(init_keys), (ts, t_next, jnp.arange(steps)))
     return x
 
 
@@ -62,13 +69,12 @@ def _alpha_next(schedule: Schedule, tn: jax.Array) -> jax.Array:
 def ddim_sample(denoise, schedule: Schedule, prediction: Prediction, shape, rng, steps: int = 50, eta: float = 0.0):
     """DDIM (Song et al., 2021); eta = 0 is deterministic given the initial noise."""
 
-    def update(x, t, tn, key):
+    def update(x, t, tn, noise):
         tb = jnp.full((shape[0],), t)
         eps, x0 = predict_eps_x0(schedule, prediction, x, tb, denoise(x, tb))
         x0 = jnp.clip(x0, -1.0, 1.0)
         a, an = schedule.alpha_bar[t], _alpha_next(schedule, tn)
         sigma = eta * jnp.sqrt((1 - an) / (1 - a) * (1 - a / an))
-        noise = jax.random.normal(key, shape)
         return jnp.sqrt(an) * x0 + jnp.sqrt(jnp.maximum(1 - an - sigma**2, 0.0)) * eps + sigma * noise
 
     return _run(schedule, shape, rng, steps, update)
@@ -77,7 +83,7 @@ def ddim_sample(denoise, schedule: Schedule, prediction: Prediction, shape, rng,
 def ddpm_sample(denoise, schedule: Schedule, prediction: Prediction, shape, rng, steps: int | None = None):
     """Ancestral sampling (Ho et al., 2020) over `steps` evenly strided timesteps (all T when None)."""
 
-    def update(x, t, tp, key):
+    def update(x, t, tp, noise):
         tb = jnp.full((shape[0],), t)
         _, x0 = predict_eps_x0(schedule, prediction, x, tb, denoise(x, tb))
         x0 = jnp.clip(x0, -1.0, 1.0)
@@ -85,7 +91,7 @@ def ddpm_sample(denoise, schedule: Schedule, prediction: Prediction, shape, rng,
         beta = 1 - a / ap  # the effective beta of this strided step
         mean = (jnp.sqrt(ap) * beta / (1 - a)) * x0 + (jnp.sqrt(1 - beta) * (1 - ap) / (1 - a)) * x
         var = beta * (1 - ap) / (1 - a)
-        return mean + jnp.where(tp >= 0, jnp.sqrt(var), 0.0) * jax.random.normal(key, shape)
+        return mean + jnp.where(tp >= 0, jnp.sqrt(var), 0.0) * noise
 
     return _run(schedule, shape, rng, steps or schedule.num_steps, update)
 

@@ -6,6 +6,7 @@ import dataclasses
 from pathlib import Path
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 from flax import nnx
 
@@ -31,7 +32,7 @@ class TextToImagePipeline:
     _samplers: dict = dataclasses.field(default_factory=dict)
 
     @classmethod
-    def load(cls, directory: str | Path) -> "TextToImagePipeline":
+    def load(cls, directory: str | Path) -> TextToImagePipeline:
         directory = Path(directory)
         if not (directory / "meta.json").exists():
             raise SutiError(f"no exported model at {directory} (expected meta.json and params/)")
@@ -47,8 +48,19 @@ class TextToImagePipeline:
     def resolution(self) -> int:
         return self.model_cfg.unet.resolution
 
-    def sample(self, prompts: list[str], seed: int, cfg: SampleConfig, batch_size: int = 32) -> np.ndarray:
-        """uint8 [len(prompts), H, W, 3]; deterministic for (prompts, seed, cfg, batch_size)."""
+    def sample(self, prompts: list[str], seed: int, cfg: SampleConfig, batch_size: int = 32,
+               params=None) -> np.ndarray:
+        """uint8 [len(prompts), H, W, 3]. Image i depends only on (prompts[i], seed, i, cfg): not on the batching.
+
+        `params` replaces the pipeline's own weights (e.g. a fully fine-tuned expert's).
+        """
+        return self._sample(prompts, example_keys(seed, len(prompts)), cfg, batch_size, params)
+
+    def sample_seeds(self, prompts: list[str], seeds: np.ndarray, cfg: SampleConfig, batch_size: int = 32):
+        """uint8 [len(prompts), H, W, 3], image i from its own integer seed `seeds[i]`."""
+        return self._sample(prompts, jax.vmap(jax.random.key)(jnp.asarray(seeds, jnp.uint32)), cfg, batch_size)
+
+    def _sample(self, prompts, keys, cfg: SampleConfig, batch_size: int, params=None) -> np.ndarray:
         key = (cfg, batch_size)
         if key not in self._samplers:
             shape = (batch_size, self.resolution, self.resolution, 3)
@@ -58,10 +70,14 @@ class TextToImagePipeline:
         sample = self._samplers[key]
         tokens = self.tokenizer.encode(prompts)
         null = np.repeat(self.tokenizer.encode([""]), batch_size, axis=0)
-        out, root = [], jax.random.key(seed)
+        out = []
         for i in range(0, len(prompts), batch_size):
-            chunk = tokens[i:i + batch_size]
-            padded = np.concatenate([chunk, np.repeat(null[:1], batch_size - len(chunk), axis=0)])
-            images = sample(self.params, padded, null, jax.random.fold_in(root, i // batch_size))
-            out.append(to_uint8(images)[: len(chunk)])
+            idx = np.minimum(np.arange(i, i + batch_size), len(prompts) - 1)  # the last batch repeats its last row
+            images = sample(self.params if params is None else params, tokens[idx], null, keys[idx])
+            out.append(to_uint8(images)[: min(batch_size, len(prompts) - i)])
         return np.concatenate(out)
+
+
+def example_keys(seed: int, n: int) -> jax.Array:
+    """[n] keys: image i of a sampling call with `seed` uses key i, whatever batch it falls in."""
+    return jax.vmap(lambda i: jax.random.fold_in(jax.random.key(seed), i))(jnp.arange(n))

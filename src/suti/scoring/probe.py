@@ -128,6 +128,15 @@ def make_predict(graphdef):
     return predict
 
 
+def make_probabilities(graphdef):
+    """Jitted params, images [-1,1] -> {head: softmax probabilities [B, n values]}."""
+    @jax.jit
+    def probabilities(params, images):
+        return {k: jax.nn.softmax(v, -1) for k, v in nnx.merge(graphdef, params)(images).items()}
+
+    return probabilities
+
+
 def predict_batched(predict, params, images: np.ndarray, batch: int = 256) -> dict[str, np.ndarray]:
     """Predictions for any number of images in fixed-size batches (one compile; the last batch is padded)."""
     out = {k: [] for k in HEADS}

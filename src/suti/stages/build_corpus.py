@@ -73,5 +73,5 @@ def run(args) -> None:
         io.write_parquet(table, path)
     summary = summarise(shards)
     log.info("corpus: %s", summary)
-    write_summary(summary, args.summary)
     save_png(preview(shards[0]), args.preview)
+    write_summary(summary, args.summary, figures=(args.preview,))

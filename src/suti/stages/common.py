@@ -8,7 +8,7 @@ import sys
 import pyarrow as pa
 from tqdm import tqdm
 
-from suti import io
+from suti import io, tracking
 from suti.config import parse_params
 
 log = logging.getLogger("suti")
@@ -29,8 +29,14 @@ def add_params_argument(parser) -> None:
                         help="the rule's config sections as JSON (or @file.json / @file.yaml)")
 
 
-def write_summary(summary: dict, json_path: str) -> None:
-    """A stage summary: JSON for people and DVC, plus a one-row parquet table beside it for notebooks."""
+def write_summary(summary: dict, json_path: str, figures: tuple[str, ...] = ()) -> None:
+    """A stage summary: JSON for people and DVC, a one-row parquet table beside it for notebooks, and the same
+    numbers (a `loss_curve` as metrics by step), the JSON and `figures` logged to the job's MLflow run."""
     io.write_json(summary, json_path)
     flat = {k: (v if not isinstance(v, (dict, list)) else str(v)) for k, v in summary.items()}
     io.write_parquet(pa.Table.from_pylist([flat]), json_path.rsplit(".", 1)[0] + ".parquet")
+    run = tracking.active()
+    run.log_metrics({k: v for k, v in summary.items() if k != "loss_curve"})
+    run.log_history(summary.get("loss_curve") or [])
+    for path in (json_path, *figures):
+        run.log_artifact(path)

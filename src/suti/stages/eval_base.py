@@ -42,6 +42,6 @@ def run(args) -> None:
                "sampler_steps": cfg.sample.steps, "guidance": cfg.sample.guidance,
                "seconds_per_image": seconds / len(images)}
     log.info("base quality: %s", summary)
-    write_summary(summary, args.summary)
     held = [i for i, s in enumerate(specs) if s.heldout]
     save_png(grid([images[i * n + j] for i in held for j in range(n)], cols=n, scale=2), args.grid)
+    write_summary(summary, args.summary, figures=(args.grid,))

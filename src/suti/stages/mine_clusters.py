@@ -52,8 +52,8 @@ def run(args) -> None:
                    **mining_quality(clusters, args.corpus))
     log.info("mining: %s", summary)
     io.write_parquet(clusters, args.clusters)
-    write_summary(summary, args.summary)
-    if len(clusters):
-        save_png(preview(clusters), args.preview)
-    else:
+    if not len(clusters):
+        write_summary(summary, args.summary)
         raise ValueError("mining kept no cluster; lower mining.min_cluster_size or mining.similarity_threshold")
+    save_png(preview(clusters), args.preview)
+    write_summary(summary, args.summary, figures=(args.preview,))

@@ -96,4 +96,4 @@ def run(args) -> None:
     write_summary(dict(images=len(ds), subjects=len(set(ds.groups)), dropped_heldout_combo_images=n_dropped,
                        params=n_params, steps=cfg.train.steps, train_seconds=seconds,
                        examples_per_s=float(np.mean([h["examples_per_s"] for h in history[1:]] or [0])),
-                       final_loss=history[-1]["loss"], loss_curve=history), args.summary)
+                       final_loss=history[-1]["loss"], loss_curve=history), args.summary, figures=(args.samples,))

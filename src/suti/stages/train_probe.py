@@ -44,4 +44,5 @@ def run(args) -> None:
     export_model(args.model, params, {"probe": cfg, "resolution": resolution, "accuracy": accuracy,
                                       "heads": {k: list(v) for k, v in HEADS.items()}})
     write_summary(dict({f"accuracy_{k}": v for k, v in accuracy.items()}, train_seconds=seconds,
-                       n_eval=cfg.n_eval, final_loss=history[-1]["loss"], scorer="suti-probe-cnn"), args.summary)
+                       n_eval=cfg.n_eval, final_loss=history[-1]["loss"], scorer="suti-probe-cnn",
+                       loss_curve=history[::50]), args.summary)

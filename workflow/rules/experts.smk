@@ -1,0 +1,101 @@
+rule sample_priors:
+    input:
+        base="results/base/model",
+        code=get_code("sample_priors", "models", "diffusion", "experts/config.py"),
+    output:
+        priors="results/experts/priors.parquet",
+    params:
+        cfg=get_params("experts"),
+    conda:
+        "../../environment.yml"
+    log:
+        "results/logs/sample_priors.log",
+    threads: 2
+    resources:
+        mem_mb=4000,
+        runtime=30,
+    shell:
+        "suti sample-priors --params {params.cfg:q} --base {input.base} --out {output.priors} > {log} 2>&1"
+
+
+rule train_experts:
+    input:
+        clusters="results/mining/clusters.parquet",
+        base="results/base/model",
+        priors="results/experts/priors.parquet",
+        code=get_code("train_experts", "experts", "models", "diffusion", "training", "stages/sample_priors.py"),
+    output:
+        model=directory("results/experts/{shard}/model"),
+        summary="results/experts/{shard}/train.json",
+        table="results/experts/{shard}/train.parquet",
+    params:
+        cfg=get_params("experts"),
+    conda:
+        "../../environment.yml"
+    log:
+        "results/logs/train_experts/{shard}.log",
+    threads: 2
+    resources:
+        mem_mb=8000,
+        runtime=120,
+    shell:
+        "suti train-experts --params {params.cfg:q} --shard {wildcards.shard} --clusters {input.clusters} "
+        "--base {input.base} --priors {input.priors} --out {output.model} --summary {output.summary} > {log} 2>&1"
+
+
+rule sample_experts:
+    input:
+        base="results/base/model",
+        experts="results/experts/{shard}/model",
+        code=get_code("sample_experts", "experts", "models", "diffusion", "world"),
+    output:
+        samples="results/experts/{shard}/samples.parquet",
+        grid="results/experts/{shard}/samples.png",
+        summary="results/experts/{shard}/sample.json",
+        table="results/experts/{shard}/sample.parquet",
+    params:
+        cfg=get_params("experts"),
+    conda:
+        "../../environment.yml"
+    log:
+        "results/logs/sample_experts/{shard}.log",
+    threads: 2
+    resources:
+        mem_mb=4000,
+        runtime=60,
+    shell:
+        "suti sample-experts --params {params.cfg:q} --base {input.base} --experts {input.experts} "
+        "--out {output.samples} --grid {output.grid} --summary {output.summary} > {log} 2>&1"
+
+
+rule eval_experts:
+    input:
+        samples=get_expert_outputs("samples.parquet"),
+        base="results/base/model",
+        probe="results/probe/model",
+        clusters="results/mining/clusters.parquet",
+        corpus=get_corpus_shards(),
+        code=get_code("eval_experts", "evaluation", "scoring", "experts", "models", "diffusion", "world"),
+    output:
+        summary="results/experts/quality.json",
+        summary_table="results/experts/quality.parquet",
+        table="results/experts/quality_subjects.parquet",
+        grid=report(
+            "results/experts/quality.png",
+            caption="../report/expert_quality.rst",
+            category="Experts",
+        ),
+    params:
+        cfg=get_params("experts"),
+    conda:
+        "../../environment.yml"
+    log:
+        "results/logs/eval_experts.log",
+    threads: 2
+    resources:
+        mem_mb=4000,
+        runtime=60,
+    shell:
+        "suti eval-experts --params {params.cfg:q} --samples {input.samples} --base {input.base} "
+        "--probe {input.probe} --clusters {input.clusters} --corpus {input.corpus} --summary {output.summary} "
+        "--table {output.table} --grid {output.grid} > {log} 2>&1"
