@@ -56,8 +56,8 @@ def expert_steps_per_s(graphdef, params, data: et.ExpertData, cfg: et.ExpertConf
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__)
-    p.add_argument("--experts", type=int, default=8, help="experts per batched job (K)")
-    p.add_argument("--steps", type=int, default=10, help="timed steps per layout")
+    p.add_argument("--experts", type=int, help="experts per batched job K (default: experts.shard_size)")
+    p.add_argument("--steps", type=int, default=20, help="timed steps per layout")
     p.add_argument("--blocks", nargs="+", help="override experts.lora.blocks (adapter placement)")
     p.add_argument("--targets", nargs="+", help="override experts.lora.targets")
     p.add_argument("--out", default="bench/out/experts.json")
@@ -70,6 +70,7 @@ def main() -> None:
     section = from_dict(ExpertsSection, config["experts"])
     mcfg = model_config(base.model, config["world"]["resolution"])
     graphdef, params = init_model(mcfg, VOCAB, 0)
+    args.experts = args.experts or section.shard_size
     data = fake_data(args.experts, mcfg.unet.resolution, mcfg.max_tokens)
     lora_cfg = section.expert
     for key in ("blocks", "targets"):
@@ -80,10 +81,10 @@ def main() -> None:
         "lora_batched": expert_steps_per_s(graphdef, params, data, lora_cfg, base.diffusion, args.steps),
         # one at a time: the same per-expert work, K separate steps of one expert each
         "lora_one_at_a_time": expert_steps_per_s(graphdef, params, data.subset([0]), lora_cfg, base.diffusion,
-                                                 args.steps * 2),
+                                                 args.steps * 4),
         "full_one_at_a_time": expert_steps_per_s(graphdef, params, data.subset([0]),
                                                  dataclasses.replace(lora_cfg, mode="full"), base.diffusion,
-                                                 args.steps * 2),
+                                                 args.steps * 4),
         # the accelerator path: K whole-model copies under jax.vmap (slower than a loop on a CPU)
         "full_vmap": expert_steps_per_s(graphdef, params, data, dataclasses.replace(lora_cfg, mode="full"),
                                         base.diffusion, max(args.steps // 2, 2)),

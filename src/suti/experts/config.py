@@ -28,17 +28,17 @@ class ExpertSampleConfig:
 @dataclasses.dataclass(frozen=True)
 class ExpertsSection:
     subjects: int = 32
-    shard_size: int = 8
+    shard_size: int = 16
     identifier: str = "sks"
     mode: str = "lora"
     strategy: str = "batched"
     lora: LoRAConfig = LoRAConfig()
-    instance_batch: int = 4
-    prior_batch: int = 4
+    instance_batch: int = 1
+    prior_batch: int = 1
     prior_weight: float = 1.0
     priors_per_class: int = 32
-    train: TrainConfig = TrainConfig(steps=100, learning_rate=1e-2, warmup_steps=10, weight_decay=0.0,
-                                     checkpoint_every=50, log_every=10)
+    train: TrainConfig = TrainConfig(steps=400, learning_rate=5e-3, warmup_steps=20, weight_decay=0.0,
+                                     checkpoint_every=100, log_every=20)
     sample: ExpertSampleConfig = ExpertSampleConfig()
 
     @property

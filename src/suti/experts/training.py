@@ -44,11 +44,11 @@ class ExpertConfig:
     mode: str = "lora"              # lora | full
     strategy: str = "batched"       # lora: batched | loop; full: loop | vmap
     lora: lora.LoRAConfig = lora.LoRAConfig()
-    instance_batch: int = 4         # subject images per expert per step
-    prior_batch: int = 4            # class-prior images per expert per step (0 turns prior preservation off)
+    instance_batch: int = 1         # subject images per expert per step
+    prior_batch: int = 1            # class-prior images per expert per step (0 turns prior preservation off)
     prior_weight: float = 1.0
-    train: TrainConfig = TrainConfig(steps=100, learning_rate=1e-2, warmup_steps=10, weight_decay=0.0,
-                                     checkpoint_every=50, log_every=10)
+    train: TrainConfig = TrainConfig(steps=400, learning_rate=5e-3, warmup_steps=20, weight_decay=0.0,
+                                     checkpoint_every=100, log_every=20)
 
 
 @dataclasses.dataclass(frozen=True)

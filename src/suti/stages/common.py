@@ -17,6 +17,8 @@ log = logging.getLogger("suti")
 def setup_logging() -> None:
     logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(name)s %(message)s",
                         datefmt="%H:%M:%S", force=True)  # force: jax/absl may have configured the root logger
+    for noisy in ("absl", "jax._src.xla_bridge", "alembic", "mlflow"):  # orbax/MLflow chatter on every load
+        logging.getLogger(noisy).setLevel(logging.WARNING)
 
 
 def progress(total: int, desc: str) -> tqdm:
