@@ -111,6 +111,19 @@ def test_every_stage_job_logged_an_mlflow_run(micro):
     assert {"quality.json", "quality.png"} <= {a.path for a in mlflow.MlflowClient().list_artifacts(quality["run_id"])}
 
 
+@pytest.mark.parametrize("name", ["02_samples.ipynb", "03_mlflow.ipynb"])
+def test_notebooks_run_top_to_bottom_on_the_micro_results(micro, repo, name, monkeypatch):
+    import nbclient
+    import nbformat
+
+    work, _ = micro
+    monkeypatch.setenv("SUTI_RESULTS", str(work / "results"))
+    nb = nbformat.read(repo / "notebooks" / name, as_version=4)
+    nbclient.NotebookClient(nb, timeout=300, kernel_name="python3",
+                            resources={"metadata": {"path": str(repo / "notebooks")}}).execute()
+    assert not [o for c in nb.cells if c.cell_type == "code" for o in c.outputs if o.output_type == "error"]
+
+
 def test_rerun_only_what_changed(micro):
     work, configs = micro
     assert "Nothing to be done" in snakemake(work, "-n", "all", *configs).stdout

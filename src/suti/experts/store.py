@@ -89,9 +89,9 @@ class ExpertShard:
         out = np.zeros((len(prompts), self.base.resolution, self.base.resolution, 3), np.uint8)
         if self.cfg.mode == "lora":
             groups = [(self.deltas, self.frozen, np.arange(len(prompts)))]
-        else:  # full: one expert's weights at a time
-            groups = [(jax.tree.map(lambda b, d, k=k: b + d[k], self.base.params, self.deltas), (),
-                       np.flatnonzero(experts == k)) for k in np.unique(experts)]
+        else:  # full: one expert's weights at a time (a generator: one merged copy in memory)
+            groups = ((jax.tree.map(lambda b, d, k=k: b + d[k], self.base.params, self.deltas), (),
+                       np.flatnonzero(experts == k)) for k in np.unique(experts))
         for trainable, frozen, rows in groups:
             for i in range(0, len(rows), batch_size):
                 idx = rows[np.minimum(np.arange(i, i + batch_size), len(rows) - 1)]  # pad by repeating the last
