@@ -191,3 +191,47 @@ def test_bad_config_stops_before_any_job(micro):
     result = snakemake(work, "-n", "all", *configs, "bad.yaml", check=False)
     assert result.returncode != 0
     assert "config error: corpus.noise.distractor = 2: 2 is greater than the maximum of 0.5" in result.stderr
+
+
+def test_dvc_repro_push_pull_and_exp_run_on_the_micro_results(micro, repo, tmp_path):
+    """DVC over the finished micro run: its stages call Snakemake targets that are up to date, so `dvc repro` only
+    records hashes; then a push / pull round trip through a local remote, and one `dvc exp run -S` sweep. Runs
+    last: it makes the micro config the work folder's config/config.yaml (the same values Snakemake already ran)."""
+    import yaml
+
+    from suti.config import load_config
+
+    work, configs = micro
+    merged = load_config([work / "config/config.yaml", work / "config/micro.yaml", work / "local.yaml"],
+                         work / "workflow/schemas/config.schema.yaml")
+    (work / "config/config.yaml").write_text(yaml.safe_dump(merged, sort_keys=False))
+    shutil.copy(repo / "dvc.yaml", work / "dvc.yaml")
+    env = dict(os.environ, PATH=f"{BIN}{os.pathsep}{os.environ['PATH']}", HF_HUB_OFFLINE="1",
+               GIT_AUTHOR_NAME="t", GIT_AUTHOR_EMAIL="t@t", GIT_COMMITTER_NAME="t", GIT_COMMITTER_EMAIL="t@t")
+
+    def run(*cmd):
+        r = subprocess.run(cmd, cwd=work, env=env, capture_output=True, text=True, check=False)
+        assert r.returncode == 0, f"{' '.join(cmd)}:\n{r.stdout[-3000:]}\n{r.stderr[-3000:]}"
+        return r.stdout
+
+    (work / ".gitignore").write_text("results/\n.snakemake/\nlocal.yaml\n*.yaml.bak\n")
+    run("git", "init", "-q")
+    run(str(BIN / "dvc"), "init", "-q")
+    run("git", "add", "-A")
+    run("git", "commit", "-qm", "micro")
+    out = run(str(BIN / "dvc"), "repro")
+    assert "Nothing to be done" in out or "Running stage" in out
+    assert "up to date" in run(str(BIN / "dvc"), "status")
+    run(str(BIN / "dvc"), "remote", "add", "-d", "store", str(tmp_path / "remote"))
+    run(str(BIN / "dvc"), "push")
+    probe = work / "results/probe/summary.json"
+    model_meta = work / "results/base/model/meta.json"
+    before = model_meta.read_bytes()
+    shutil.rmtree(work / "results/base/model")
+    shutil.rmtree(work / ".dvc/cache")
+    run(str(BIN / "dvc"), "pull")
+    assert model_meta.read_bytes() == before and probe.exists()
+    run("git", "add", "-A")
+    run("git", "commit", "-qm", "lock")
+    run(str(BIN / "dvc"), "exp", "run", "-S", "config/config.yaml:dreambench.resolution=32", "dreambench")
+    assert "dreambench.resolution" in run(str(BIN / "dvc"), "exp", "show", "--no-pager", "--csv")
