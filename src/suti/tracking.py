@@ -36,8 +36,8 @@ class Run:
     def log_metrics(self, metrics: dict, step: int | None = None) -> None:
         if self._mlflow is None:
             return
-        numeric = {k: float(v) for k, v in _flatten(metrics).items() if isinstance(v, (int, float)) and v is not None
-                   and not isinstance(v, bool)}
+        numeric = {k: float(v) for k, v in _flatten(metrics).items()
+                   if isinstance(v, (int, float)) and not isinstance(v, bool)}
         if numeric:
             self._mlflow.log_metrics(numeric, step=step)
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import math
 import zlib
 
 from suti.experts.training import ExpertConfig
@@ -45,10 +44,6 @@ class ExpertsSection:
     def expert(self) -> ExpertConfig:
         return ExpertConfig(self.mode, self.strategy, self.lora, self.instance_batch, self.prior_batch,
                             self.prior_weight, self.train)
-
-    @property
-    def n_shards(self) -> int:
-        return math.ceil(self.subjects / self.shard_size)
 
 
 def shard_subjects(train_subjects: list[str], cfg: ExpertsSection, shard: int) -> list[str]:

@@ -7,7 +7,6 @@ directory never holds a copy of the base; `ExpertShard.load` needs the base mode
 from __future__ import annotations
 
 import dataclasses
-import shutil
 import zlib
 from pathlib import Path
 
@@ -16,7 +15,6 @@ import jax.numpy as jnp
 import numpy as np
 from flax import nnx
 
-from suti import io
 from suti.config import from_dict
 from suti.data.training_set import to_uint8
 from suti.diffusion.process import Prediction
@@ -31,16 +29,8 @@ from suti.training.config import SampleConfig
 
 def save_shard(directory: str | Path, deltas, cfg: ExpertConfig, subjects: list[dict], extra: dict) -> None:
     """Write a shard directory atomically. `subjects`: one dict per expert (subject, class_noun, identifier, seed)."""
-    meta = {"expert": cfg, "subjects": subjects, **extra}
-    if subjects:
-        export_model(directory, deltas, meta)
-    else:  # an empty shard (mining found fewer subjects than configured): meta only
-        tmp = Path(str(directory) + ".export-tmp")
-        tmp.mkdir(parents=True, exist_ok=True)
-        io.write_json({k: dataclasses.asdict(v) if dataclasses.is_dataclass(v) else v for k, v in meta.items()},
-                      tmp / "meta.json")
-        shutil.rmtree(directory, ignore_errors=True)
-        tmp.rename(directory)
+    # an empty shard (mining found fewer subjects than configured) has meta only: deltas is None
+    export_model(directory, deltas if subjects else None, {"expert": cfg, "subjects": subjects, **extra})
 
 
 def image_seed(seed: int, subject: str, prompt_id: str, index: int) -> int:

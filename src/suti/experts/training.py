@@ -35,6 +35,7 @@ from suti.models import lora
 from suti.training.checkpoints import Checkpointer
 from suti.training.config import DiffusionConfig, TrainConfig
 from suti.training.loop import batch_indices, train_loop
+from suti.training.optim import learning_rate_schedule
 
 STREAM_EXPERT = 4   # the expert-training stream of an expert's root key (after init, train, sample)
 
@@ -130,10 +131,9 @@ def clip_per_expert(max_norm: float) -> optax.GradientTransformation:
 
 
 def make_expert_optimizer(cfg: TrainConfig) -> optax.GradientTransformation:
-    warmup = min(cfg.warmup_steps, max(cfg.steps - 1, 0))
-    lr = optax.warmup_cosine_decay_schedule(0.0, cfg.learning_rate, warmup, max(cfg.steps, warmup + 1),
-                                            cfg.learning_rate * 0.1)
-    return optax.chain(clip_per_expert(cfg.grad_clip), optax.adamw(lr, weight_decay=cfg.weight_decay))
+    """`training.optim.make_optimizer` with the clipping done per expert."""
+    return optax.chain(clip_per_expert(cfg.grad_clip),
+                       optax.adamw(learning_rate_schedule(cfg), weight_decay=cfg.weight_decay))
 
 
 def make_expert_step(loss_fn, tx: optax.GradientTransformation):
@@ -153,9 +153,6 @@ def make_expert_step(loss_fn, tx: optax.GradientTransformation):
 def stack(trees: list) -> Any:
     return jax.tree.map(lambda *xs: jnp.stack(xs), *trees)
 
-
-def unstack(tree, k: int) -> list:
-    return [jax.tree.map(lambda x, i=i: x[i], tree) for i in range(k)]
 
 
 def make_full_loss(graphdef, cfg: ExpertConfig, diffusion: DiffusionConfig, null_tokens: jax.Array):

@@ -48,19 +48,15 @@ class TextToImagePipeline:
     def resolution(self) -> int:
         return self.model_cfg.unet.resolution
 
-    def sample(self, prompts: list[str], seed: int, cfg: SampleConfig, batch_size: int = 32,
-               params=None) -> np.ndarray:
-        """uint8 [len(prompts), H, W, 3]. Image i depends only on (prompts[i], seed, i, cfg): not on the batching.
-
-        `params` replaces the pipeline's own weights (e.g. a fully fine-tuned expert's).
-        """
-        return self._sample(prompts, example_keys(seed, len(prompts)), cfg, batch_size, params)
+    def sample(self, prompts: list[str], seed: int, cfg: SampleConfig, batch_size: int = 32) -> np.ndarray:
+        """uint8 [len(prompts), H, W, 3]. Image i depends only on (prompts[i], seed, i, cfg): not on the batching."""
+        return self._sample(prompts, example_keys(seed, len(prompts)), cfg, batch_size)
 
     def sample_seeds(self, prompts: list[str], seeds: np.ndarray, cfg: SampleConfig, batch_size: int = 32):
         """uint8 [len(prompts), H, W, 3], image i from its own integer seed `seeds[i]`."""
         return self._sample(prompts, jax.vmap(jax.random.key)(jnp.asarray(seeds, jnp.uint32)), cfg, batch_size)
 
-    def _sample(self, prompts, keys, cfg: SampleConfig, batch_size: int, params=None) -> np.ndarray:
+    def _sample(self, prompts, keys, cfg: SampleConfig, batch_size: int) -> np.ndarray:
         key = (cfg, batch_size)
         if key not in self._samplers:
             shape = (batch_size, self.resolution, self.resolution, 3)
@@ -73,7 +69,7 @@ class TextToImagePipeline:
         out = []
         for i in range(0, len(prompts), batch_size):
             idx = np.minimum(np.arange(i, i + batch_size), len(prompts) - 1)  # the last batch repeats its last row
-            images = sample(self.params if params is None else params, tokens[idx], null, keys[idx])
+            images = sample(self.params, tokens[idx], null, keys[idx])
             out.append(to_uint8(images)[: min(batch_size, len(prompts) - i)])
         return np.concatenate(out)
 

@@ -42,13 +42,15 @@ def _dataclass_json(obj) -> dict:
 
 
 def export_model(directory: str | Path, params, meta: dict) -> None:
-    """Write a model directory atomically: `params/` (orbax) and `meta.json` (configs, tokenizer, provenance)."""
+    """Write a model directory atomically: `params/` (orbax; left out when params is None) and `meta.json` (configs,
+    tokenizer, provenance)."""
     directory = Path(directory)
     tmp = directory.with_name(directory.name + ".export-tmp")
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
-    with ocp.StandardCheckpointer() as ckptr:
-        ckptr.save(tmp.resolve() / "params", params)
+    if params is not None:
+        with ocp.StandardCheckpointer() as ckptr:
+            ckptr.save(tmp.resolve() / "params", params)
     io.write_json({k: _dataclass_json(v) for k, v in meta.items()}, tmp / "meta.json")
     shutil.rmtree(directory, ignore_errors=True)
     tmp.rename(directory)
