@@ -13,6 +13,8 @@ include: "workflow/rules/dreambench.smk"
 include: "workflow/rules/probe.smk"
 include: "workflow/rules/base.smk"
 include: "workflow/rules/experts.smk"
+include: "workflow/rules/scoring.smk"
+include: "workflow/rules/evaluation.smk"
 
 
 rule all:

@@ -13,13 +13,19 @@ from suti.stages import (
     dreambench,
     eval_base,
     eval_experts,
+    eval_table,
+    filter_samples,
+    generate_eval,
     mine_clusters,
     sample,
     sample_experts,
     sample_priors,
+    score_eval,
+    score_samples,
     train_base,
     train_experts,
     train_probe,
+    train_scorer,
 )
 from suti.stages.common import setup_logging
 
@@ -34,6 +40,12 @@ COMMANDS = {
     "train-experts": train_experts,
     "sample-experts": sample_experts,
     "eval-experts": eval_experts,
+    "train-scorer": train_scorer,
+    "score-samples": score_samples,
+    "filter-samples": filter_samples,
+    "generate-eval": generate_eval,
+    "score-eval": score_eval,
+    "eval-table": eval_table,
     "index-dreambench": dreambench,
     "fetch-dreambench": dreambench.Fetch,
 }

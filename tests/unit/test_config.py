@@ -7,7 +7,14 @@ import re
 import pytest
 import yaml
 
-from suti.config import ConfigError, from_dict, load_config, load_schema, parse_params, validate
+from suti.config import (
+    ConfigError,
+    from_dict,
+    load_config,
+    load_schema,
+    parse_params,
+    validate,
+)
 from suti.data.corpus import CorpusConfig
 from suti.mining.clusters import MiningConfig
 from suti.world.config import WorldConfig

@@ -10,7 +10,13 @@ import pyarrow.parquet as pq
 
 from suti import io
 from suti.data import tables
-from suti.data.corpus import CorpusConfig, NoiseConfig, build_shard, make_page, shard_pages
+from suti.data.corpus import (
+    CorpusConfig,
+    NoiseConfig,
+    build_shard,
+    make_page,
+    shard_pages,
+)
 from suti.data.images import decode_image
 from suti.world.config import WorldConfig
 

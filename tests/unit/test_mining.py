@@ -8,8 +8,14 @@ import pytest
 
 from suti.data import tables
 from suti.evaluation.mining_quality import mining_quality
-from suti.mining.clusters import (MiningConfig, class_noun, dominant_group, drop_duplicates, mine,
-                                  split_clusters)
+from suti.mining.clusters import (
+    MiningConfig,
+    class_noun,
+    dominant_group,
+    drop_duplicates,
+    mine,
+    split_clusters,
+)
 from suti.mining.embed import ColorShapeEmbedder, get_embedder
 
 

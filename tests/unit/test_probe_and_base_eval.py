@@ -7,7 +7,14 @@ import numpy as np
 from suti import world
 from suti.data.training_set import ImageTextSet
 from suti.evaluation import base_quality as bq
-from suti.scoring.probe import HEADS, ProbeConfig, evaluate_probe, labels_of, render_batch, train_probe
+from suti.scoring.probe import (
+    HEADS,
+    ProbeConfig,
+    evaluate_probe,
+    labels_of,
+    render_batch,
+    train_probe,
+)
 from suti.stages.train_base import drop_heldout_combos, names_combo
 
 HELD = [("mug", "beach"), ("ball", "snow")]

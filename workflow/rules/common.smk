@@ -23,6 +23,9 @@ os.environ.setdefault("SUTI_TRACKING", "1" if config["tracking"]["enabled"] else
 
 wildcard_constraints:
     shard=r"\d+",
+    tau=r"none|\d+\.\d{3}",
+    bench=r"synthbench|dreambench",
+    method=r"[a-z_]+",
 
 
 SRC = Path(workflow.basedir) / "src" / "suti"
@@ -71,6 +74,72 @@ def get_expert_outputs(name):
     return expand("results/experts/{shard}/{name}", shard=get_expert_shards(), name=name)
 
 
+def get_scorer_input():
+    """The trained small CLIP when scoring.clip.model is empty (the default); nothing for a named open_clip model."""
+    return ["results/scorer/model"] if not config["scoring"]["clip"]["model"] else []
+
+
+def get_scorer_argument():
+    return " ".join(f"--scorer {path}" for path in get_scorer_input())
+
+
+def get_taus():
+    """Wildcard values of filter.taus: "none" (no filter) or the threshold with 3 decimals."""
+    return ["none" if t is None else f"{t:.3f}" for t in config["filter"]["taus"]]
+
+
+def get_benches():
+    return ["synthbench"] + (["dreambench"] if config["evaluation"]["dreambench"]["enabled"] else [])
+
+
+def get_generate_eval_inputs(wildcards):
+    """Named inputs of generate_eval for one (bench, method); get_generate_eval_arguments passes them on."""
+    inputs = {}
+    if wildcards.bench == "synthbench":
+        inputs["clusters"] = "results/mining/clusters.parquet"
+        if wildcards.method == "oracle":
+            inputs["corpus"] = get_corpus_shards()
+    elif wildcards.bench == "dreambench":
+        inputs["dreambench_images"] = "results/dreambench/images.parquet"
+        inputs["dreambench_prompts"] = "results/dreambench/prompts.parquet"
+    if wildcards.method == "base":
+        inputs["base"] = "results/base/model"
+    return inputs
+
+
+def get_score_eval_inputs(wildcards):
+    inputs = {"scorer": get_scorer_input()}
+    if wildcards.bench == "synthbench":
+        inputs.update(clusters="results/mining/clusters.parquet", corpus=get_corpus_shards(),
+                      probe="results/probe/model")
+    else:
+        inputs["dreambench_images"] = "results/dreambench/images.parquet"
+    return inputs
+
+
+def _as_arguments(inputs):
+    """{"dreambench_images": path(s)} -> "--dreambench-images path ..." (the stage's own flag names)."""
+    parts = []
+    for name, value in inputs.items():
+        values = [value] if isinstance(value, str) else list(value)
+        if values:
+            parts.append(f"--{name.replace('_', '-')} " + " ".join(values))
+    return " ".join(parts)
+
+
+def get_generate_eval_arguments(wildcards):
+    return _as_arguments(get_generate_eval_inputs(wildcards))
+
+
+def get_score_eval_arguments(wildcards):
+    return _as_arguments(get_score_eval_inputs(wildcards))
+
+
+def get_eval_scores():
+    return expand("results/eval/{bench}/{method}/scores.parquet", bench=get_benches(),
+                  method=config["evaluation"]["methods"])
+
+
 def get_final_outputs():
     return [
         "results/corpus/summary.json",
@@ -81,4 +150,7 @@ def get_final_outputs():
         "results/base/summary.json",
         "results/base/quality.json",
         "results/experts/quality.json",
+        "results/scorer/summary.json",
+        *expand("results/filter/{tau}/summary.json", tau=get_taus()),
+        "results/eval/metrics.json",
     ]

@@ -61,6 +61,60 @@ EXPERT_SAMPLES = pa.schema([
     ("image", pa.binary()),             # PNG
 ])
 
+SAMPLE_SCORES = pa.schema([
+    ("subject", pa.string()),
+    ("expert_id", pa.string()),
+    ("prompt_id", pa.string()),
+    ("category", pa.string()),
+    ("class_prompt", pa.string()),      # the prompt with the identifier replaced by the class noun
+    ("seed", pa.int64()),
+    ("clip_t", pa.float32()),           # CLIP-T(sample, class prompt)
+    ("clip_t_real", pa.float32()),      # mean CLIP-T(subject's own images, class prompt)
+    ("delta_clip", pa.float32()),       # clip_t - clip_t_real
+    ("clip_i", pa.float32()),           # mean cosine to the subject's own images
+    ("scorer", pa.string()),            # which CLIP computed the scores
+])
+
+FILTERED_SAMPLES = pa.schema(list(EXPERT_SAMPLES) + [
+    ("delta_clip", pa.float32()),
+    ("clip_i", pa.float32()),
+])
+
+FILTER_COUNTS = pa.schema([
+    ("tau", pa.string()),               # "none" (no filter) or the threshold, as in results/filter/{tau}/
+    ("subject", pa.string()),
+    ("category", pa.string()),
+    ("candidates", pa.int64()),         # expert samples scored
+    ("kept", pa.int64()),               # samples that pass the filter
+])
+
+EVAL_GENERATIONS = pa.schema([
+    ("bench", pa.string()),             # synthbench | dreambench
+    ("method", pa.string()),            # base | oracle | ... (issue 6: experts, suti, dream_suti)
+    ("subject", pa.string()),
+    ("class_noun", pa.string()),
+    ("prompt_id", pa.string()),
+    ("category", pa.string()),
+    ("prompt", pa.string()),            # with the class noun (what CLIP-T is measured against)
+    ("demos", pa.int32()),              # demonstration images given (0: none)
+    ("tau", pa.string()),               # the filter of the apprentice's training set ("" when not applicable)
+    ("seed", pa.int64()),
+    ("reference", pa.int32()),          # oracle rows: index of the real image shown (left out of CLIP-I), else -1
+    ("seconds", pa.float64()),          # wall-clock seconds per subject, demonstrations to its N images
+    ("image", pa.binary()),             # PNG
+])
+
+EVAL_SCORES = pa.schema([f for f in EVAL_GENERATIONS if f.name != "image"] + [
+    ("dino", pa.float32()),             # null when the DINO scorer is missing (see dino_missing)
+    ("clip_i", pa.float32()),
+    ("clip_t", pa.float32()),           # null where not applicable (real photos do not show the prompt)
+    ("subject_accuracy", pa.float32()), # SynthBench probe: share of the subject's attributes drawn right
+    ("prompt_accuracy", pa.float32()),  # SynthBench probe: the prompted attribute drawn right (0/1)
+    ("clip_scorer", pa.string()),
+    ("dino_scorer", pa.string()),       # or "missing: <reason>"
+    ("probe_scorer", pa.string()),
+])
+
 DREAMBENCH_IMAGES = pa.schema([
     ("subject", pa.string()),
     ("class_noun", pa.string()),

@@ -31,13 +31,7 @@ def add_arguments(p) -> None:
 
 def choose_templates(subject_seed: int, per_category: int | None) -> list[prompts.PromptTemplate]:
     """`per_category` templates of each category, drawn per subject (all of them when None)."""
-    rng = np.random.default_rng([subject_seed, 0x7E37])
-    chosen = []
-    for category in prompts.CATEGORIES:
-        pool = prompts.prompts_by_category(category)
-        n = len(pool) if per_category is None else min(per_category, len(pool))
-        chosen += [pool[i] for i in sorted(rng.choice(len(pool), n, replace=False))]
-    return chosen
+    return prompts.choose_templates([subject_seed, 0x7E37], per_category)
 
 
 def sample_plan(shard: ExpertShard, shard_name: str, cfg: ExpertsSection, seed: int) -> list[dict]:

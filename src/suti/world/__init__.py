@@ -13,7 +13,14 @@ from suti.world.render import appearance as render_appearance
 from suti.world.render import render
 from suti.world.scenes import CANONICAL, Scene, sample_scene
 from suti.world.subjects import Subject, make_subject, make_subjects
-from suti.world.vocab import BACKGROUNDS, CLASSES, COLOURS, COMPANIONS, MATERIALS, PATTERNS
+from suti.world.vocab import (
+    BACKGROUNDS,
+    CLASSES,
+    COLOURS,
+    COMPANIONS,
+    MATERIALS,
+    PATTERNS,
+)
 
 __all__ = [
     "BACKGROUNDS", "CANONICAL", "CATEGORIES", "CLASSES", "COLOURS", "COMPANIONS", "MATERIALS", "PATTERNS", "PROMPTS",

@@ -65,6 +65,17 @@ def prompts_by_category(category: str) -> list[PromptTemplate]:
     return [p for p in PROMPTS if p.category == category]
 
 
+def choose_templates(seed: list[int], per_category: int | None) -> list[PromptTemplate]:
+    """`per_category` templates of each category drawn with `np.random.default_rng(seed)` (all of them when None)."""
+    rng = np.random.default_rng(seed)
+    chosen = []
+    for category in CATEGORIES:
+        pool = prompts_by_category(category)
+        n = len(pool) if per_category is None else min(per_category, len(pool))
+        chosen += [pool[i] for i in sorted(rng.choice(len(pool), n, replace=False))]
+    return chosen
+
+
 def vocabulary_texts() -> list[str]:
     """Every prompt for every class, plus every word a caption or an evaluation prompt can use, so that a
     tokenizer built from captions alone still knows the words of held-out prompts."""

@@ -1,0 +1,87 @@
+"""The methods under evaluation: each turns the evaluation plan's rows into images, timing each subject.
+
+A generator takes the rows of one subject and returns uint8 images [N, H, W, 3]; `generate` times it per subject
+(wall clock, compilation excluded by a warm-up on the first subject), as the paper's speed comparison needs.
+Methods here: `base` (the base model with the class noun only) and `oracle` (real images: SynthBench's ground-truth
+renders of each prompt; DreamBench's leave-one-out real photos, built by `dreambench_oracle_rows`).
+"""
+
+from __future__ import annotations
+
+import collections
+import time
+
+import numpy as np
+
+from suti import world
+from suti.data import tables
+from suti.models.pipeline import TextToImagePipeline
+from suti.training.config import SampleConfig
+from suti.world import prompts
+
+
+def generate(rows: list[dict], render_subject, progress=None) -> tuple[np.ndarray, dict[str, float]]:
+    """(images [N, ...] in row order, {subject: seconds}) from `render_subject(subject rows) -> images`."""
+    by_subject = collections.defaultdict(list)
+    for n, row in enumerate(rows):
+        by_subject[row["subject"]].append(n)
+    if not by_subject:
+        return np.zeros((0, 1, 1, 3), np.uint8), {}
+    first = next(iter(by_subject.values()))
+    render_subject([rows[n] for n in first])  # warm-up: compilation is not part of any subject's time
+    images, seconds = [None] * len(rows), {}
+    for subject, idx in by_subject.items():
+        start = time.perf_counter()
+        out = render_subject([rows[n] for n in idx])
+        seconds[subject] = time.perf_counter() - start
+        for n, image in zip(idx, out):
+            images[n] = image
+        if progress is not None:
+            progress.update(len(idx))
+    return np.stack(images), seconds
+
+
+def base_renderer(pipe: TextToImagePipeline, cfg: SampleConfig, batch_size: int):
+    """The base model: the prompt with the class noun only, each image from its plan seed."""
+    def render(rows):
+        return pipe.sample_seeds([r["prompt"] for r in rows], np.array([r["seed"] for r in rows]), cfg, batch_size)
+
+    return render
+
+
+def synthbench_oracle_renderer(world_seed: int, subject_ids: dict[str, int], resolution: int):
+    """Ground truth: the subject itself rendered in a scene the prompt asks for (scene drawn from the plan seed)."""
+    by_id = {p.prompt_id: p for p in prompts.PROMPTS}
+
+    def render(rows):
+        out = []
+        for r in rows:
+            subject = world.make_subject(world_seed, subject_ids[r["subject"]])
+            scene = by_id[r["prompt_id"]].sample_scene(np.random.default_rng(r["seed"]))
+            out.append(world.render(subject, scene, resolution))
+        return np.stack(out)
+
+    return render
+
+
+def page_subject_ids(clusters, corpus_paths) -> dict[str, int] | None:
+    """{cluster id: ground-truth subject id of its page} (None without ground truth). Evaluation only."""
+    gt = tables.read_table(corpus_paths, ["page_id", "gt_subject_id", "gt_role"]).to_pylist()
+    if any(r["gt_subject_id"] is None for r in gt):
+        return None
+    page_subject = {r["page_id"]: r["gt_subject_id"] for r in gt if r["gt_role"] == "subject"}
+    return {r["cluster_id"]: int(page_subject[r["page_id"]])
+            for r in clusters.select(["cluster_id", "page_id"]).to_pylist() if r["page_id"] in page_subject}
+
+
+def dreambench_oracle_rows(photos: list[dict]) -> list[dict]:
+    """Leave-one-out real photos: each photo of a subject is a 'generation' scored against the others, with no
+    prompt (CLIP-T does not apply). `photos`: DREAMBENCH_IMAGES rows."""
+    rows, index = [], collections.Counter()
+    for p in photos:
+        i = index[p["subject"]]
+        index[p["subject"]] += 1
+        rows.append(dict(bench="dreambench", subject=p["subject"], class_noun=p["class_noun"],
+                         prompt_id=f"photo{i:02d}", category="live" if p["live"] else "object", prompt="", seed=0,
+                         reference=i, image=p["image"]))
+    return rows

@@ -1,0 +1,55 @@
+"""Paper-style tables from the protocol's summaries: means with 95% intervals, as markdown and CSV."""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+
+from suti.evaluation.protocol import METRICS
+
+HEADERS = {"dino": "DINO", "clip_i": "CLIP-I", "clip_t": "CLIP-T", "subject_accuracy": "Subject acc.",
+           "prompt_accuracy": "Prompt acc."}
+
+
+def cell(mean: float, low: float, high: float) -> str:
+    """"0.741 [0.720, 0.760]", or "n/a" for a missing value."""
+    if mean is None or math.isnan(mean):
+        return "n/a"
+    return f"{mean:.3f} [{low:.3f}, {high:.3f}]"
+
+
+def method_label(row: dict) -> str:
+    label = row["method"]
+    if row.get("tau"):
+        label += f" (tau {row['tau']})"
+    if row.get("demos"):
+        label += f", {row['demos']} demos"
+    return label
+
+
+def markdown(summary: list[dict], bench: str) -> str:
+    """One benchmark's comparison table; a footnote names the scorers."""
+    rows = [r for r in summary if r["bench"] == bench]
+    if not rows:
+        return ""
+    metrics = [m for m in METRICS if any(not math.isnan(r[m]) for r in rows)]
+    head = ["Method"] + [HEADERS[m] for m in metrics] + ["Subjects", "Images", "s / subject"]
+    lines = [f"### {bench}", "", "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for r in rows:
+        cells = [method_label(r)] + [cell(r[m], r[f"{m}_low"], r[f"{m}_high"]) for m in metrics]
+        cells += [str(r["subjects"]), str(r["images"]), f"{r['seconds_per_subject']:.2f}"]
+        lines.append("| " + " | ".join(cells) + " |")
+    scorers = sorted({(r["clip_scorer"], r["dino_scorer"], r["probe_scorer"]) for r in rows})
+    lines += ["", "Means over subjects with 95% bootstrap intervals. Scorers: " + "; ".join(
+        f"CLIP {c}, DINO {d}, probe {p}" for c, d, p in scorers), ""]
+    return "\n".join(lines)
+
+
+def to_csv(summary: list[dict]) -> str:
+    buffer = io.StringIO()
+    if summary:
+        writer = csv.DictWriter(buffer, fieldnames=list(summary[0]))
+        writer.writeheader()
+        writer.writerows(summary)
+    return buffer.getvalue()

@@ -1,0 +1,120 @@
+"""The evaluation protocol: per-image metrics for every method's generations, and per-method means with bootstrap
+95% confidence intervals over subjects.
+
+Per image (DreamBench's metrics, plus SynthBench's exact ones):
+  DINO    mean cosine of DINO ViT-S/16 features to the subject's real images (missing with a reason without weights)
+  CLIP-I  the same with CLIP image embeddings
+  CLIP-T  cosine of the image to the prompt written with the class noun (missing for real photos: they do not
+          show the prompt)
+  subject_accuracy  (SynthBench) share of the subject's class, colour and pattern the probe reads back, the colour or
+          pattern the prompt changes counted as the prompted one
+  prompt_accuracy   (SynthBench) 1 when the probe reads back what the prompt asks for (background, accessory,
+          colour, pattern or material)
+"""
+
+from __future__ import annotations
+
+import collections
+
+import numpy as np
+
+from suti.scoring import metrics
+from suti.scoring.probe import HEADS, make_predict, predict_batched, to_model_input
+from suti.world import prompts
+
+METRICS = ("dino", "clip_i", "clip_t", "subject_accuracy", "prompt_accuracy")
+IDENTITY = ("class", "colour", "pattern")
+_SCENE_HEAD = {"background": "background", "companion": "companion", "recolour": "colour", "repattern": "pattern",
+               "material": "material"}
+
+
+def expected_attributes(truth: dict, template: prompts.PromptTemplate) -> tuple[dict, tuple[str, str]]:
+    """({head: value} the subject should show under this prompt, (head, value) the prompt asks for)."""
+    subject = {a: truth[a] for a in IDENTITY}
+    field, value = template.scene[0]
+    head = _SCENE_HEAD[field]
+    if head in subject:
+        subject[head] = value
+    return subject, (head, value)
+
+
+def probe_accuracies(probe, images_u8: np.ndarray, rows: list[dict], truths: dict) -> tuple[np.ndarray, np.ndarray]:
+    """(subject_accuracy [N], prompt_accuracy [N]) read by the SynthBench probe `(graphdef, params)`."""
+    graphdef, params = probe
+    pred = predict_batched(make_predict(graphdef), params, to_model_input(images_u8))
+    by_id = {p.prompt_id: p for p in prompts.PROMPTS}
+    subject_acc, prompt_acc = np.zeros(len(rows)), np.zeros(len(rows))
+    for n, row in enumerate(rows):
+        subject, (head, value) = expected_attributes(truths[row["subject"]], by_id[row["prompt_id"]])
+        subject_acc[n] = np.mean([HEADS[h][pred[h][n]] == v for h, v in subject.items()])
+        prompt_acc[n] = float(HEADS[head][pred[head][n]] == value)
+    return subject_acc, prompt_acc
+
+
+def similarity_to_references(embed, images_u8: np.ndarray, rows: list[dict], references: dict) -> np.ndarray:
+    """Mean cosine of each image to its subject's real images (leave-one-out where `reference` >= 0)."""
+    emb = embed(images_u8)
+    out = np.full(len(rows), np.nan)
+    subjects = np.array([r["subject"] for r in rows])
+    exclude = np.array([r.get("reference", -1) for r in rows])
+    for subject, real in references.items():
+        m = subjects == subject
+        if m.any():
+            out[m] = metrics.mean_similarity(emb[m], embed(real), exclude[m])
+    return out
+
+
+def score_images(rows: list[dict], images_u8: np.ndarray, references: dict, clip, dino, probe=None,
+                 truths: dict | None = None) -> dict[str, np.ndarray]:
+    """{metric: [N]} (NaN = missing) for generated images of `rows` (subject, prompt, prompt_id, reference)."""
+    out = {m: np.full(len(rows), np.nan) for m in METRICS}
+    out["clip_i"] = similarity_to_references(clip.embed_images, images_u8, rows, references)
+    if hasattr(dino, "embed_images"):
+        out["dino"] = similarity_to_references(dino.embed_images, images_u8, rows, references)
+    with_prompt = np.array([bool(r["prompt"]) for r in rows])
+    if with_prompt.any():
+        texts = [r["prompt"] for r in rows if r["prompt"]]
+        distinct = sorted(set(texts))
+        text_of = dict(zip(distinct, clip.embed_texts(distinct)))
+        out["clip_t"][with_prompt] = metrics.clip_t(clip.embed_images(images_u8[with_prompt]),
+                                                    np.stack([text_of[t] for t in texts]))
+    if probe is not None and truths is not None:
+        out["subject_accuracy"], out["prompt_accuracy"] = probe_accuracies(probe, images_u8, rows, truths)
+    return out
+
+
+def bootstrap_ci(values: np.ndarray, subjects: np.ndarray, n_boot: int, seed: int) -> tuple[float, float, float]:
+    """(mean, low, high): the mean over subjects of per-subject means, and its 95% percentile bootstrap interval
+    from resampling subjects with replacement. NaNs (missing values) are ignored; all missing gives NaNs."""
+    ok = ~np.isnan(values)
+    if not ok.any():
+        return (float("nan"),) * 3
+    names = sorted(set(subjects[ok]))
+    per_subject = np.array([values[ok & (subjects == s)].mean() for s in names])
+    rng = np.random.default_rng(seed)
+    draws = per_subject[rng.integers(0, len(per_subject), size=(n_boot, len(per_subject)))].mean(axis=1)
+    return float(per_subject.mean()), float(np.percentile(draws, 2.5)), float(np.percentile(draws, 97.5))
+
+
+GROUP = ("bench", "method", "tau", "demos")
+
+
+def summarise(rows: list[dict], n_boot: int, seed: int) -> list[dict]:
+    """One row per (bench, method, tau, demos): counts, seconds per subject, and mean / low / high per metric."""
+    groups = collections.defaultdict(list)
+    for row in rows:
+        groups[tuple(row[k] for k in GROUP)].append(row)
+    out = []
+    for key, members in sorted(groups.items()):
+        subjects = np.array([r["subject"] for r in members])
+        seconds = {r["subject"]: r["seconds"] for r in members}
+        summary = dict(zip(GROUP, key), subjects=len(set(subjects)), images=len(members),
+                       seconds_per_subject=float(np.mean(list(seconds.values()))),
+                       clip_scorer=members[0]["clip_scorer"], dino_scorer=members[0]["dino_scorer"],
+                       probe_scorer=members[0]["probe_scorer"])
+        for metric in METRICS:
+            values = np.array([np.nan if r[metric] is None else r[metric] for r in members], np.float64)
+            summary[metric], summary[f"{metric}_low"], summary[f"{metric}_high"] = bootstrap_ci(
+                values, subjects, n_boot, seed)
+        out.append(summary)
+    return out

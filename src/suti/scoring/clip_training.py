@@ -1,0 +1,148 @@
+"""The small CLIP for CPU runs: an open_clip custom model config trained on the corpus captions with open_clip's own
+contrastive loss (`open_clip.ClipLoss`), exported as an open_clip `local-dir` folder that `ClipScorer` loads like any
+other model.
+
+Pages (not images) are split into train and held-out by a hash of the page id, so no held-out caption's page was
+seen in training; image-to-text retrieval over the held-out captions is the scorer's reported quality.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import shutil
+import zlib
+from pathlib import Path
+
+import numpy as np
+
+from suti.scoring.clip import CONFIG_FILE, WEIGHTS_FILE
+
+MEAN, STD = (0.48145466, 0.4578275, 0.40821073), (0.26862954, 0.26130258, 0.27577711)  # open_clip's OpenAI stats
+
+
+@dataclasses.dataclass(frozen=True)
+class ScorerConfig:
+    embed_dim: int = 128
+    width: int = 128                # both towers
+    layers: int = 3                 # both towers
+    head_width: int = 32            # width per attention head
+    patch_size: int = 4
+    context_length: int = 32
+    steps: int = 800
+    batch_size: int = 128
+    learning_rate: float = 1e-3
+    warmup_steps: int = 50
+    weight_decay: float = 0.1
+    heldout_fraction: float = 0.1
+
+
+def model_config(cfg: ScorerConfig, resolution: int) -> dict:
+    """An open_clip model config (the `model_cfg` of open_clip_config.json) for the small CLIP."""
+    return dict(
+        embed_dim=cfg.embed_dim,
+        vision_cfg=dict(image_size=resolution, patch_size=cfg.patch_size, width=cfg.width, layers=cfg.layers,
+                        head_width=cfg.head_width),
+        text_cfg=dict(context_length=cfg.context_length, vocab_size=49408, width=cfg.width,
+                      heads=max(1, cfg.width // cfg.head_width), layers=cfg.layers),
+    )
+
+
+def is_heldout_page(page_id: str, fraction: float) -> bool:
+    return zlib.crc32(page_id.encode()) % 1000 < fraction * 1000
+
+
+def to_tensor(images_u8: np.ndarray):
+    """uint8 [N, H, W, 3] -> normalised float [N, 3, H, W], as open_clip's preprocessing does at native size."""
+    import torch
+
+    x = torch.from_numpy(images_u8).permute(0, 3, 1, 2).float() / 255.0
+    return (x - torch.tensor(MEAN)[:, None, None]) / torch.tensor(STD)[:, None, None]
+
+
+def build_model(cfg: ScorerConfig, resolution: int, seed: int):
+    import open_clip
+    import torch
+
+    torch.manual_seed(seed)
+    return open_clip.CLIP(**model_config(cfg, resolution))
+
+
+def _lr_at(step: int, cfg: ScorerConfig) -> float:
+    """Linear warm-up, then cosine decay to 10% (as the JAX models)."""
+    if step < cfg.warmup_steps:
+        return cfg.learning_rate * (step + 1) / cfg.warmup_steps
+    t = (step - cfg.warmup_steps) / max(1, cfg.steps - cfg.warmup_steps)
+    return cfg.learning_rate * (0.1 + 0.9 * 0.5 * (1 + np.cos(np.pi * t)))
+
+
+def train_clip(cfg: ScorerConfig, images_u8: np.ndarray, captions: list[str], seed: int, bar=None):
+    """Train the small CLIP on (image, caption) pairs; returns (model, [{"step", "loss"}, ...])."""
+    import open_clip
+    import torch
+
+    model = build_model(cfg, images_u8.shape[1], seed)
+    tokens = open_clip.get_tokenizer("ViT-B-32", context_length=cfg.context_length)(captions)
+    pixels = to_tensor(images_u8)
+    loss_fn = open_clip.ClipLoss()
+    decay = [p for n, p in model.named_parameters() if p.ndim >= 2 and "embedding" not in n]
+    rest = [p for n, p in model.named_parameters() if not (p.ndim >= 2 and "embedding" not in n)]
+    opt = torch.optim.AdamW([{"params": decay, "weight_decay": cfg.weight_decay}, {"params": rest, "weight_decay": 0}],
+                            lr=cfg.learning_rate, betas=(0.9, 0.98), eps=1e-6)
+    gen = torch.Generator().manual_seed(seed)
+    history = []
+    model.train()
+    for step in range(cfg.steps):
+        idx = torch.randperm(len(captions), generator=gen)[:cfg.batch_size]
+        x = pixels[idx]
+        flip = torch.rand(len(idx), generator=gen) < 0.5  # horizontal flips: captions never say left or right
+        x = torch.where(flip[:, None, None, None], x.flip(-1), x)
+        for group in opt.param_groups:
+            group["lr"] = _lr_at(step, cfg)
+        image_features, text_features, logit_scale = model(x, tokens[idx])
+        loss = loss_fn(image_features, text_features, logit_scale)
+        opt.zero_grad()
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        opt.step()
+        with torch.no_grad():  # CLIP's clamp: the temperature never exceeds 100
+            model.logit_scale.clamp_(0, np.log(100))
+        history.append({"step": step + 1, "loss": loss.item()})
+        if bar is not None:
+            bar.update(1)
+            bar.set_postfix(loss=f"{float(loss):.3f}", refresh=False)
+    model.eval()
+    return model, history
+
+
+def retrieval_accuracy(image_emb: np.ndarray, captions: list[str], text_emb_of) -> dict:
+    """Image-to-text retrieval over the distinct held-out captions (identical captions count as one).
+
+    Returns R@1, R@5 and chance (1 / number of distinct captions); `text_emb_of(list[str]) -> [M, D]` unit rows.
+    """
+    distinct = sorted(set(captions))
+    text = text_emb_of(distinct)
+    truth = np.array([distinct.index(c) for c in captions])
+    rank = np.argsort(-(image_emb @ text.T), axis=1)
+    position = np.argmax(rank == truth[:, None], axis=1)
+    return {"retrieval_r1": float(np.mean(position < 1)), "retrieval_r5": float(np.mean(position < 5)),
+            "retrieval_chance_r1": 1.0 / len(distinct), "retrieval_captions": len(distinct),
+            "retrieval_images": len(captions)}
+
+
+def export_clip(model, cfg: ScorerConfig, resolution: int, directory: str | Path, meta: dict) -> None:
+    """Write an open_clip `local-dir` folder (config + safetensors weights + our meta), atomically."""
+    from safetensors.torch import save_file
+
+    directory = Path(directory)
+    tmp = directory.with_name(directory.name + ".export-tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    config = {"model_cfg": model_config(cfg, resolution),
+              "preprocess_cfg": {"mean": list(MEAN), "std": list(STD), "interpolation": "bicubic",
+                                 "resize_mode": "shortest"}}
+    (tmp / CONFIG_FILE).write_text(json.dumps(config, indent=2))
+    save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(tmp / WEIGHTS_FILE))
+    (tmp / "meta.json").write_text(json.dumps(meta, indent=2, sort_keys=True, default=float))
+    shutil.rmtree(directory, ignore_errors=True)
+    tmp.rename(directory)

@@ -1,0 +1,95 @@
+"""`suti generate-eval`: one method's images for the evaluation plan of one benchmark, timed per subject."""
+
+from __future__ import annotations
+
+import numpy as np
+import pyarrow.parquet as pq
+
+from suti import io
+from suti.config import from_dict
+from suti.data import tables
+from suti.data.images import decode_image, encode_png, grid, save_png
+from suti.errors import SutiError
+from suti.evaluation import generators, plans
+from suti.evaluation.config import EvaluationConfig
+from suti.stages.common import add_params_argument, log, progress, write_summary
+
+HELP = "generate a method's evaluation images (SynthBench held-out subjects or DreamBench)"
+METHODS = ("base", "oracle")
+
+
+def add_arguments(p) -> None:
+    add_params_argument(p)
+    p.add_argument("--bench", required=True, choices=("synthbench", "dreambench"))
+    p.add_argument("--method", required=True, choices=METHODS)
+    p.add_argument("--clusters", help="mined clusters parquet (synthbench)")
+    p.add_argument("--corpus", nargs="+", help="corpus shards (synthbench oracle: ground truth)")
+    p.add_argument("--dreambench-images", help="indexed DreamBench photos (dreambench)")
+    p.add_argument("--dreambench-prompts", help="indexed DreamBench prompts (dreambench)")
+    p.add_argument("--base", help="exported base model (method base)")
+    p.add_argument("--out", required=True, help="output parquet of generations")
+    p.add_argument("--grid", required=True, help="output PNG: a few subjects' generations")
+    p.add_argument("--summary", required=True, help="output JSON")
+
+
+def tracking_tags(args) -> dict:
+    return {"bench": args.bench, "method": args.method}
+
+
+def _require(args, *names):
+    for name in names:
+        if not getattr(args, name):
+            raise SutiError(f"generate-eval --bench {args.bench} --method {args.method} needs --{name.replace('_', '-')}")
+
+
+def plan_rows(args, cfg: EvaluationConfig, seed: int) -> list[dict]:
+    if args.bench == "synthbench":
+        _require(args, "clusters")
+        heldout = tables.read_table([args.clusters], ["cluster_id", "split", "class_noun"]).to_pylist()
+        subjects = sorted({(r["cluster_id"], r["class_noun"]) for r in heldout if r["split"] == "heldout"})
+        return plans.synthbench_plan(subjects, cfg.synthbench, seed)
+    _require(args, "dreambench_images", "dreambench_prompts")
+    photos = tables.read_table([args.dreambench_images], ["subject", "class_noun", "live"]).to_pylist()
+    templates = {"object": [], "live": []}
+    for row in tables.read_table([args.dreambench_prompts]).to_pylist():
+        templates[row["kind"]].append(row["template"])
+    subjects = sorted({(r["subject"], r["class_noun"], r["live"]) for r in photos})
+    return plans.dreambench_plan(subjects, templates, cfg.dreambench, seed)
+
+
+def renderer(args, params: dict, cfg: EvaluationConfig):
+    if args.method == "base":
+        _require(args, "base")
+        from suti.models.pipeline import TextToImagePipeline
+
+        return generators.base_renderer(TextToImagePipeline.load(args.base), cfg.sample, cfg.batch_size)
+    _require(args, "clusters", "corpus")  # the SynthBench oracle renders ground truth
+    ids = generators.page_subject_ids(pq.read_table(args.clusters), args.corpus)
+    if ids is None:
+        raise SutiError("the SynthBench oracle needs a corpus with ground truth (this one has none)")
+    return generators.synthbench_oracle_renderer(int(params["seed"]), ids, int(params["world"]["resolution"]))
+
+
+def run(args) -> None:
+    seed, cfg = int(args.params["seed"]), from_dict(EvaluationConfig, args.params["evaluation"])
+    if args.bench == "dreambench" and args.method == "oracle":
+        _require(args, "dreambench_images")
+        photos = tables.read_table([args.dreambench_images]).to_pylist()
+        names = sorted({p["subject"] for p in photos})[:cfg.dreambench.subjects]  # the subjects methods are run on
+        rows = generators.dreambench_oracle_rows([p for p in photos if p["subject"] in names])
+        rows = [dict(r, method="oracle", demos=0, tau="", seconds=0.0) for r in rows]
+    else:
+        rows = plan_rows(args, cfg, seed)
+        with progress(len(rows), f"generate_eval {args.bench}/{args.method}") as bar:
+            images, seconds = generators.generate(rows, renderer(args, args.params, cfg), bar)
+        rows = [dict(r, method=args.method, demos=0, tau="", reference=-1, seconds=seconds[r["subject"]],
+                     image=encode_png(im)) for r, im in zip(rows, images)]
+    io.write_parquet(tables.from_rows(rows, tables.EVAL_GENERATIONS), args.out)
+    shown = [decode_image(r["image"]) for r in rows[:64]]
+    scale = max(1, 64 // shown[0].shape[0]) if shown else 1
+    save_png(grid(shown, cols=8, scale=scale) if shown else np.zeros((8, 8, 3), np.uint8), args.grid)
+    per_subject = {r["subject"]: r["seconds"] for r in rows}
+    summary = {"bench": args.bench, "method": args.method, "images": len(rows), "subjects": len(per_subject),
+               "seconds_per_subject": float(np.mean(list(per_subject.values()))) if per_subject else None}
+    log.info("%s/%s: %d images", args.bench, args.method, len(rows))
+    write_summary(summary, args.summary, figures=(args.grid,))

@@ -1,0 +1,85 @@
+"""`suti score-eval`: the evaluation protocol's per-image metrics for one method's generations."""
+
+from __future__ import annotations
+
+import numpy as np
+import pyarrow.parquet as pq
+
+from suti import io
+from suti.config import from_dict
+from suti.data import tables
+from suti.data.images import decode_image
+from suti.evaluation import protocol
+from suti.evaluation.expert_quality import subject_truth
+from suti.scoring.clip import ClipSpec, load_clip
+from suti.scoring.dino import DinoSpec, load_dino
+from suti.stages.common import add_params_argument, log, write_summary
+from suti.stages.score_samples import subject_images
+
+HELP = "score a method's evaluation images: DINO, CLIP-I, CLIP-T (+ SynthBench probe accuracies)"
+
+
+def add_arguments(p) -> None:
+    add_params_argument(p)
+    p.add_argument("--generations", required=True, help="a method's generations (suti generate-eval)")
+    p.add_argument("--clusters", help="mined clusters (SynthBench: the subjects' real images)")
+    p.add_argument("--corpus", nargs="+", help="corpus shards (SynthBench ground truth for the probe)")
+    p.add_argument("--probe", help="exported SynthBench probe")
+    p.add_argument("--dreambench-images", help="indexed DreamBench photos (DreamBench: the subjects' real images)")
+    p.add_argument("--scorer", default=None, help="trained small CLIP folder (when scoring.clip.model is empty)")
+    p.add_argument("--out", required=True, help="output parquet: one row per image with every metric")
+    p.add_argument("--summary", required=True, help="output JSON: means with 95% intervals")
+
+
+def tracking_tags(args) -> dict:
+    first = pq.read_table(args.generations, columns=["bench", "method"]).slice(0, 1).to_pylist()
+    return {"bench": first[0]["bench"], "method": first[0]["method"]} if first else {}
+
+
+def references(args, bench: str, subjects: set[str]) -> dict[str, np.ndarray]:
+    if bench == "synthbench":
+        return subject_images(args.clusters, subjects)
+    out = {}
+    for row in tables.read_table([args.dreambench_images], ["subject", "image"]).to_pylist():
+        if row["subject"] in subjects:
+            out.setdefault(row["subject"], []).append(decode_image(row["image"]))
+    return {k: np.stack(v) for k, v in out.items()}
+
+
+def probe_and_truths(args):
+    """((graphdef, params), truths, probe id) for SynthBench, or Nones where not available."""
+    if not (args.probe and args.clusters and args.corpus):
+        return None, None, "missing: no probe (DreamBench has no ground truth)"
+    from suti.stages.train_probe import load_probe
+
+    graphdef, params, _ = load_probe(args.probe)
+    truths = subject_truth(pq.read_table(args.clusters), args.corpus)
+    return (graphdef, params), truths, "suti-probe-cnn" if truths else "missing: corpus has no ground truth"
+
+
+def run(args) -> None:
+    scoring = args.params["scoring"]
+    rows = tables.read_table([args.generations]).to_pylist()
+    bench = rows[0]["bench"] if rows else "synthbench"
+    clip = load_clip(from_dict(ClipSpec, scoring["clip"]), args.scorer)
+    dino = load_dino(from_dict(DinoSpec, scoring["dino"]))
+    dino_id = dino.id if hasattr(dino, "embed_images") else f"missing: {dino.reason}"
+    if bench == "synthbench":
+        probe, truths, probe_id = probe_and_truths(args)
+    else:
+        probe, truths, probe_id = None, None, "missing: no ground truth on DreamBench"
+    images = np.stack([decode_image(r["image"]) for r in rows]) if rows else np.zeros((0, 8, 8, 3), np.uint8)
+    refs = references(args, bench, {r["subject"] for r in rows})
+    scores = protocol.score_images(rows, images, refs, clip, dino, probe, truths) if rows else {}
+    out = []
+    for n, row in enumerate(rows):
+        values = {m: (None if np.isnan(scores[m][n]) else float(scores[m][n])) for m in protocol.METRICS}
+        out.append(dict({k: v for k, v in row.items() if k != "image"}, **values, clip_scorer=clip.id,
+                        dino_scorer=dino_id, probe_scorer=probe_id))
+    io.write_parquet(tables.from_rows(out, tables.EVAL_SCORES), args.out)
+    summary = protocol.summarise(out, n_boot=int(args.params["evaluation"]["bootstrap"]),
+                                 seed=int(args.params["seed"]))
+    log.info("%s", summary)
+    flat = {k: v for k, v in (summary[0] if summary else {}).items() if not isinstance(v, str) or k in
+            ("bench", "method")}
+    write_summary(dict(flat, dino_scorer=dino_id, clip_scorer=clip.id, probe_scorer=probe_id), args.summary)

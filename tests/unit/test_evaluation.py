@@ -1,0 +1,94 @@
+"""The evaluation protocol: plans (DreamBench counts and prompt formatting), bootstrap intervals, SynthBench's exact
+attribute expectations, per-method summaries and the paper-style table."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from suti.config import from_dict, load_config
+from suti.data.dreambench import load_dreambench
+from suti.evaluation import paper_tables, plans, protocol
+from suti.evaluation.config import EvaluationConfig, SynthBenchEval
+from suti.world import prompts
+
+
+def dreambench_plan(root, cfg):
+    bench = load_dreambench(root)
+    subjects = [(s.name, s.class_noun, s.live) for s in bench.subjects]
+    return plans.dreambench_plan(subjects, bench.prompts, cfg, seed=0)
+
+
+def test_dreambench_paper_settings_give_3000_generations(repo, dreambench_root):
+    config = load_config([repo / "config/config.yaml", repo / "config/paper.yaml"],
+                         repo / "workflow/schemas/config.schema.yaml")
+    cfg = from_dict(EvaluationConfig, config["evaluation"])
+    rows = dreambench_plan(dreambench_root, cfg.dreambench)
+    assert len(rows) == 30 * 25 * 4 == 3000
+    per_subject = {}
+    for r in rows:
+        per_subject.setdefault(r["subject"], set()).add(r["prompt_id"])
+    assert len(per_subject) == 30 and all(len(p) == 25 for p in per_subject.values())
+    assert len({r["seed"] for r in rows}) == 3000  # every image its own seed
+
+
+def test_dreambench_prompts_use_the_class_noun_only(dreambench_root):
+    rows = dreambench_plan(dreambench_root, from_dict(EvaluationConfig, {}).dreambench)
+    dog = [r for r in rows if r["subject"] == "dog"]
+    assert dog and all("{" not in r["prompt"] and r["prompt"].startswith("a dog") for r in dog)
+    assert plans.dreambench_prompt("a {0} {1} in the jungle", "backpack") == "a backpack in the jungle"
+    assert plans.dreambench_prompt("a {0} {1} with a city in the background", "cat") == \
+        "a cat with a city in the background"
+    kinds = {r["category"] for r in rows}
+    assert kinds == {"object", "live"}  # live subjects (dogs, cats) get the live prompt set
+
+
+def test_synthbench_plan_counts_and_is_the_same_for_every_method():
+    subjects = [(f"c{i:04d}", "mug") for i in range(5)]
+    cfg = SynthBenchEval(subjects=3, prompts_per_category=2, n_per_prompt=2)
+    rows = plans.synthbench_plan(subjects, cfg, seed=0)
+    assert len(rows) == 3 * 3 * 2 * 2
+    assert {r["subject"] for r in rows} == {"c0000", "c0001", "c0002"}
+    assert rows == plans.synthbench_plan(list(reversed(subjects)), cfg, seed=0)
+    assert all("sks" not in r["prompt"] and "mug" in r["prompt"] for r in rows)
+
+
+def test_bootstrap_interval():
+    subjects = np.array(["a", "a", "b", "b", "c", "c"])
+    mean, low, high = protocol.bootstrap_ci(np.full(6, 0.5), subjects, 200, 0)
+    assert mean == low == high == 0.5
+    values = np.array([0.0, 1.0, 1.0, 1.0, 0.2, 0.4])  # per subject 0.5, 1.0, 0.3: mean over subjects 0.6
+    mean, low, high = protocol.bootstrap_ci(values, subjects, 2000, 0)
+    assert math.isclose(mean, 0.6) and 0.3 <= low < mean < high <= 1.0
+    assert all(math.isnan(v) for v in protocol.bootstrap_ci(np.full(6, np.nan), subjects, 10, 0))
+    # missing values are left out, not counted as zero
+    mean, _, _ = protocol.bootstrap_ci(np.array([np.nan, 1.0, 1.0, 1.0, 1.0, 1.0]), subjects, 10, 0)
+    assert mean == 1.0
+
+
+def test_expected_attributes_follow_the_prompt():
+    truth = {"class": "mug", "colour": "red", "pattern": "plain"}
+    by_id = {p.prompt_id: p for p in prompts.PROMPTS}
+    recolour = next(p for p in by_id.values() if dict(p.scene).get("recolour") == "blue")
+    subject, asked = protocol.expected_attributes(truth, recolour)
+    assert subject == {"class": "mug", "colour": "blue", "pattern": "plain"} and asked == ("colour", "blue")
+    beach = next(p for p in by_id.values() if dict(p.scene).get("background") == "beach")
+    subject, asked = protocol.expected_attributes(truth, beach)
+    assert subject == truth and asked == ("background", "beach")
+
+
+def test_summary_and_markdown_table():
+    rows = []
+    for method, value in (("base", 0.2), ("oracle", 0.9)):
+        for s in ("a", "b", "c"):
+            rows.append(dict(bench="synthbench", method=method, tau="", demos=0, subject=s, seconds=1.5,
+                             dino=None, clip_i=value, clip_t=value / 2, subject_accuracy=value, prompt_accuracy=1.0,
+                             clip_scorer="open_clip:x", dino_scorer="missing: no weights", probe_scorer="probe"))
+    summary = protocol.summarise(rows, n_boot=50, seed=0)
+    assert [s["method"] for s in summary] == ["base", "oracle"]
+    assert summary[1]["clip_i"] == 0.9 and math.isnan(summary[0]["dino"]) and summary[0]["subjects"] == 3
+    text = paper_tables.markdown(summary, "synthbench")
+    assert "| oracle | 0.900 [0.900, 0.900]" in text and "DINO" not in text.split("\n")[2]  # DINO column dropped
+    assert "missing: no weights" in text  # the footnote says which scorers (and why DINO is absent)
+    assert paper_tables.to_csv(summary).splitlines()[0].startswith("bench,method,tau,demos")

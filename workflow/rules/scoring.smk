@@ -1,0 +1,73 @@
+rule train_scorer:
+    input:
+        corpus=get_corpus_shards(),
+        code=get_code("train_scorer", "scoring/clip.py", "scoring/clip_training.py", "data"),
+    output:
+        model=directory("results/scorer/model"),
+        summary="results/scorer/summary.json",
+        table="results/scorer/summary.parquet",
+    params:
+        cfg=get_params("scorer"),
+    conda:
+        "../../environment.yml"
+    log:
+        "results/logs/train_scorer.log",
+    threads: 2
+    resources:
+        mem_mb=4000,
+        runtime=60,
+    shell:
+        "suti train-scorer --params {params.cfg:q} --corpus {input.corpus} --model {output.model} "
+        "--summary {output.summary} > {log} 2>&1"
+
+
+rule score_samples:
+    input:
+        samples="results/experts/{shard}/samples.parquet",
+        clusters="results/mining/clusters.parquet",
+        scorer=get_scorer_input(),
+        code=get_code("score_samples", "scoring", "data", "world/prompts.py"),
+    output:
+        scores="results/filter/scores/{shard}.parquet",
+        summary="results/filter/scores/{shard}.summary.json",
+        table="results/filter/scores/{shard}.summary.parquet",
+    params:
+        cfg=get_params("scoring"),
+        scorer=get_scorer_argument(),
+    conda:
+        "../../environment.yml"
+    log:
+        "results/logs/score_samples/{shard}.log",
+    threads: 2
+    resources:
+        mem_mb=4000,
+        runtime=30,
+    shell:
+        "suti score-samples --params {params.cfg:q} --samples {input.samples} --clusters {input.clusters} "
+        "{params.scorer} --out {output.scores} --summary {output.summary} > {log} 2>&1"
+
+
+rule filter_samples:
+    input:
+        samples=get_expert_outputs("samples.parquet"),
+        scores=expand("results/filter/scores/{shard}.parquet", shard=get_expert_shards()),
+        code=get_code("filter_samples", "scoring", "data"),
+    output:
+        samples="results/filter/{tau}/samples.parquet",
+        counts="results/filter/{tau}/counts.parquet",
+        summary="results/filter/{tau}/summary.json",
+        table="results/filter/{tau}/summary.parquet",
+    params:
+        cfg=get_params("filter"),
+    conda:
+        "../../environment.yml"
+    log:
+        "results/logs/filter_samples/{tau}.log",
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=10,
+    shell:
+        "suti filter-samples --params {params.cfg:q} --tau {wildcards.tau} --samples {input.samples} "
+        "--scores {input.scores} --out {output.samples} --counts {output.counts} --summary {output.summary} "
+        "> {log} 2>&1"
