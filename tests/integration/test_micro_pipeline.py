@@ -92,13 +92,44 @@ def test_micro_pipeline_outputs(micro):
     assert (res / "logs/mine_clusters.log").read_text()
 
 
+def test_micro_scoring_filtering_and_evaluation_outputs(micro):
+    res = micro[0] / "results"
+    scorer = json.loads((res / "scorer/summary.json").read_text())
+    assert scorer["scorer"].startswith("open_clip:suti-small-clip:local:") and 0 <= scorer["retrieval_r1"] <= 1
+    assert (res / "scorer/model/open_clip_config.json").exists()
+    for shard in ("0000", "0001"):
+        scores = pq.read_table(res / f"filter/scores/{shard}.parquet")
+        assert scores.schema == tables.SAMPLE_SCORES and len(scores) == 6
+        assert all("sks" not in p for p in scores.column("class_prompt").to_pylist())
+    kept = {tau: json.loads((res / f"filter/{tau}/summary.json").read_text())["kept"]
+            for tau in ("none", "0.000", "0.050")}
+    assert kept["none"] == 12 and kept["none"] >= kept["0.000"] >= kept["0.050"]
+    counts = pq.read_table(res / "filter/0.000/counts.parquet")
+    assert counts.schema == tables.FILTER_COUNTS and sum(counts.column("kept").to_pylist()) == kept["0.000"]
+    assert len(pq.read_table(res / "filter/0.000/samples.parquet")) == kept["0.000"]
+    sizes = {("synthbench", "base"): 2 * 3, ("synthbench", "oracle"): 2 * 3, ("dreambench", "base"): 3 * 2}
+    for (bench, method), n in sizes.items():
+        scores = pq.read_table(res / f"eval/{bench}/{method}/scores.parquet").to_pylist()
+        assert len(scores) == n and {r["method"] for r in scores} == {method}
+        assert all(r["clip_i"] is not None and r["dino"] is None for r in scores)
+        assert all(r["dino_scorer"].startswith("missing: ") and r["clip_scorer"] == scorer["scorer"] for r in scores)
+    oracle = pq.read_table(res / "eval/dreambench/oracle/scores.parquet").to_pylist()
+    assert len({r["subject"] for r in oracle}) == 3 and all(r["clip_t"] is None for r in oracle)
+    synth = pq.read_table(res / "eval/synthbench/base/scores.parquet").to_pylist()
+    assert all(0 <= r["subject_accuracy"] <= 1 and r["probe_scorer"].startswith("suti-probe-cnn[class,") for r in synth)
+    table = (res / "eval/table.md").read_text()
+    assert "### synthbench" in table and "### dreambench" in table and "| oracle |" in table
+    metrics = json.loads((res / "eval/metrics.json").read_text())
+    assert set(metrics) == {"synthbench", "dreambench"} and "clip_i" in metrics["synthbench"]["base"]
+
+
 def test_every_stage_job_logged_an_mlflow_run(micro):
     import mlflow
 
     work, _ = micro
     mlflow.set_tracking_uri(f"sqlite:///{work}/results/mlflow.db")
     for stage in ("build_corpus", "mine_clusters", "train_probe", "train_base", "eval_base", "sample_priors",
-                  "eval_experts"):
+                  "eval_experts", "train_scorer", "eval_table"):
         runs = mlflow.search_runs(experiment_names=[f"suti/{stage}"])
         assert len(runs) == 1 and (runs["status"] == "FINISHED").all(), stage
     base = mlflow.search_runs(experiment_names=["suti/train_base"]).iloc[0]
@@ -107,6 +138,9 @@ def test_every_stage_job_logged_an_mlflow_run(micro):
     assert [m.step for m in loss] == [2, 4, 6]
     experts = mlflow.search_runs(experiment_names=["suti/train_experts"], filter_string="tags.shard = '0001'")
     assert len(experts) == 1 and experts.iloc[0]["metrics.experts"] == 2
+    assert len(mlflow.search_runs(experiment_names=["suti/filter_samples"])) == 3
+    scored = mlflow.search_runs(experiment_names=["suti/score_eval"], filter_string="tags.bench = 'dreambench'")
+    assert sorted(scored["tags.method"]) == ["base", "oracle"]
     quality = mlflow.search_runs(experiment_names=["suti/eval_experts"]).iloc[0]
     assert {"quality.json", "quality.png"} <= {a.path for a in mlflow.MlflowClient().list_artifacts(quality["run_id"])}
 
@@ -160,6 +194,13 @@ def test_expert_fan_out_for_ten_thousand_subjects(repo, tmp_path):
     assert counts["train_experts"] == counts["sample_experts"] == 1250 and counts["eval_experts"] == 1
 
 
+def test_clip_mining_puts_train_scorer_before_mining(repo, tmp_path):
+    (tmp_path / "clip.yaml").write_text("mining:\n  embedder: clip\n  similarity_threshold: 0.3\n")
+    out = snakemake(repo, "-n", "--forceall", "mine_clusters", "--configfile", "config/config.yaml",
+                    str(tmp_path / "clip.yaml")).stdout
+    assert "rule train_scorer" in out and "--scorer results/scorer/model" in out
+
+
 def test_sample_cli_is_deterministic_for_a_seed(micro):
     work, _ = micro
     env = dict(os.environ, PATH=f"{BIN}{os.pathsep}{os.environ['PATH']}")
@@ -179,7 +220,7 @@ def test_sample_cli_is_deterministic_for_a_seed(micro):
 def test_base_config_change_reruns_only_base_stages(micro):
     work, configs = micro
     (work / "tweak_base.yaml").write_text("base:\n  sample:\n    guidance: 2.0\n")
-    out = snakemake(work, "-n", "all", *configs, "tweak_base.yaml").stdout
+    out = snakemake(work, "-n", "all", *configs, "tweak_base.yaml", "--quiet", "rules").stdout
     assert "train_base" in out and "eval_base" in out
     for rule in ("build_corpus", "mine_clusters", "train_probe", "index_dreambench"):
         assert rule not in out

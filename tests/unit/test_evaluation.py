@@ -92,3 +92,23 @@ def test_summary_and_markdown_table():
     assert "| oracle | 0.900 [0.900, 0.900]" in text and "DINO" not in text.split("\n")[2]  # DINO column dropped
     assert "missing: no weights" in text  # the footnote says which scorers (and why DINO is absent)
     assert paper_tables.to_csv(summary).splitlines()[0].startswith("bench,method,tau,demos")
+
+
+def test_probe_metrics_use_only_heads_it_reads_reliably():
+    from flax import nnx
+
+    from suti.scoring.probe import HEADS, Probe
+
+    graphdef, params = nnx.split(Probe(4, nnx.Rngs(0)), nnx.Param)
+    accuracy = {h: 0.5 for h in HEADS} | {"class": 0.99, "background": 0.97}
+    reader = protocol.ProbeReader(graphdef, params, accuracy, min_accuracy=0.95)
+    assert reader.reliable == {"class", "background"} and reader.id == "suti-probe-cnn[class,background]"
+    by_id = {p.prompt_id: p for p in prompts.PROMPTS}
+    beach = next(p for p in by_id.values() if dict(p.scene).get("background") == "beach")
+    glass = next(p for p in by_id.values() if dict(p.scene).get("material") == "glass")
+    rows = [dict(subject="s", prompt_id=beach.prompt_id), dict(subject="s", prompt_id=glass.prompt_id)]
+    images = np.zeros((2, 32, 32, 3), np.uint8)
+    subject_acc, prompt_acc = protocol.probe_accuracies(reader, images, rows, {"s": {"class": "mug", "colour": "red",
+                                                                                     "pattern": "solid"}})
+    assert set(subject_acc) <= {0.0, 1.0}          # class only: colour and pattern are not trusted
+    assert prompt_acc[0] in (0.0, 1.0) and np.isnan(prompt_acc[1])  # material is not trusted: missing

@@ -141,3 +141,16 @@ def test_dino_from_a_local_weights_file(tmp_path):
     assert emb.shape == (2, 384)
     np.testing.assert_allclose(np.linalg.norm(emb, axis=1), 1.0, atol=1e-5)
     assert scorer.id.startswith("timm:vit_small_patch16_224.dino:file:dino_vits16.pth:") and scorer.id.endswith("@224px")
+
+
+def test_mining_with_the_clip_embedder(tiny_clip, small_corpus):
+    """mining.embedder clip: the scorer's image embeddings drive the per-page clustering."""
+    from suti.data import tables
+    from suti.mining.clusters import MiningConfig, mine
+    from suti.mining.embed import get_embedder
+
+    embedder = get_embedder("clip", scorer=ClipScorer(str(tiny_clip[0])))
+    clusters, stats = mine(tables.read_corpus(small_corpus), MiningConfig(embedder="clip", similarity_threshold=0.3),
+                           embedder, seed=0)
+    assert len(clusters) > 0 and set(clusters.column("split").to_pylist()) <= {"train", "heldout"}
+    assert stats.to_dict()["images_kept"] == len(clusters)

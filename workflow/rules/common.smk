@@ -83,6 +83,22 @@ def get_scorer_argument():
     return " ".join(f"--scorer {path}" for path in get_scorer_input())
 
 
+def get_mining_params():
+    """mining (and, for the clip embedder, which CLIP: scoring.clip) as the rule's params."""
+    if config["mining"]["embedder"] != "clip":
+        return get_params("mining")
+    return json.dumps({"seed": config["seed"], "mining": config["mining"],
+                       "scoring": {"clip": config["scoring"]["clip"]}}, sort_keys=True)
+
+
+def get_mining_scorer_input():
+    return get_scorer_input() if config["mining"]["embedder"] == "clip" else []
+
+
+def get_mining_scorer_argument():
+    return " ".join(f"--scorer {path}" for path in get_mining_scorer_input())
+
+
 def get_taus():
     """Wildcard values of filter.taus: "none" (no filter) or the threshold with 3 decimals."""
     return ["none" if t is None else f"{t:.3f}" for t in config["filter"]["taus"]]

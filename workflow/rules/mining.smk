@@ -1,7 +1,8 @@
 rule mine_clusters:
     input:
         corpus=get_corpus_shards(),
-        code=get_code("mine_clusters", "mining", "data", "evaluation"),
+        scorer=get_mining_scorer_input(),
+        code=get_code("mine_clusters", "mining", "data", "evaluation", "scoring/clip.py"),
     output:
         clusters="results/mining/clusters.parquet",
         summary="results/mining/summary.json",
@@ -12,7 +13,8 @@ rule mine_clusters:
             category="Mining",
         ),
     params:
-        cfg=get_params("mining"),
+        cfg=get_mining_params(),
+        scorer=get_mining_scorer_argument(),
     conda:
         "../../environment.yml"
     log:
@@ -23,4 +25,4 @@ rule mine_clusters:
         runtime=60,
     shell:
         "suti mine-clusters --params {params.cfg:q} --corpus {input.corpus} --clusters {output.clusters} "
-        "--summary {output.summary} --preview {output.preview} > {log} 2>&1"
+        "--summary {output.summary} --preview {output.preview} {params.scorer} > {log} 2>&1"

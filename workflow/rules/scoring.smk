@@ -26,7 +26,9 @@ rule score_samples:
         samples="results/experts/{shard}/samples.parquet",
         clusters="results/mining/clusters.parquet",
         scorer=get_scorer_input(),
-        code=get_code("score_samples", "scoring", "data", "world/prompts.py"),
+        probe="results/probe/model",
+        corpus=get_corpus_shards(),
+        code=get_code("score_samples", "scoring", "data", "world/prompts.py", "evaluation", "stages/train_probe.py"),
     output:
         scores="results/filter/scores/{shard}.parquet",
         summary="results/filter/scores/{shard}.summary.json",
@@ -44,7 +46,8 @@ rule score_samples:
         runtime=30,
     shell:
         "suti score-samples --params {params.cfg:q} --samples {input.samples} --clusters {input.clusters} "
-        "{params.scorer} --out {output.scores} --summary {output.summary} > {log} 2>&1"
+        "{params.scorer} --probe {input.probe} --corpus {input.corpus} --out {output.scores} "
+        "--summary {output.summary} > {log} 2>&1"
 
 
 rule filter_samples:
@@ -71,3 +74,9 @@ rule filter_samples:
         "suti filter-samples --params {params.cfg:q} --tau {wildcards.tau} --samples {input.samples} "
         "--scores {input.scores} --out {output.samples} --counts {output.counts} --summary {output.summary} "
         "> {log} 2>&1"
+
+
+rule filtered:
+    """Every tau's filtered dataset (a target for DVC's filter stage and for sweeps)."""
+    input:
+        expand("results/filter/{tau}/summary.json", tau=get_taus()),

@@ -73,6 +73,8 @@ SAMPLE_SCORES = pa.schema([
     ("delta_clip", pa.float32()),       # clip_t - clip_t_real
     ("clip_i", pa.float32()),           # mean cosine to the subject's own images
     ("scorer", pa.string()),            # which CLIP computed the scores
+    ("probe_subject_accuracy", pa.float32()),  # SynthBench ground truth (null without): validates the filter
+    ("probe_prompt_accuracy", pa.float32()),
 ])
 
 FILTERED_SAMPLES = pa.schema(list(EXPERT_SAMPLES) + [

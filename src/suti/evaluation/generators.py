@@ -43,8 +43,9 @@ def generate(rows: list[dict], render_subject, progress=None) -> tuple[np.ndarra
 
 def base_renderer(pipe: TextToImagePipeline, cfg: SampleConfig, batch_size: int):
     """The base model: the prompt with the class noun only, each image from its plan seed."""
-    def render(rows):
-        return pipe.sample_seeds([r["prompt"] for r in rows], np.array([r["seed"] for r in rows]), cfg, batch_size)
+    def render(rows):  # a subject's images in one batch where they fit (no padding to a larger batch)
+        return pipe.sample_seeds([r["prompt"] for r in rows], np.array([r["seed"] for r in rows]), cfg,
+                                 min(batch_size, len(rows)))
 
     return render
 

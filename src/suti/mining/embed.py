@@ -1,6 +1,7 @@
 """Image embeddings for mining. Pluggable: anything with `embed(images) -> [N, D]` unit vectors.
 
-`color_shape` (the default until a trained CLIP exists) is a documented, deterministic, training-free embedding:
+`clip` embeds with the CLIP scorer (`ClipEmbedder`). `color_shape` (the SynthBench default, which mines it more
+cleanly than the small CLIP does) is a documented, deterministic, training-free embedding:
 
 1. Foreground: a pixel is foreground as far as its colour is from every pixel of the image border (the border is
    taken to be background; subjects are framed inside it). Weight w = clip((d - t) / t, 0, 1), t = 0.12 in RGB [0, 1].
@@ -125,7 +126,22 @@ class ColorShapeEmbedder:
         return _normalise(np.concatenate(parts, 1)).astype(np.float32)
 
 
-EMBEDDERS = {"color_shape": ColorShapeEmbedder}
+class ClipEmbedder:
+    """CLIP image embeddings from the configured scorer (`scoring.clip`: the small CLIP trained by train_scorer, or a
+    pretrained open_clip model for real corpora). On SynthBench it mines less cleanly than `color_shape` (it embeds
+    the context the captions describe as much as the subject): purity 0.953 / recall 0.953 at threshold 0.3, against
+    0.992 / 0.963 (default corpus, 800 pages)."""
+
+    name = "clip"
+
+    def __init__(self, scorer):
+        self.scorer = scorer
+
+    def embed(self, images: np.ndarray) -> np.ndarray:
+        return self.scorer.embed_images(images)
+
+
+EMBEDDERS = {"color_shape": ColorShapeEmbedder, "clip": ClipEmbedder}
 
 
 def get_embedder(name: str, **kwargs) -> Embedder:

@@ -9,5 +9,5 @@ import dataclasses
 class FilterConfig:
     """Config `filter`: thresholds tau to sweep (None = no filter) and the CLIP-I floor every kept sample needs."""
 
-    taus: tuple[float | None, ...] = (None, 0.0, 0.01, 0.02, 0.03)
-    clip_i_floor: float = 0.5
+    taus: tuple[float | None, ...] = (None, 0.0, 0.05, 0.1, 0.2)
+    clip_i_floor: float = 0.2

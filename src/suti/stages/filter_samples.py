@@ -27,6 +27,10 @@ def add_arguments(p) -> None:
     p.add_argument("--summary", required=True, help="output JSON")
 
 
+def tracking_tags(args) -> dict:
+    return {"tau": args.tau}
+
+
 def kept_counts(tau: str, scores: list[dict], keep: np.ndarray) -> list[dict]:
     """One `tables.FILTER_COUNTS` row per (subject, category)."""
     candidates, kept = collections.Counter(), collections.Counter()
@@ -36,6 +40,17 @@ def kept_counts(tau: str, scores: list[dict], keep: np.ndarray) -> list[dict]:
         kept[key] += int(k)
     return [dict(tau=tau, subject=s, category=c, candidates=n, kept=kept[(s, c)])
             for (s, c), n in sorted(candidates.items())]
+
+
+def ground_truth_check(scores: list[dict], keep: np.ndarray) -> dict:
+    """SynthBench: the probe's mean subject and prompt accuracy of the kept samples beside all samples."""
+    out = {}
+    for name in ("probe_subject_accuracy", "probe_prompt_accuracy"):
+        values = np.array([np.nan if r.get(name) is None else r[name] for r in scores], np.float64)
+        if len(values) and not np.isnan(values).all():
+            out[f"{name}_all"] = float(np.nanmean(values))
+            out[f"{name}_kept"] = float(np.nanmean(values[keep])) if keep.any() else None
+    return out
 
 
 def run(args) -> None:
@@ -66,6 +81,7 @@ def run(args) -> None:
                "candidates": len(samples), "kept": int(keep.sum()),
                "kept_fraction": float(keep.mean()) if len(keep) else None,
                "subjects_with_samples": len({r["subject"] for r in kept}),
-               "kept_by_category": dict(by_category), "scorer": scores[0]["scorer"] if scores else None}
+               "kept_by_category": dict(by_category), "scorer": scores[0]["scorer"] if scores else None,
+               **ground_truth_check(scores, keep)}
     log.info("tau %s: kept %d of %d samples", args.tau, summary["kept"], len(samples))
     write_summary(summary, args.summary)

@@ -25,6 +25,16 @@ def add_arguments(p) -> None:
     p.add_argument("--clusters", required=True, help="output parquet: one row per kept image")
     p.add_argument("--summary", required=True, help="output JSON: counts and quality vs ground truth")
     p.add_argument("--preview", required=True, help="output PNG: clusters, one per row")
+    p.add_argument("--scorer", default=None, help="trained small CLIP folder (mining.embedder clip, scoring.clip.model "
+                                                  "empty)")
+
+
+def embedder_for(cfg: MiningConfig, args):
+    if cfg.embedder != "clip":
+        return get_embedder(cfg.embedder)
+    from suti.scoring.clip import ClipSpec, load_clip
+
+    return get_embedder("clip", scorer=load_clip(from_dict(ClipSpec, args.params["scoring"]["clip"]), args.scorer))
 
 
 def preview(clusters: pa.Table, n: int = 10, per_cluster: int = 10) -> np.ndarray:
@@ -44,7 +54,7 @@ def run(args) -> None:
     corpus = tables.read_corpus(args.corpus)
     n_pages = len(set(corpus.column("page_id").to_pylist()))
     with progress(n_pages, "mining pages") as bar:
-        clusters, stats = mine(corpus, cfg, get_embedder(cfg.embedder), seed, bar)
+        clusters, stats = mine(corpus, cfg, embedder_for(cfg, args), seed, bar)
     splits = collections.Counter(s for _, s in set(zip(clusters.column("cluster_id").to_pylist(),
                                                        clusters.column("split").to_pylist())))
     summary = dict(stats.to_dict(), embedder=cfg.embedder,

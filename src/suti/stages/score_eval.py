@@ -46,15 +46,15 @@ def references(args, bench: str, subjects: set[str]) -> dict[str, np.ndarray]:
     return {k: np.stack(v) for k, v in out.items()}
 
 
-def probe_and_truths(args):
-    """((graphdef, params), truths, probe id) for SynthBench, or Nones where not available."""
+def probe_and_truths(args, min_accuracy: float):
+    """(ProbeReader, truths, probe id) for SynthBench, or Nones with the reason where not available."""
     if not (args.probe and args.clusters and args.corpus):
-        return None, None, "missing: no probe (DreamBench has no ground truth)"
-    from suti.stages.train_probe import load_probe
+        return None, None, "missing: no probe given (--probe, --clusters, --corpus)"
+    from suti.stages.train_probe import load_probe_reader
 
-    graphdef, params, _ = load_probe(args.probe)
+    reader = load_probe_reader(args.probe, min_accuracy)
     truths = subject_truth(pq.read_table(args.clusters), args.corpus)
-    return (graphdef, params), truths, "suti-probe-cnn" if truths else "missing: corpus has no ground truth"
+    return reader, truths, reader.id if truths else "missing: corpus has no ground truth"
 
 
 def run(args) -> None:
@@ -65,7 +65,7 @@ def run(args) -> None:
     dino = load_dino(from_dict(DinoSpec, scoring["dino"]))
     dino_id = dino.id if hasattr(dino, "embed_images") else f"missing: {dino.reason}"
     if bench == "synthbench":
-        probe, truths, probe_id = probe_and_truths(args)
+        probe, truths, probe_id = probe_and_truths(args, float(scoring["probe_min_accuracy"]))
     else:
         probe, truths, probe_id = None, None, "missing: no ground truth on DreamBench"
     images = np.stack([decode_image(r["image"]) for r in rows]) if rows else np.zeros((0, 8, 8, 3), np.uint8)

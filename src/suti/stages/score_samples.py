@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.parquet as pq
 
 from suti import io
 from suti.config import from_dict
@@ -22,6 +23,8 @@ def add_arguments(p) -> None:
     p.add_argument("--samples", required=True, help="a shard's expert samples (suti sample-experts)")
     p.add_argument("--clusters", required=True, help="mined clusters parquet (the subjects' own images)")
     p.add_argument("--scorer", default=None, help="trained small CLIP folder (when scoring.clip.model is empty)")
+    p.add_argument("--probe", help="SynthBench probe: also read each sample's ground-truth accuracies")
+    p.add_argument("--corpus", nargs="+", help="corpus shards (ground truth, with --probe)")
     p.add_argument("--out", required=True, help="output parquet of scores, one row per sample")
     p.add_argument("--summary", required=True, help="output JSON")
 
@@ -58,11 +61,31 @@ def score_rows(rows: list[dict], references: dict[str, np.ndarray], scorer) -> l
             for r, p, t, ref, d, i in zip(rows, class_prompts, clip_t, reference, delta, clip_i)]
 
 
+def add_probe_accuracies(scored: list[dict], rows: list[dict], args) -> None:
+    """SynthBench only: the probe's subject and prompt accuracy of each sample, so that the filter's effect on the
+    training set can be checked against ground truth (never used to filter)."""
+    from suti.evaluation.expert_quality import subject_truth
+    from suti.evaluation.protocol import probe_accuracies
+    from suti.stages.train_probe import load_probe_reader
+
+    truths = subject_truth(pq.read_table(args.clusters), args.corpus)
+    if truths is None or not rows:
+        return
+    reader = load_probe_reader(args.probe, float(args.params["scoring"]["probe_min_accuracy"]))
+    images = np.stack([decode_image(r["image"]) for r in rows])
+    subject_acc, prompt_acc = probe_accuracies(reader, images, rows, truths)
+    for row, s, p in zip(scored, subject_acc, prompt_acc):
+        row.update(probe_subject_accuracy=None if np.isnan(s) else float(s),
+                   probe_prompt_accuracy=None if np.isnan(p) else float(p))
+
+
 def run(args) -> None:
     spec = from_dict(ClipSpec, args.params["scoring"]["clip"])
     rows = tables.read_table([args.samples]).to_pylist()
     scorer = load_clip(spec, args.scorer)
     scored = score_rows(rows, subject_images(args.clusters, {r["subject"] for r in rows}), scorer) if rows else []
+    if args.probe and args.corpus:
+        add_probe_accuracies(scored, rows, args)
     io.write_parquet(tables.from_rows(scored, tables.SAMPLE_SCORES), args.out)
     table = pa.Table.from_pylist(scored) if scored else None
     summary = {"samples": len(scored), "scorer": scorer.id}

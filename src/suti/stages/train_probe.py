@@ -32,6 +32,14 @@ def load_probe(directory):
     return graphdef, load_params(directory, like), meta
 
 
+def load_probe_reader(directory, min_accuracy: float):
+    """The exported probe as a `ProbeReader`: trusted for the heads it reads at >= min_accuracy on clean renders."""
+    from suti.evaluation.protocol import ProbeReader
+
+    graphdef, params, meta = load_probe(directory)
+    return ProbeReader(graphdef, params, dict(meta["accuracy"]), min_accuracy)
+
+
 def run(args) -> None:
     seed, resolution = int(args.params["seed"]), int(args.params["world"]["resolution"])
     cfg = from_dict(ProbeConfig, args.params["probe"])
