@@ -38,7 +38,8 @@ class ClipSpec:
 
 @contextlib.contextmanager
 def _quiet_root_logger():
-    """open_clip logs its download failures on the root logger; we raise one clear error instead."""
+    """open_clip logs on the root logger (its progress at INFO, download failures at ERROR); we raise one clear
+    error instead and keep the stage logs readable."""
     previous = logging.root.manager.disable
     logging.disable(logging.ERROR)
     try:
@@ -97,7 +98,8 @@ class ClipScorer:
                 raise SutiError(missing_weights_message(model, pretrained)) from None
             raise
         self.model.eval()
-        self.tokenizer = open_clip.get_tokenizer(name)
+        with _quiet_root_logger():
+            self.tokenizer = open_clip.get_tokenizer(name)
         self.image_size = int(self.model.visual.image_size[0] if isinstance(self.model.visual.image_size, tuple)
                               else self.model.visual.image_size)
         self.id = f"open_clip:{label}:{weights}@{self.image_size}px"

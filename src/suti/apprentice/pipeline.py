@@ -1,0 +1,129 @@
+"""Inference with no optimisation: a trained apprentice renders a subject from a few demonstration images."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from flax import nnx
+
+from suti.apprentice.model import Apprentice
+from suti.config import from_dict
+from suti.data.images import decode_image, square_resize
+from suti.data.training_set import to_uint8, to_unit_range
+from suti.diffusion.process import Prediction
+from suti.diffusion.samplers import get_sampler, guided
+from suti.diffusion.schedules import get_schedule
+from suti.errors import SutiError
+from suti.models.t2i import ModelConfig, TextToImage
+from suti.models.text import Tokenizer
+from suti.training.checkpoints import load_meta, load_params
+from suti.training.config import DiffusionConfig, SampleConfig
+
+
+def make_apprentice_sample_fn(graphdef, schedule, prediction: Prediction, cfg: SampleConfig, shape: tuple):
+    """Jitted sample(params, tokens, demos, demo_tokens, demo_mask, null_tokens, keys [B]) -> images in [-1, 1].
+
+    Guidance runs over text and demonstrations together: the null condition is the empty caption with no
+    demonstration (the condition dropped in training)."""
+    sampler = get_sampler(cfg.sampler)
+
+    @jax.jit
+    def sample(params, tokens, demos, demo_tokens, demo_mask, null_tokens, keys):
+        model = nnx.merge(graphdef, params)
+        context = model.context(tokens, demos, demo_tokens, demo_mask)
+        null = model.context(null_tokens, demos, demo_tokens, jnp.zeros_like(demo_mask))
+        return sampler(guided(model, context, null, cfg.guidance), schedule, prediction, shape, keys,
+                       steps=cfg.steps)
+
+    return sample
+
+
+@dataclasses.dataclass
+class ApprenticePipeline:
+    graphdef: object
+    params: object
+    tokenizer: Tokenizer
+    model_cfg: ModelConfig
+    diffusion_cfg: DiffusionConfig
+    max_demos: int
+    _samplers: dict = dataclasses.field(default_factory=dict)
+
+    @classmethod
+    def load(cls, directory: str | Path) -> ApprenticePipeline:
+        directory = Path(directory)
+        if not (directory / "meta.json").exists():
+            raise SutiError(f"no exported apprentice at {directory} (expected meta.json and params/)")
+        meta = load_meta(directory)
+        model_cfg, max_demos = from_dict(ModelConfig, meta["model"]), int(meta["apprentice"]["max_demos"])
+        tokenizer = Tokenizer.from_json(meta["tokenizer"])
+        graphdef, like = nnx.split(nnx.eval_shape(lambda: Apprentice(
+            TextToImage(model_cfg, tokenizer.size, nnx.Rngs(0)), max_demos, nnx.Rngs(0))), nnx.Param)
+        return cls(graphdef, load_params(directory, like), tokenizer, model_cfg,
+                   from_dict(DiffusionConfig, meta["diffusion"]), max_demos)
+
+    @property
+    def resolution(self) -> int:
+        return self.model_cfg.unet.resolution
+
+    def demo_arrays(self, demos: list[np.ndarray], captions: list[str]):
+        """(demos [K_max, H, W, 3] in [-1, 1], caption tokens [K_max, L], mask [K_max]) for one subject."""
+        if len(demos) > self.max_demos:
+            raise SutiError(f"{len(demos)} demonstrations given; this apprentice takes at most {self.max_demos}")
+        r = self.resolution
+        images = np.zeros((self.max_demos, r, r, 3), np.uint8)
+        tokens = np.zeros((self.max_demos, self.tokenizer.encode([""]).shape[1]), np.int32)
+        for i, (image, caption) in enumerate(zip(demos, captions)):
+            images[i] = image if image.shape[0] == r and image.shape[1] == r else square_resize(image, r)
+            tokens[i] = self.tokenizer.encode([caption])[0]
+        return to_unit_range(images), tokens, np.arange(self.max_demos) < len(demos)
+
+    def sample(self, prompts: list[str], demos, demo_tokens, demo_mask, seeds: np.ndarray, cfg: SampleConfig,
+               batch_size: int = 32) -> np.ndarray:
+        """uint8 [N, H, W, 3]: image i from prompts[i], its demonstrations (row i of demos [N, K, ...], demo_tokens,
+        demo_mask) and its own seed. Images do not depend on the batching."""
+        key = (cfg, batch_size)
+        if key not in self._samplers:
+            schedule = get_schedule(self.diffusion_cfg.schedule, self.diffusion_cfg.num_steps)
+            self._samplers[key] = make_apprentice_sample_fn(
+                self.graphdef, schedule, Prediction(self.diffusion_cfg.prediction), cfg,
+                (batch_size, self.resolution, self.resolution, 3))
+        sample = self._samplers[key]
+        tokens = self.tokenizer.encode(prompts)
+        null = np.repeat(self.tokenizer.encode([""]), batch_size, axis=0)
+        keys = jax.vmap(jax.random.key)(jnp.asarray(seeds, jnp.uint32))
+        out = []
+        for i in range(0, len(prompts), batch_size):
+            idx = np.minimum(np.arange(i, i + batch_size), len(prompts) - 1)  # the last batch repeats its last row
+            images = sample(self.params, tokens[idx], demos[idx], demo_tokens[idx], demo_mask[idx], null, keys[idx])
+            out.append(to_uint8(images)[: min(batch_size, len(prompts) - i)])
+        return np.concatenate(out)
+
+
+def read_demo(path: str | Path) -> np.ndarray:
+    """A demonstration image from disk; a missing or undecodable file fails with one line naming it."""
+    path = Path(path)
+    if not path.is_file():
+        raise SutiError(f"demonstration image {path} does not exist")
+    image = decode_image(path.read_bytes())
+    if image is None:
+        raise SutiError(f"demonstration image {path} is not a readable image")
+    return image
+
+
+def generate(pipe: ApprenticePipeline, demos: list[np.ndarray], class_noun: str, prompt: str, n: int, seed: int,
+             cfg: SampleConfig, captions: list[str] | None = None) -> np.ndarray:
+    """n images of the demonstrated subject in `prompt` ("a {} on the beach", {} = the class noun), no optimisation.
+
+    Demonstration captions default to "a photo of a <class>"."""
+    if not demos:
+        raise SutiError("give at least one demonstration image")
+    text = prompt.format(class_noun) if "{}" in prompt else prompt
+    captions = captions or [f"a photo of a {class_noun}"] * len(demos)
+    d, t, m = pipe.demo_arrays(demos, captions)
+    seeds = np.array([(seed * 1_000_003 + i) & 0x7FFFFFFF for i in range(n)])
+    return pipe.sample([text] * n, np.repeat(d[None], n, 0), np.repeat(t[None], n, 0), np.repeat(m[None], n, 0),
+                       seeds, cfg, batch_size=min(n, 32))
