@@ -14,6 +14,7 @@ include: "workflow/rules/probe.smk"
 include: "workflow/rules/base.smk"
 include: "workflow/rules/experts.smk"
 include: "workflow/rules/scoring.smk"
+include: "workflow/rules/apprentice.smk"
 include: "workflow/rules/evaluation.smk"
 
 

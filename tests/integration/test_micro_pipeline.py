@@ -86,8 +86,11 @@ def test_micro_pipeline_outputs(micro):
     experts = json.loads((res / "experts/quality.json").read_text())
     assert experts["subjects"] == 4 and experts["scorer"] == "suti-probe-cnn"
     assert 0 <= experts["fraction_expert_better"] <= 1
+    apprentice = json.loads((res / "apprentice/none/train.json").read_text())
+    assert apprentice["steps"] == 2 and apprentice["targets"] == 12 and len(apprentice["loss_curve"]) == 2
+    assert (res / "apprentice/none/model/meta.json").exists() and not (res / "apprentice/none/model.partial").exists()
     for png in ("corpus/preview.png", "mining/preview.png", "base/samples.png", "base/quality.png",
-                "experts/0000/samples.png", "experts/quality.png"):
+                "experts/0000/samples.png", "experts/quality.png", "apprentice/none/samples.png"):
         assert (res / png).stat().st_size > 1000
     assert (res / "logs/mine_clusters.log").read_text()
 
@@ -107,18 +110,23 @@ def test_micro_scoring_filtering_and_evaluation_outputs(micro):
     counts = pq.read_table(res / "filter/0.000/counts.parquet")
     assert counts.schema == tables.FILTER_COUNTS and sum(counts.column("kept").to_pylist()) == kept["0.000"]
     assert len(pq.read_table(res / "filter/0.000/samples.parquet")) == kept["0.000"]
-    sizes = {("synthbench", "base"): 2 * 3, ("synthbench", "oracle"): 2 * 3, ("dreambench", "base"): 3 * 2}
+    sizes = {("synthbench", "base"): 2 * 3, ("synthbench", "oracle"): 2 * 3, ("dreambench", "base"): 3 * 2,
+             ("synthbench", "suti-none-k1"): 2 * 3, ("synthbench", "suti-none-k2"): 2 * 3,
+             ("dreambench", "suti-none-k2"): 3 * 2}
     for (bench, method), n in sizes.items():
         scores = pq.read_table(res / f"eval/{bench}/{method}/scores.parquet").to_pylist()
-        assert len(scores) == n and {r["method"] for r in scores} == {method}
+        assert len(scores) == n and {r["method"] for r in scores} == {method.split("-")[0]}
         assert all(r["clip_i"] is not None and r["dino"] is None for r in scores)
         assert all(r["dino_scorer"].startswith("missing: ") and r["clip_scorer"] == scorer["scorer"] for r in scores)
     oracle = pq.read_table(res / "eval/dreambench/oracle/scores.parquet").to_pylist()
     assert len({r["subject"] for r in oracle}) == 3 and all(r["clip_t"] is None for r in oracle)
     synth = pq.read_table(res / "eval/synthbench/base/scores.parquet").to_pylist()
     assert all(0 <= r["subject_accuracy"] <= 1 and r["probe_scorer"].startswith("suti-probe-cnn[class,") for r in synth)
+    demos = {r["demos"] for r in pq.read_table(res / "eval/synthbench/suti-none-k1/scores.parquet").to_pylist()}
+    assert demos == {1}
     table = (res / "eval/table.md").read_text()
     assert "### synthbench" in table and "### dreambench" in table and "| oracle |" in table
+    assert "| suti (tau none), 1 demos |" in table and "| suti (tau none), 2 demos |" in table
     metrics = json.loads((res / "eval/metrics.json").read_text())
     assert set(metrics) == {"synthbench", "dreambench"} and "clip_i" in metrics["synthbench"]["base"]
 
@@ -129,7 +137,7 @@ def test_every_stage_job_logged_an_mlflow_run(micro):
     work, _ = micro
     mlflow.set_tracking_uri(f"sqlite:///{work}/results/mlflow.db")
     for stage in ("build_corpus", "mine_clusters", "train_probe", "train_base", "eval_base", "sample_priors",
-                  "eval_experts", "train_scorer", "eval_table"):
+                  "eval_experts", "train_scorer", "eval_table", "train_apprentice"):
         runs = mlflow.search_runs(experiment_names=[f"suti/{stage}"])
         assert len(runs) == 1 and (runs["status"] == "FINISHED").all(), stage
     base = mlflow.search_runs(experiment_names=["suti/train_base"]).iloc[0]
@@ -140,7 +148,10 @@ def test_every_stage_job_logged_an_mlflow_run(micro):
     assert len(experts) == 1 and experts.iloc[0]["metrics.experts"] == 2
     assert len(mlflow.search_runs(experiment_names=["suti/filter_samples"])) == 3
     scored = mlflow.search_runs(experiment_names=["suti/score_eval"], filter_string="tags.bench = 'dreambench'")
-    assert sorted(scored["tags.method"]) == ["base", "oracle"]
+    assert sorted(scored["tags.method"]) == ["base", "oracle", "suti"]
+    ablation = mlflow.search_runs(experiment_names=["suti/generate_eval"],
+                                  filter_string="tags.method = 'suti' and tags.bench = 'synthbench'")
+    assert sorted(ablation["tags.demos"]) == ["1", "2"] and set(ablation["tags.tau"]) == {"none"}
     quality = mlflow.search_runs(experiment_names=["suti/eval_experts"]).iloc[0]
     assert {"quality.json", "quality.png"} <= {a.path for a in mlflow.MlflowClient().list_artifacts(quality["run_id"])}
 

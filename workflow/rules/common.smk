@@ -5,6 +5,7 @@ import sys
 from pathlib import Path
 
 from suti.config import ConfigError, load_schema, validate
+from suti.evaluation.methods import method_names, parse_method
 
 # Jobs inherit this environment: no hub retries for missing weights (a missing one fails at once), and one JAX
 # compile cache shared by all rules. Rules call the `suti` command: run Snakemake from the activated .venv (or
@@ -17,6 +18,13 @@ try:
 except ConfigError as err:
     sys.exit(str(err))
 
+_missing_taus = set(map(str, config["apprentice"]["taus"] + [config["apprentice"]["main_tau"]])) - set(
+    map(str, config["filter"]["taus"]))
+if _missing_taus:
+    sys.exit(f"config error: apprentice.taus / main_tau {sorted(_missing_taus)} are not in filter.taus")
+if config["apprentice"]["main_tau"] not in config["apprentice"]["taus"]:
+    sys.exit("config error: apprentice.main_tau must be one of apprentice.taus")
+
 # Every stage job logs an MLflow run (suti.tracking); where to is config, unless the environment already says.
 os.environ.setdefault("MLFLOW_TRACKING_URI", config["tracking"]["uri"])
 os.environ.setdefault("SUTI_TRACKING", "1" if config["tracking"]["enabled"] else "0")
@@ -25,7 +33,7 @@ wildcard_constraints:
     shard=r"\d+",
     tau=r"none|\d+\.\d{3}",
     bench=r"synthbench|dreambench",
-    method=r"[a-z_]+",
+    method=r"base|oracle|suti-(none|\d+\.\d{3})-k\d+",
 
 
 SRC = Path(workflow.basedir) / "src" / "suti"
@@ -118,8 +126,13 @@ def get_generate_eval_inputs(wildcards):
     elif wildcards.bench == "dreambench":
         inputs["dreambench_images"] = "results/dreambench/images.parquet"
         inputs["dreambench_prompts"] = "results/dreambench/prompts.parquet"
-    if wildcards.method == "base":
+    method = parse_method(wildcards.method)
+    if method.kind == "base":
         inputs["base"] = "results/base/model"
+    if method.kind == "suti":
+        inputs["apprentice"] = f"results/apprentice/{method.tau}/model"
+        if wildcards.bench == "synthbench":
+            inputs["clusters"] = "results/mining/clusters.parquet"
     return inputs
 
 
@@ -151,9 +164,17 @@ def get_score_eval_arguments(wildcards):
     return _as_arguments(get_score_eval_inputs(wildcards))
 
 
+def get_eval_methods(bench):
+    return method_names(config["evaluation"]["methods"], config["apprentice"], bench)
+
+
+def get_apprentice_taus():
+    return ["none" if t is None else f"{t:.3f}" for t in config["apprentice"]["taus"]]
+
+
 def get_eval_scores():
-    return expand("results/eval/{bench}/{method}/scores.parquet", bench=get_benches(),
-                  method=config["evaluation"]["methods"])
+    return [f"results/eval/{bench}/{method}/scores.parquet" for bench in get_benches()
+            for method in get_eval_methods(bench)]
 
 
 def get_final_outputs():

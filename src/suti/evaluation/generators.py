@@ -2,8 +2,9 @@
 
 A generator takes the rows of one subject and returns uint8 images [N, H, W, 3]; `generate` times it per subject
 (wall clock, compilation excluded by a warm-up on the first subject), as the paper's speed comparison needs.
-Methods here: `base` (the base model with the class noun only) and `oracle` (real images: SynthBench's ground-truth
-renders of each prompt; DreamBench's leave-one-out real photos, built by `dreambench_oracle_rows`).
+Methods here: `base` (the base model with the class noun only), `oracle` (real images: SynthBench's ground-truth
+renders of each prompt; DreamBench's leave-one-out real photos, built by `dreambench_oracle_rows`) and the apprentice
+(`apprentice_renderer`, from each subject's first K images).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import numpy as np
 
 from suti import world
 from suti.data import tables
+from suti.data.images import decode_image
 from suti.models.pipeline import TextToImagePipeline
 from suti.training.config import SampleConfig
 from suti.world import prompts
@@ -48,6 +50,38 @@ def base_renderer(pipe: TextToImagePipeline, cfg: SampleConfig, batch_size: int)
                                  min(batch_size, len(rows)))
 
     return render
+
+
+def apprentice_renderer(pipe, demonstrations: dict, cfg: SampleConfig, batch_size: int):
+    """The apprentice: each subject's demonstrations [(image, caption), ...] and the class-noun prompt, no
+    optimisation; the time per subject covers encoding the demonstrations and sampling."""
+    def render(rows):
+        demos, captions = zip(*demonstrations[rows[0]["subject"]])
+        d, t, m = pipe.demo_arrays(list(demos), list(captions))
+        n = len(rows)
+        return pipe.sample([r["prompt"] for r in rows], np.repeat(d[None], n, 0), np.repeat(t[None], n, 0),
+                           np.repeat(m[None], n, 0), np.array([r["seed"] for r in rows]), cfg, min(batch_size, n))
+
+    return render
+
+
+def cluster_demonstrations(clusters, subjects, k: int) -> dict[str, list]:
+    """{subject: its first k mined images (by image id) with their captions}: the demonstrations every method gets."""
+    pools = collections.defaultdict(list)
+    for r in sorted(clusters.select(["cluster_id", "image_id", "image", "caption"]).to_pylist(),
+                    key=lambda r: r["image_id"]):
+        if r["cluster_id"] in subjects:
+            pools[r["cluster_id"]].append((decode_image(r["image"]), r["caption"]))
+    return {s: pools[s][:k] for s in subjects}
+
+
+def dreambench_demonstrations(photos: list[dict], subjects, k: int) -> dict[str, list]:
+    """{subject: its first k photos (by image id), captioned "a photo of a <class>"}."""
+    pools = collections.defaultdict(list)
+    for p in sorted(photos, key=lambda p: p["image_id"]):
+        if p["subject"] in subjects:
+            pools[p["subject"]].append((decode_image(p["image"]), f"a photo of a {p['class_noun']}"))
+    return {s: pools[s][:k] for s in subjects}
 
 
 def synthbench_oracle_renderer(world_seed: int, subject_ids: dict[str, int], resolution: int):

@@ -135,11 +135,15 @@ class UNet(nnx.Module):
         self.norm_out = nnx.GroupNorm(cur, groups(cur), rngs=rngs)
         self.conv_out = nnx.Conv(cur, 3 * p * p, (3, 3), kernel_init=nnx.initializers.zeros, rngs=rngs)
 
-    def __call__(self, x, t, context, context_mask):
+    def _embed(self, t, context, context_mask):
+        """Timestep embedding plus the pooled context [B, temb]."""
         temb = self.time2(jax.nn.silu(self.time1(timestep_embedding(t, self.cfg.channels))))
         weights = context_mask[..., None].astype(context.dtype)
         pooled = (context * weights).sum(1) / jnp.maximum(weights.sum(1), 1.0)  # [B, D]
-        temb = temb + self.context_pool(pooled)
+        return temb + self.context_pool(pooled)
+
+    def _down(self, x, temb, context, context_mask):
+        """The down path: (features at the lowest resolution, skip activations)."""
         h = self.conv_in(space_to_depth(x, self.cfg.patch_size))
         hs = [h]
         for level, down in zip(self.down, self.downsample):
@@ -150,6 +154,15 @@ class UNet(nnx.Module):
             if down is not None:
                 h = down(h)
                 hs.append(h)
+        return h, hs
+
+    def encode(self, x, t, context, context_mask):
+        """Features of the down path alone [B, h, w, C] (the apprentice encodes demonstrations with it)."""
+        return self._down(x, self._embed(t, context, context_mask), context, context_mask)[0]
+
+    def __call__(self, x, t, context, context_mask):
+        temb = self._embed(t, context, context_mask)
+        h, hs = self._down(x, temb, context, context_mask)
         h = self.mid2(self.mid_attn(self.mid1(h, temb), context, context_mask), temb)
         for level, up in zip(self.up, self.upsample):
             for res, attn in zip(level.res, level.attn):

@@ -12,34 +12,37 @@ from suti.data.images import decode_image, encode_png, grid, save_png
 from suti.errors import SutiError
 from suti.evaluation import generators, plans
 from suti.evaluation.config import EvaluationConfig
+from suti.evaluation.methods import Method, parse_method
 from suti.stages.common import add_params_argument, log, progress, write_summary
 
 HELP = "generate a method's evaluation images (SynthBench held-out subjects or DreamBench)"
-METHODS = ("base", "oracle")
 
 
 def add_arguments(p) -> None:
     add_params_argument(p)
     p.add_argument("--bench", required=True, choices=("synthbench", "dreambench"))
-    p.add_argument("--method", required=True, choices=METHODS)
+    p.add_argument("--method", required=True, type=parse_method, help="base, oracle or suti-<tau>-k<demos>")
     p.add_argument("--clusters", help="mined clusters parquet (synthbench)")
     p.add_argument("--corpus", nargs="+", help="corpus shards (synthbench oracle: ground truth)")
     p.add_argument("--dreambench-images", help="indexed DreamBench photos (dreambench)")
     p.add_argument("--dreambench-prompts", help="indexed DreamBench prompts (dreambench)")
     p.add_argument("--base", help="exported base model (method base)")
+    p.add_argument("--apprentice", help="exported apprentice (methods suti-*)")
     p.add_argument("--out", required=True, help="output parquet of generations")
     p.add_argument("--grid", required=True, help="output PNG: a few subjects' generations")
     p.add_argument("--summary", required=True, help="output JSON")
 
 
 def tracking_tags(args) -> dict:
-    return {"bench": args.bench, "method": args.method}
+    m = args.method
+    return {"bench": args.bench, "method": m.kind, "method_name": m.name, "tau": m.tau, "demos": str(m.demos)}
 
 
 def _require(args, *names):
     for name in names:
         if not getattr(args, name):
-            raise SutiError(f"generate-eval --bench {args.bench} --method {args.method} needs --{name.replace('_', '-')}")
+            raise SutiError(f"generate-eval --bench {args.bench} --method {args.method.name} needs "
+                            f"--{name.replace('_', '-')}")
 
 
 def plan_rows(args, cfg: EvaluationConfig, seed: int) -> list[dict]:
@@ -57,8 +60,23 @@ def plan_rows(args, cfg: EvaluationConfig, seed: int) -> list[dict]:
     return plans.dreambench_plan(subjects, templates, cfg.dreambench, seed)
 
 
-def renderer(args, params: dict, cfg: EvaluationConfig):
-    if args.method == "base":
+def demonstrations(args, rows: list[dict], k: int) -> dict:
+    subjects = {r["subject"] for r in rows}
+    if args.bench == "synthbench":
+        return generators.cluster_demonstrations(pq.read_table(args.clusters), subjects, k)
+    return generators.dreambench_demonstrations(tables.read_table([args.dreambench_images]).to_pylist(), subjects, k)
+
+
+def renderer(args, params: dict, cfg: EvaluationConfig, rows: list[dict]):
+    method: Method = args.method
+    if method.kind == "suti":
+        _require(args, "apprentice")
+        from suti.apprentice.pipeline import ApprenticePipeline
+
+        pipe = ApprenticePipeline.load(args.apprentice)
+        return generators.apprentice_renderer(pipe, demonstrations(args, rows, method.demos), cfg.sample,
+                                              cfg.batch_size)
+    if method.kind == "base":
         _require(args, "base")
         from suti.models.pipeline import TextToImagePipeline
 
@@ -71,8 +89,8 @@ def renderer(args, params: dict, cfg: EvaluationConfig):
 
 
 def run(args) -> None:
-    seed, cfg = int(args.params["seed"]), from_dict(EvaluationConfig, args.params["evaluation"])
-    if args.bench == "dreambench" and args.method == "oracle":
+    seed, cfg, method = int(args.params["seed"]), from_dict(EvaluationConfig, args.params["evaluation"]), args.method
+    if args.bench == "dreambench" and method.kind == "oracle":
         _require(args, "dreambench_images")
         photos = tables.read_table([args.dreambench_images]).to_pylist()
         names = sorted({p["subject"] for p in photos})[:cfg.dreambench.subjects]  # the subjects methods are run on
@@ -80,16 +98,16 @@ def run(args) -> None:
         rows = [dict(r, method="oracle", demos=0, tau="", seconds=0.0) for r in rows]
     else:
         rows = plan_rows(args, cfg, seed)
-        with progress(len(rows), f"generate_eval {args.bench}/{args.method}") as bar:
-            images, seconds = generators.generate(rows, renderer(args, args.params, cfg), bar)
-        rows = [dict(r, method=args.method, demos=0, tau="", reference=-1, seconds=seconds[r["subject"]],
-                     image=encode_png(im)) for r, im in zip(rows, images)]
+        with progress(len(rows), f"generate_eval {args.bench}/{method.name}") as bar:
+            images, seconds = generators.generate(rows, renderer(args, args.params, cfg, rows), bar)
+        rows = [dict(r, method=method.kind, demos=method.demos, tau=method.tau, reference=-1,
+                     seconds=seconds[r["subject"]], image=encode_png(im)) for r, im in zip(rows, images)]
     io.write_parquet(tables.from_rows(rows, tables.EVAL_GENERATIONS), args.out)
     shown = [decode_image(r["image"]) for r in rows[:64]]
     scale = max(1, 64 // shown[0].shape[0]) if shown else 1
     save_png(grid(shown, cols=8, scale=scale) if shown else np.zeros((8, 8, 3), np.uint8), args.grid)
     per_subject = {r["subject"]: r["seconds"] for r in rows}
-    summary = {"bench": args.bench, "method": args.method, "images": len(rows), "subjects": len(per_subject),
+    summary = {"bench": args.bench, "method": method.name, "images": len(rows), "subjects": len(per_subject),
                "seconds_per_subject": float(np.mean(list(per_subject.values()))) if per_subject else None}
-    log.info("%s/%s: %d images", args.bench, args.method, len(rows))
+    log.info("%s/%s: %d images", args.bench, method.name, len(rows))
     write_summary(summary, args.summary, figures=(args.grid,))

@@ -32,8 +32,8 @@ def add_arguments(p) -> None:
 
 
 def tracking_tags(args) -> dict:
-    first = pq.read_table(args.generations, columns=["bench", "method"]).slice(0, 1).to_pylist()
-    return {"bench": first[0]["bench"], "method": first[0]["method"]} if first else {}
+    first = pq.read_table(args.generations, columns=["bench", "method", "tau", "demos"]).slice(0, 1).to_pylist()
+    return {k: str(v) for k, v in first[0].items()} if first else {}
 
 
 def references(args, bench: str, subjects: set[str]) -> dict[str, np.ndarray]:

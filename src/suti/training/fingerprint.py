@@ -9,9 +9,12 @@ from pathlib import Path
 
 
 def fingerprint(params: dict, *files: str | Path) -> str:
-    """sha256 of the job's params and input files' contents."""
+    """sha256 of the job's params and input files' contents (a directory: every file in it, in path order)."""
     h = hashlib.sha256(json.dumps(params, sort_keys=True).encode())
-    for f in files:
+    paths = []
+    for f in map(Path, files):
+        paths += sorted(p for p in f.rglob("*") if p.is_file()) if f.is_dir() else [f]
+    for f in paths:
         with open(f, "rb") as fh:
             for chunk in iter(lambda: fh.read(1 << 20), b""):
                 h.update(chunk)

@@ -1,0 +1,56 @@
+"""The methods an evaluation compares, by name (the `{method}` wildcard of results/eval/{bench}/{method}/).
+
+  base                the base model, prompt with the class noun only
+  oracle              real images (SynthBench: ground-truth renders of each prompt; DreamBench: leave-one-out photos)
+  suti-<tau>-k<K>     the apprentice trained at filter tau, given K demonstrations of each subject
+
+The comparison and both ablations are expanded from config: the main apprentice (apprentice.main_tau) at
+apprentice.demos demonstrations; the same apprentice at every count of apprentice.demo_ablation; every apprentice of
+apprentice.taus at apprentice.demos (SynthBench only; DreamBench gets the main comparison).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+
+from suti.errors import SutiError
+
+_APPRENTICE = re.compile(r"^suti-(none|\d+\.\d{3})-k(\d+)$")
+
+
+@dataclasses.dataclass(frozen=True)
+class Method:
+    kind: str           # base | oracle | suti
+    tau: str = ""       # the apprentice's training set ("none" or "0.100"); "" where it does not apply
+    demos: int = 0      # demonstrations given per subject
+
+    @property
+    def name(self) -> str:
+        return f"suti-{self.tau}-k{self.demos}" if self.kind == "suti" else self.kind
+
+
+def parse_method(name: str) -> Method:
+    if name in ("base", "oracle"):
+        return Method(name)
+    if m := _APPRENTICE.match(name):
+        return Method("suti", m.group(1), int(m.group(2)))
+    raise SutiError(f"unknown evaluation method {name!r} (base, oracle or suti-<tau>-k<demos>)")
+
+
+def tau_name(tau: float | None) -> str:
+    return "none" if tau is None else f"{tau:.3f}"
+
+
+def method_names(kinds, apprentice: dict, bench: str) -> list[str]:
+    """Every method name to evaluate on `bench` for config `evaluation.methods` (kinds) and section `apprentice`."""
+    names = [k for k in ("base", "oracle") if k in kinds]
+    if "suti" in kinds:
+        main, k = tau_name(apprentice["main_tau"]), apprentice["demos"]
+        wanted = [(main, k)]
+        if bench == "synthbench":
+            wanted += [(main, d) for d in apprentice["demo_ablation"]]
+            wanted += [(tau_name(t), k) for t in apprentice["taus"]]
+        for tau, demos in dict.fromkeys(wanted):
+            names.append(Method("suti", tau, demos).name)
+    return names

@@ -1,0 +1,144 @@
+"""The apprentice: demonstration-token shapes for K = 1..5, zero demonstrations = text-only conditioning,
+deterministic generation, a 2-step training smoke test with export and reload, and the generate CLI's errors."""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from flax import nnx
+
+from suti import cli
+from suti.apprentice.pipeline import ApprenticePipeline, generate
+from suti.apprentice.training import (
+    ApprenticeData,
+    apprentice_batch,
+    init_apprentice,
+    train_apprentice,
+)
+from suti.data.images import encode_png
+from suti.models.pipeline import TextToImagePipeline
+from suti.models.t2i import ModelConfig
+from suti.models.text import Tokenizer
+from suti.models.unet import UNetConfig
+from suti.training.checkpoints import export_model
+from suti.training.config import DiffusionConfig, SampleConfig, TrainConfig
+from suti.training.t2i import init_model
+
+TINY = ModelConfig(unet=UNetConfig(resolution=8, channels=8, channel_mult=(1, 2), attention_resolutions=(4,),
+                                   cross_attention_resolutions=(8, 4), heads=2, context_dim=16, patch_size=2),
+                   text_dim=16, text_layers=1, text_heads=2, max_tokens=8)
+DIFFUSION = DiffusionConfig(num_steps=50)
+SAMPLE = SampleConfig(steps=3, guidance=2.0)
+
+
+@jax.jit
+def _perturb(params):
+    leaves, treedef = jax.tree.flatten(params)
+    keys = jax.random.split(jax.random.key(5), len(leaves))
+    return jax.tree.unflatten(treedef, [p + 0.1 * jax.random.normal(k, p.shape) for p, k in zip(leaves, keys)])
+
+
+@pytest.fixture(scope="module")
+def base():
+    tok = Tokenizer.build(["a photo of a mug", "a mug on the beach", "a red ball"], max_len=8)
+    graphdef, params = init_model(TINY, tok.size, seed=0)
+    return TextToImagePipeline(graphdef, _perturb(params), tok, TINY, DIFFUSION)  # perturbed: outputs mean something
+
+
+def _demos(b, k, seed=0):
+    rng = np.random.default_rng(seed)
+    return (jnp.asarray(rng.uniform(-1, 1, (b, 5, 8, 8, 3)), jnp.float32), jnp.zeros((b, 5, 8), jnp.int32),
+            jnp.asarray(np.arange(5)[None].repeat(b, 0) < k))
+
+
+@pytest.mark.parametrize("k", [1, 2, 3, 4, 5])
+def test_demonstration_token_shapes(base, k):
+    graphdef, params = init_apprentice(base, max_demos=5, seed=0)
+    model = nnx.merge(graphdef, params)
+    demos, captions, mask = _demos(2, k)
+    tokens, token_mask = model.demo_tokens(demos, captions, mask)
+    per_demo = (8 // 2 // 2) ** 2   # patch 2, one downsample: a 2 x 2 grid
+    assert tokens.shape == (2, 5 * per_demo, 16) and token_mask.shape == (2, 5 * per_demo)
+    assert int(token_mask[0].sum()) == k * per_demo
+
+
+def test_zero_demonstrations_equal_text_only_conditioning(base):
+    graphdef, params = init_apprentice(base, max_demos=5, seed=0)
+    model = nnx.merge(graphdef, params)
+    text_model = nnx.merge(base.graphdef, base.params)
+    tokens = jnp.asarray(base.tokenizer.encode(["a mug on the beach", "a red ball"]))
+    demos, captions, mask = _demos(2, 0)
+    x = jnp.asarray(np.random.default_rng(1).normal(size=(2, 8, 8, 3)), jnp.float32)
+    t = jnp.array([3, 40])
+    with_empty_slots = model(x, t, model.context(tokens, demos, captions, mask))
+    text_only = text_model(x, t, text_model.encode_text(tokens))
+    np.testing.assert_allclose(with_empty_slots, text_only, atol=1e-5)
+    with_demos = model(x, t, model.context(tokens, *_demos(2, 3)[:2], _demos(2, 3)[2]))
+    assert float(jnp.abs(with_demos - text_only).max()) > 1e-4  # demonstrations do change the prediction
+
+
+def _data(n_subjects=2):
+    rng = np.random.default_rng(0)
+    tok = Tokenizer.build(["a photo of a mug", "a mug on the beach", "a red ball"], max_len=8)
+    return ApprenticeData(
+        images=rng.integers(0, 255, (6, 8, 8, 3), dtype=np.uint8), tokens=tok.encode(["a mug on the beach"] * 6),
+        subject=np.array([0, 0, 0, 1, 1, 1]) % n_subjects,
+        demos=[rng.integers(0, 255, (3 + i, 8, 8, 3), dtype=np.uint8) for i in range(n_subjects)],
+        demo_tokens=[tok.encode(["a photo of a mug"] * (3 + i)) for i in range(n_subjects)],
+        class_nouns=["mug"] * n_subjects)
+
+
+def test_batches_hold_one_to_k_demonstrations_of_the_targets_subject():
+    data = _data()
+    batch = apprentice_batch(data, max_demos=5, batch_size=16, seed=0, step=3)
+    counts = batch["demo_mask"].sum(1)
+    assert counts.min() >= 1 and counts.max() <= 4  # the largest pool has 4 images
+    assert batch["demos"].shape == (16, 5, 8, 8, 3) and np.all(batch["demos"][~batch["demo_mask"]] == -1.0)
+    np.testing.assert_array_equal(batch["tokens"], apprentice_batch(data, 5, 16, 0, 3)["tokens"])  # step-determined
+
+
+@pytest.fixture(scope="module")
+def trained(base, tmp_path_factory):
+    graphdef, params = init_apprentice(base, max_demos=5, seed=0)
+    cfg = TrainConfig(steps=2, batch_size=4, learning_rate=1e-3, warmup_steps=1, checkpoint_every=2, log_every=1)
+    state, history = train_apprentice(graphdef, params, _data(), base.tokenizer.encode([""])[0], DIFFUSION, cfg, 5,
+                                      seed=0)
+    out = tmp_path_factory.mktemp("apprentice") / "model"
+    export_model(out, state["ema"], {"model": TINY, "diffusion": DIFFUSION, "tokenizer": base.tokenizer.to_json(),
+                                     "apprentice": {"max_demos": 5}})
+    return out, history
+
+
+def test_two_step_training_smoke(trained):
+    _, history = trained
+    assert [h["step"] for h in history] == [1, 2] and all(np.isfinite(h["loss"]) for h in history)
+
+
+def test_generation_is_deterministic_for_a_seed(trained):
+    pipe = ApprenticePipeline.load(trained[0])
+    demos = list(np.random.default_rng(3).integers(0, 255, (3, 8, 8, 3), dtype=np.uint8))
+    a = generate(pipe, demos, "mug", "a {} on the beach", 2, 0, SAMPLE)
+    b = generate(pipe, demos, "mug", "a {} on the beach", 2, 0, SAMPLE)
+    c = generate(pipe, demos, "mug", "a {} on the beach", 2, 1, SAMPLE)
+    assert a.shape == (2, 8, 8, 3) and a.dtype == np.uint8
+    np.testing.assert_array_equal(a, b)
+    assert not np.array_equal(a, c)
+
+
+def test_generate_cli_writes_a_grid_and_fails_in_one_line(trained, tmp_path, capsys):
+    demo = tmp_path / "a.png"
+    demo.write_bytes(encode_png(np.full((16, 16, 3), 90, np.uint8)))
+    out = tmp_path / "out.png"
+    base_args = ["generate", "--ckpt", str(trained[0]), "--class", "mug", "--prompt", "a {} on the beach",
+                 "--n", "2", "--steps", "2", "--out", str(out)]
+    assert cli.main(base_args + ["--demos", str(demo), str(demo)]) == 0 and out.stat().st_size > 0
+    bad = tmp_path / "bad.png"
+    bad.write_bytes(b"not an image")
+    for demos, message in (([str(tmp_path / "missing.png")], "does not exist"), ([str(bad)], "not a readable image"),
+                           ([str(demo)] * 6, "at most 5")):
+        capsys.readouterr()
+        assert cli.main(base_args + ["--demos", *demos]) == 2
+        err = capsys.readouterr().err.strip()
+        assert message in err and "\n" not in err, err
