@@ -16,6 +16,7 @@ include: "workflow/rules/experts.smk"
 include: "workflow/rules/scoring.smk"
 include: "workflow/rules/apprentice.smk"
 include: "workflow/rules/evaluation.smk"
+include: "workflow/rules/report.smk"
 
 
 rule all:

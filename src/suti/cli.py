@@ -18,6 +18,7 @@ from suti.stages import (
     generate,
     generate_eval,
     mine_clusters,
+    report,
     sample,
     sample_experts,
     sample_priors,
@@ -50,6 +51,7 @@ COMMANDS = {
     "eval-table": eval_table,
     "train-apprentice": train_apprentice,
     "generate": generate,
+    "report": report,
     "index-dreambench": dreambench,
     "fetch-dreambench": dreambench.Fetch,
 }

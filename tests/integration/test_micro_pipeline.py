@@ -127,6 +127,13 @@ def test_micro_scoring_filtering_and_evaluation_outputs(micro):
     table = (res / "eval/table.md").read_text()
     assert "### synthbench" in table and "### dreambench" in table and "| oracle |" in table
     assert "| suti (tau none), 1 demos |" in table and "| suti (tau none), 2 demos |" in table
+    report = (res / "report/report.md").read_text()
+    for section in ("Main comparison: synthbench", "Main comparison: dreambench", "Demonstration count",
+                    "Filter threshold tau", "Speed", "Filtered training sets"):
+        assert f"## {section}" in report, section
+    assert (res / "report/demos.csv").read_text().startswith("bench,method,tau,demos")
+    for png in ("demo_ablation.png", "tau_ablation.png", "demos_vs_generations.png"):
+        assert (res / "report" / png).stat().st_size > 5000
     metrics = json.loads((res / "eval/metrics.json").read_text())
     assert set(metrics) == {"synthbench", "dreambench"} and "clip_i" in metrics["synthbench"]["base"]
 
@@ -156,7 +163,7 @@ def test_every_stage_job_logged_an_mlflow_run(micro):
     assert {"quality.json", "quality.png"} <= {a.path for a in mlflow.MlflowClient().list_artifacts(quality["run_id"])}
 
 
-@pytest.mark.parametrize("name", ["02_samples.ipynb", "03_mlflow.ipynb"])
+@pytest.mark.parametrize("name", ["01_results.ipynb", "02_samples.ipynb", "03_mlflow.ipynb"])
 def test_notebooks_run_top_to_bottom_on_the_micro_results(micro, repo, name, monkeypatch):
     import nbclient
     import nbformat
@@ -203,6 +210,13 @@ def test_expert_fan_out_for_ten_thousand_subjects(repo, tmp_path):
     counts = {line.split()[0]: int(line.split()[1]) for line in out.splitlines()
               if len(line.split()) == 2 and line.split()[1].isdigit()}
     assert counts["train_experts"] == counts["sample_experts"] == 1250 and counts["eval_experts"] == 1
+
+
+def test_snakemake_html_report_has_the_captioned_figures(micro):
+    work, configs = micro
+    snakemake(work, "all", *configs, "--report", "report.html")
+    html = (work / "report.html").read_text(errors="replace")
+    assert len(html) > 100_000 and "demonstration count" in html and "Demonstrations against generations" in html
 
 
 def test_clip_mining_puts_train_scorer_before_mining(repo, tmp_path):

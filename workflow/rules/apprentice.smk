@@ -28,3 +28,9 @@ rule train_apprentice:
         "suti train-apprentice --params {params.cfg:q} --tau {wildcards.tau} --samples {input.samples} "
         "--clusters {input.clusters} --base {input.base} --model {output.model} --summary {output.summary} "
         "--samples-grid {output.grid} > {log} 2>&1"
+
+
+rule apprentices:
+    """Every apprentice of apprentice.taus (a target for DVC's apprentice stage)."""
+    input:
+        expand("results/apprentice/{tau}/train.json", tau=get_apprentice_taus()),

@@ -190,4 +190,5 @@ def get_final_outputs():
         "results/scorer/summary.json",
         *expand("results/filter/{tau}/summary.json", tau=get_taus()),
         "results/eval/metrics.json",
+        "results/report/report.md",
     ]

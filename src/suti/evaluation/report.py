@@ -1,0 +1,86 @@
+"""The paper's tables and figures from the evaluation summaries: main comparison, demonstration-count ablation,
+tau ablation with training-set sizes, speed; ablation curves with 95% intervals; demonstrations-vs-generations grids.
+
+Inputs are the rows of results/eval/summary.parquet (one per bench, method, tau, demos; see `protocol.summarise`).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from suti.evaluation.paper_tables import HEADERS, cell, method_label
+from suti.evaluation.protocol import METRICS
+
+
+def _present(rows: list[dict]) -> list[str]:
+    return [m for m in METRICS if any(not math.isnan(r[m]) for r in rows)]
+
+
+def markdown_table(rows: list[dict], first: tuple[str, callable], extra: tuple = ()) -> str:
+    """A table: `first` = (header, row -> label), then every metric present, then `extra` (header, row -> text)."""
+    metrics = _present(rows)
+    head = [first[0]] + [HEADERS[m] for m in metrics] + [h for h, _ in extra]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for r in rows:
+        cells = [first[1](r)] + [cell(r[m], r[f"{m}_low"], r[f"{m}_high"]) for m in metrics]
+        lines.append("| " + " | ".join(cells + [f(r) for _, f in extra]) + " |")
+    return "\n".join(lines)
+
+
+def main_comparison(summary: list[dict], bench: str, main_tau: str, demos: int) -> list[dict]:
+    """Base, oracle and the main apprentice (main tau, main demonstration count) on one benchmark."""
+    return [r for r in summary if r["bench"] == bench and (
+        r["method"] != "suti" or (r["tau"] == main_tau and r["demos"] == demos))]
+
+
+def demo_ablation(summary: list[dict], main_tau: str) -> list[dict]:
+    """The main apprentice on SynthBench at every demonstration count, by count."""
+    rows = [r for r in summary if r["bench"] == "synthbench" and r["method"] == "suti" and r["tau"] == main_tau]
+    return sorted(rows, key=lambda r: r["demos"])
+
+
+def tau_ablation(summary: list[dict], demos: int, kept: dict[str, int]) -> list[dict]:
+    """Every apprentice on SynthBench at the main demonstration count, with its training-set size."""
+    rows = [dict(r, training_samples=kept.get(r["tau"])) for r in summary
+            if r["bench"] == "synthbench" and r["method"] == "suti" and r["demos"] == demos]
+    return sorted(rows, key=lambda r: -1.0 if r["tau"] == "none" else float(r["tau"]))
+
+
+def speed_table(summary: list[dict]) -> list[dict]:
+    """Seconds per subject (demonstrations to N images) per method and benchmark, and the ratio to the apprentice."""
+    out = []
+    for bench in sorted({r["bench"] for r in summary}):
+        rows = [r for r in summary if r["bench"] == bench and r["method"] != "oracle"]
+        suti = [r["seconds_per_subject"] for r in rows if r["method"] == "suti"]
+        ref = min(suti) if suti else None
+        for r in rows:
+            ratio = r["seconds_per_subject"] / ref if ref else float("nan")
+            out.append({"bench": bench, "method": method_label(r), "seconds_per_subject": r["seconds_per_subject"],
+                        "images_per_subject": r["images"] / max(r["subjects"], 1), "ratio_to_suti": ratio})
+    return out
+
+
+def plot_ablation(rows: list[dict], x_key: str, x_labels: list[str], title: str, path) -> None:
+    """One panel per metric present: mean and 95% interval against `x_key`."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    metrics = _present(rows) or ["clip_i"]
+    fig, axes = plt.subplots(1, len(metrics), figsize=(3.2 * len(metrics), 2.8), squeeze=False)
+    xs = np.arange(len(rows))
+    for ax, m in zip(axes[0], metrics):
+        mean = np.array([r[m] for r in rows])
+        err = np.array([[r[m] - r[f"{m}_low"] for r in rows], [r[f"{m}_high"] - r[m] for r in rows]])
+        ax.errorbar(xs, mean, yerr=err, marker="o", capsize=3)
+        ax.set_xticks(xs, x_labels)
+        ax.set_xlabel(x_key)
+        ax.set_title(HEADERS[m])
+        ax.grid(alpha=0.3)
+    fig.suptitle(title)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)

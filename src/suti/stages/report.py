@@ -1,0 +1,128 @@
+"""`suti report`: the paper's tables (markdown + CSV) and figures (PNG) from the evaluation results."""
+
+from __future__ import annotations
+
+import csv
+import io as _io
+import json
+from pathlib import Path
+
+import pyarrow.parquet as pq
+
+from suti import io
+from suti.data import tables
+from suti.data.images import decode_image
+from suti.evaluation import report
+from suti.evaluation.generators import cluster_demonstrations
+from suti.evaluation.methods import tau_name
+from suti.evaluation.paper_tables import method_label
+from suti.stages.common import add_params_argument, log, write_summary
+
+HELP = "write the paper's tables and figures from results/eval and results/filter"
+
+
+def add_arguments(p) -> None:
+    add_params_argument(p)
+    p.add_argument("--summary", required=True, help="results/eval/summary.parquet (suti eval-table)")
+    p.add_argument("--filter-summaries", nargs="+", required=True, help="results/filter/<tau>/summary.json")
+    p.add_argument("--generations", nargs="+", required=True, help="SynthBench generation parquets, one per method")
+    p.add_argument("--clusters", required=True, help="mined clusters (the demonstrations)")
+    p.add_argument("--markdown", required=True, help="output: every table, markdown")
+    p.add_argument("--csv", required=True, nargs=4, help="output CSVs: main, demos, tau, speed")
+    p.add_argument("--figures", required=True, nargs=3, help="output PNGs: demo ablation, tau ablation, grid")
+
+
+def to_csv(rows: list[dict]) -> str:
+    buffer = _io.StringIO()
+    if rows:
+        writer = csv.DictWriter(buffer, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    return buffer.getvalue()
+
+
+def demo_grid(generation_paths, clusters_path, demos: int, path, n_subjects: int = 4) -> None:
+    """Per subject (rows): its demonstrations, then the first plan image of each method (same prompt and seed),
+    each column titled."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    by_method = {}
+    for p in generation_paths:
+        rows = tables.read_table([p], ["method", "tau", "demos", "subject", "prompt", "seed", "image"]).to_pylist()
+        if rows:
+            by_method[method_label(rows[0]).replace(" (tau", "\n(tau")] = rows
+    subjects = sorted({r["subject"] for rows in by_method.values() for r in rows})[:n_subjects]
+    shown = cluster_demonstrations(pq.read_table(clusters_path), set(subjects), demos)
+    titles = [f"demo {i + 1}" for i in range(demos)] + list(by_method)
+    fig, axes = plt.subplots(max(len(subjects), 1), len(titles), figsize=(1.3 * len(titles), 1.45 * len(subjects)),
+                             squeeze=False)
+    for i, s in enumerate(subjects):
+        images = [im for im, _ in shown[s]] + [None] * (demos - len(shown[s]))
+        for rows in by_method.values():
+            first = next((r for r in rows if r["subject"] == s), None)
+            images.append(decode_image(first["image"]) if first else None)
+        for j, (ax, image) in enumerate(zip(axes[i], images)):
+            if image is not None:
+                ax.imshow(image, interpolation="nearest")
+            ax.set_xticks([])
+            ax.set_yticks([])
+            if i == 0:
+                ax.set_title(titles[j], fontsize=7)
+        prompt = next((r["prompt"] for rows in by_method.values() for r in rows if r["subject"] == s), "")
+        axes[i][0].set_ylabel(f"{s}\n{prompt}", fontsize=6)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def run(args) -> None:
+    apprentice = args.params["apprentice"]
+    main_tau, demos = tau_name(apprentice["main_tau"]), int(apprentice["demos"])
+    summary = pq.read_table(args.summary).to_pylist()
+    filters = [json.loads(Path(p).read_text()) for p in args.filter_summaries]
+    kept = {f["tau"]: f["kept"] for f in filters}
+    label = ("Method", method_label)
+    sections = ["# suti report", ""]
+    main_rows = []
+    for bench in sorted({r["bench"] for r in summary}, reverse=True):
+        rows = report.main_comparison(summary, bench, main_tau, demos)
+        main_rows += rows
+        sections += [f"## Main comparison: {bench}", "", report.markdown_table(rows, label, (
+            ("s / subject", lambda r: f"{r['seconds_per_subject']:.2f}"),)), ""]
+    by_demos = report.demo_ablation(summary, main_tau)
+    sections += [f"## Demonstration count (SynthBench, tau {main_tau})", "",
+                 report.markdown_table(by_demos, ("Demos", lambda r: str(r["demos"]))), ""]
+    by_tau = report.tau_ablation(summary, demos, kept)
+    sections += [f"## Filter threshold tau (SynthBench, {demos} demonstrations)", "",
+                 report.markdown_table(by_tau, ("tau", lambda r: r["tau"]), (
+                     ("Training samples", lambda r: str(r["training_samples"])),)), ""]
+    speed = report.speed_table(summary)
+    sections += ["## Speed (seconds per subject, demonstrations to all its images)", "",
+                 "| Bench | Method | s / subject | images / subject | x apprentice |", "|---|---|---|---|---|"]
+    sections += [f"| {r['bench']} | {r['method']} | {r['seconds_per_subject']:.2f} | {r['images_per_subject']:.0f} | "
+                 f"{r['ratio_to_suti']:.2f} |" for r in speed]
+    filter_rows = [{k: v for k, v in f.items() if not isinstance(v, dict)} for f in filters]
+    sections += ["", "## Filtered training sets", "", to_markdown_rows(filter_rows)]
+    io.write_text("\n".join(sections) + "\n", args.markdown)
+    for rows, path in zip((main_rows, by_demos, by_tau, speed), args.csv):
+        io.write_text(to_csv(rows), path)
+    report.plot_ablation(by_demos, "demonstrations", [str(r["demos"]) for r in by_demos],
+                         f"SuTI (tau {main_tau}) by demonstration count", args.figures[0])
+    report.plot_ablation(by_tau, "tau", [r["tau"] for r in by_tau], f"SuTI ({demos} demos) by filter tau",
+                         args.figures[1])
+    demo_grid(args.generations, args.clusters, demos, args.figures[2])
+    log.info("report written to %s", args.markdown)
+    write_summary({"main_tau": main_tau, "demos": demos, "methods": len(summary)},
+                  str(Path(args.markdown).with_name("report.json")), figures=(args.markdown, *args.figures))
+
+
+def to_markdown_rows(rows: list[dict]) -> str:
+    if not rows:
+        return ""
+    keys = list(rows[0])
+    lines = ["| " + " | ".join(keys) + " |", "|" + "---|" * len(keys)]
+    fmt = lambda v: f"{v:.3f}" if isinstance(v, float) else str(v)  # noqa: E731
+    return "\n".join(lines + ["| " + " | ".join(fmt(r.get(k)) for k in keys) + " |" for r in rows])

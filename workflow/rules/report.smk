@@ -1,0 +1,33 @@
+rule report:
+    input:
+        summary="results/eval/summary.parquet",
+        filters=expand("results/filter/{tau}/summary.json", tau=get_taus()),
+        generations=expand("results/eval/synthbench/{method}/generations.parquet",
+                           method=get_eval_methods("synthbench")),
+        clusters="results/mining/clusters.parquet",
+        code=get_code("report", "evaluation"),
+    output:
+        markdown=report("results/report/report.md", caption="../report/report_tables.rst", category="Report"),
+        summary="results/report/report.json",
+        table="results/report/report.parquet",
+        csv=["results/report/main.csv", "results/report/demos.csv", "results/report/tau.csv",
+             "results/report/speed.csv"],
+        demo_ablation=report("results/report/demo_ablation.png", caption="../report/demo_ablation.rst",
+                             category="Report"),
+        tau_ablation=report("results/report/tau_ablation.png", caption="../report/tau_ablation.rst",
+                            category="Report"),
+        grid=report("results/report/demos_vs_generations.png", caption="../report/demo_grid.rst", category="Report"),
+    params:
+        cfg=get_params("apprentice"),
+    conda:
+        "../../environment.yml"
+    log:
+        "results/logs/report.log",
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=10,
+    shell:
+        "suti report --params {params.cfg:q} --summary {input.summary} --filter-summaries {input.filters} "
+        "--generations {input.generations} --clusters {input.clusters} --markdown {output.markdown} "
+        "--csv {output.csv} --figures {output.demo_ablation} {output.tau_ablation} {output.grid} > {log} 2>&1"
