@@ -112,6 +112,7 @@ def test_micro_scoring_filtering_and_evaluation_outputs(micro):
     assert len(pq.read_table(res / "filter/0.000/samples.parquet")) == kept["0.000"]
     sizes = {("synthbench", "base"): 2 * 3, ("synthbench", "oracle"): 2 * 3, ("dreambench", "base"): 3 * 2,
              ("synthbench", "suti-none-k1"): 2 * 3, ("synthbench", "suti-none-k2"): 2 * 3,
+             ("synthbench", "experts-k2"): 2 * 3,
              ("dreambench", "suti-none-k2"): 3 * 2}
     for (bench, method), n in sizes.items():
         scores = pq.read_table(res / f"eval/{bench}/{method}/scores.parquet").to_pylist()
@@ -127,6 +128,7 @@ def test_micro_scoring_filtering_and_evaluation_outputs(micro):
     table = (res / "eval/table.md").read_text()
     assert "### synthbench" in table and "### dreambench" in table and "| oracle |" in table
     assert "| suti (tau none), 1 demos |" in table and "| suti (tau none), 2 demos |" in table
+    assert "| experts, 2 demos |" in table
     report = (res / "report/report.md").read_text()
     for section in ("Main comparison: synthbench", "Main comparison: dreambench", "Demonstration count",
                     "Filter threshold tau", "Speed", "Filtered training sets"):

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import math
 
+import pytest
+
 import numpy as np
 
 from suti.config import from_dict, load_config
@@ -112,3 +114,20 @@ def test_probe_metrics_use_only_heads_it_reads_reliably():
                                                                                      "pattern": "solid"}})
     assert set(subject_acc) <= {0.0, 1.0}          # class only: colour and pattern are not trusted
     assert prompt_acc[0] in (0.0, 1.0) and np.isnan(prompt_acc[1])  # material is not trusted: missing
+
+
+def test_method_names_round_trip_and_expand_the_ablations():
+    from suti.errors import SutiError
+    from suti.evaluation.methods import Method, method_names, parse_method
+
+    for name in ("base", "oracle", "experts-k3", "suti-none-k1", "suti-0.100-k5"):
+        assert parse_method(name).name == name
+    assert parse_method("suti-0.100-k5") == Method("suti", "0.100", 5)
+    with pytest.raises(SutiError, match="unknown evaluation method"):
+        parse_method("dreambooth")
+    apprentice = {"taus": [None, 0.1], "main_tau": 0.1, "demos": 3, "demo_ablation": [1, 3, 5]}
+    synth = method_names(["base", "oracle", "experts", "suti"], apprentice, "synthbench")
+    assert synth == ["base", "oracle", "experts-k3", "suti-0.100-k3", "suti-0.100-k1", "suti-0.100-k5",
+                     "suti-none-k3"]
+    assert method_names(["base", "oracle", "experts", "suti"], apprentice, "dreambench") == [
+        "base", "oracle", "suti-0.100-k3"]  # the ablations and DreamBooth run on SynthBench only

@@ -33,7 +33,7 @@ wildcard_constraints:
     shard=r"\d+",
     tau=r"none|\d+\.\d{3}",
     bench=r"synthbench|dreambench",
-    method=r"base|oracle|suti-(none|\d+\.\d{3})-k\d+",
+    method=r"base|oracle|experts-k\d+|suti-(none|\d+\.\d{3})-k\d+",
 
 
 SRC = Path(workflow.basedir) / "src" / "suti"
@@ -127,8 +127,10 @@ def get_generate_eval_inputs(wildcards):
         inputs["dreambench_images"] = "results/dreambench/images.parquet"
         inputs["dreambench_prompts"] = "results/dreambench/prompts.parquet"
     method = parse_method(wildcards.method)
-    if method.kind == "base":
+    if method.kind in ("base", "experts"):
         inputs["base"] = "results/base/model"
+    if method.kind == "experts":
+        inputs["priors"] = "results/experts/priors.parquet"
     if method.kind == "suti":
         inputs["apprentice"] = f"results/apprentice/{method.tau}/model"
         if wildcards.bench == "synthbench":
@@ -154,6 +156,12 @@ def _as_arguments(inputs):
         if values:
             parts.append(f"--{name.replace('_', '-')} " + " ".join(values))
     return " ".join(parts)
+
+
+def get_generate_eval_params(wildcards):
+    """world and evaluation, plus the experts section for the DreamBooth baseline (how its experts train)."""
+    sections = ["world", "evaluation"] + (["experts"] if parse_method(wildcards.method).kind == "experts" else [])
+    return get_params(*sections)
 
 
 def get_generate_eval_arguments(wildcards):

@@ -1,7 +1,8 @@
 rule generate_eval:
     input:
         unpack(get_generate_eval_inputs),
-        code=get_code("generate_eval", "evaluation", "models", "diffusion", "world", "data"),
+        code=get_code("generate_eval", "evaluation", "models", "diffusion", "world", "data", "apprentice", "experts",
+                      "stages/sample_priors.py", "stages/train_experts.py"),
     output:
         generations="results/eval/{bench}/{method}/generations.parquet",
         grid=report(
@@ -14,7 +15,7 @@ rule generate_eval:
         summary="results/eval/{bench}/{method}/generations.summary.json",
         table="results/eval/{bench}/{method}/generations.summary.parquet",
     params:
-        cfg=get_params("world", "evaluation"),
+        cfg=get_generate_eval_params,
         inputs=get_generate_eval_arguments,
     conda:
         "../../environment.yml"

@@ -24,7 +24,7 @@ class DreamBenchEval:
 
 @dataclasses.dataclass(frozen=True)
 class EvaluationConfig:
-    methods: tuple[str, ...] = ("base", "oracle", "suti")
+    methods: tuple[str, ...] = ("base", "oracle", "experts", "suti")
     synthbench: SynthBenchEval = SynthBenchEval()
     dreambench: DreamBenchEval = DreamBenchEval()
     sample: SampleConfig = SampleConfig(steps=25)

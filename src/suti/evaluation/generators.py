@@ -65,6 +65,46 @@ def apprentice_renderer(pipe, demonstrations: dict, cfg: SampleConfig, batch_siz
     return render
 
 
+def train_dreambooth(base, demonstrations: dict, class_of: dict, priors: dict, cfg, seed: int, directory):
+    """The optimisation baseline: one DreamBooth expert per subject, fine-tuned on its demonstrations (with prior
+    preservation), all subjects in one batched job as `train_experts` does. Returns (ExpertShard, seconds)."""
+    from suti.experts.config import subject_seed
+    from suti.experts.store import ExpertShard, save_shard
+    from suti.experts.training import ExpertData, train_experts
+    from suti.stages.sample_priors import class_prompt
+    from suti.stages.train_experts import instance_prompt
+
+    subjects = sorted(demonstrations)
+    tok = base.tokenizer
+    meta = [{"subject": s, "class_noun": class_of[s], "identifier": cfg.identifier, "seed": subject_seed(seed, s),
+             "images": len(demonstrations[s])} for s in subjects]
+    data = ExpertData(
+        instance_images=[np.stack([im for im, _ in demonstrations[s]]) for s in subjects],
+        instance_tokens=tok.encode([instance_prompt(cfg.identifier, class_of[s]) for s in subjects]),
+        prior_images=[priors[class_of[s]] for s in subjects],
+        prior_tokens=tok.encode([class_prompt(class_of[s]) for s in subjects]),
+        seeds=np.array([m["seed"] for m in meta]))
+    start = time.perf_counter()
+    deltas, _ = train_experts(base.graphdef, base.params, data, cfg.expert, base.diffusion_cfg, tok.encode([""])[0],
+                              desc="dreambooth (held-out subjects)")
+    seconds = time.perf_counter() - start
+    save_shard(directory, deltas, cfg.expert, meta, {"base_model": "evaluation"})
+    return ExpertShard.load(directory, base), seconds
+
+
+def dreambooth_renderer(shard, identifier: str, cfg: SampleConfig, batch_size: int):
+    """Each subject's own expert, prompted with the identifier ("a sks mug on the beach")."""
+    index = {m["subject"]: k for k, m in enumerate(shard.subjects)}
+    by_id = {p.prompt_id: p for p in prompts.PROMPTS}
+
+    def render(rows):
+        texts = [by_id[r["prompt_id"]].format(r["class_noun"], identifier) for r in rows]
+        experts = np.full(len(rows), index[rows[0]["subject"]])
+        return shard.sample(experts, texts, np.array([r["seed"] for r in rows]), cfg, min(batch_size, len(rows)))
+
+    return render
+
+
 def cluster_demonstrations(clusters, subjects, k: int) -> dict[str, list]:
     """{subject: its first k mined images (by image id) with their captions}: the demonstrations every method gets."""
     pools = collections.defaultdict(list)

@@ -2,6 +2,8 @@
 
   base                the base model, prompt with the class noun only
   oracle              real images (SynthBench: ground-truth renders of each prompt; DreamBench: leave-one-out photos)
+  experts-k<K>        DreamBooth: an expert fine-tuned on each subject's K demonstrations (SynthBench only: the
+                      class-prior images exist for SynthBench's classes)
   suti-<tau>-k<K>     the apprentice trained at filter tau, given K demonstrations of each subject
 
 The comparison and both ablations are expanded from config: the main apprentice (apprentice.main_tau) at
@@ -17,17 +19,20 @@ import re
 from suti.errors import SutiError
 
 _APPRENTICE = re.compile(r"^suti-(none|\d+\.\d{3})-k(\d+)$")
+_EXPERTS = re.compile(r"^experts-k(\d+)$")
 
 
 @dataclasses.dataclass(frozen=True)
 class Method:
-    kind: str           # base | oracle | suti
+    kind: str           # base | oracle | experts | suti
     tau: str = ""       # the apprentice's training set ("none" or "0.100"); "" where it does not apply
     demos: int = 0      # demonstrations given per subject
 
     @property
     def name(self) -> str:
-        return f"suti-{self.tau}-k{self.demos}" if self.kind == "suti" else self.kind
+        if self.kind == "suti":
+            return f"suti-{self.tau}-k{self.demos}"
+        return f"experts-k{self.demos}" if self.kind == "experts" else self.kind
 
 
 def parse_method(name: str) -> Method:
@@ -35,7 +40,9 @@ def parse_method(name: str) -> Method:
         return Method(name)
     if m := _APPRENTICE.match(name):
         return Method("suti", m.group(1), int(m.group(2)))
-    raise SutiError(f"unknown evaluation method {name!r} (base, oracle or suti-<tau>-k<demos>)")
+    if m := _EXPERTS.match(name):
+        return Method("experts", "", int(m.group(1)))
+    raise SutiError(f"unknown evaluation method {name!r} (base, oracle, experts-k<demos> or suti-<tau>-k<demos>)")
 
 
 def tau_name(tau: float | None) -> str:
@@ -45,6 +52,8 @@ def tau_name(tau: float | None) -> str:
 def method_names(kinds, apprentice: dict, bench: str) -> list[str]:
     """Every method name to evaluate on `bench` for config `evaluation.methods` (kinds) and section `apprentice`."""
     names = [k for k in ("base", "oracle") if k in kinds]
+    if "experts" in kinds and bench == "synthbench":  # DreamBench's classes have no class-prior images
+        names.append(Method("experts", "", apprentice["demos"]).name)
     if "suti" in kinds:
         main, k = tau_name(apprentice["main_tau"]), apprentice["demos"]
         wanted = [(main, k)]

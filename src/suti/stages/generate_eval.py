@@ -28,6 +28,7 @@ def add_arguments(p) -> None:
     p.add_argument("--dreambench-prompts", help="indexed DreamBench prompts (dreambench)")
     p.add_argument("--base", help="exported base model (method base)")
     p.add_argument("--apprentice", help="exported apprentice (methods suti-*)")
+    p.add_argument("--priors", help="class-prior images (method experts-*: DreamBooth's prior preservation)")
     p.add_argument("--out", required=True, help="output parquet of generations")
     p.add_argument("--grid", required=True, help="output PNG: a few subjects' generations")
     p.add_argument("--summary", required=True, help="output JSON")
@@ -68,24 +69,42 @@ def demonstrations(args, rows: list[dict], k: int) -> dict:
 
 
 def renderer(args, params: dict, cfg: EvaluationConfig, rows: list[dict]):
+    """(render(subject rows) -> images, seconds spent per subject before rendering: DreamBooth's fine-tuning)."""
     method: Method = args.method
+    if method.kind == "experts":
+        _require(args, "base", "priors", "clusters")
+        import tempfile
+
+        from suti.experts.config import ExpertsSection
+        from suti.models.pipeline import TextToImagePipeline
+        from suti.stages.sample_priors import load_priors
+
+        experts = from_dict(ExpertsSection, params["experts"])
+        base = TextToImagePipeline.load(args.base)
+        class_of = {r["subject"]: r["class_noun"] for r in rows}
+        with tempfile.TemporaryDirectory() as tmp:
+            shard, seconds = generators.train_dreambooth(
+                base, demonstrations(args, rows, method.demos), class_of, load_priors(args.priors), experts,
+                int(params["seed"]), f"{tmp}/experts")
+        render = generators.dreambooth_renderer(shard, experts.identifier, cfg.sample, cfg.batch_size)
+        return render, seconds / max(len(class_of), 1)
     if method.kind == "suti":
         _require(args, "apprentice")
         from suti.apprentice.pipeline import ApprenticePipeline
 
         pipe = ApprenticePipeline.load(args.apprentice)
         return generators.apprentice_renderer(pipe, demonstrations(args, rows, method.demos), cfg.sample,
-                                              cfg.batch_size)
+                                              cfg.batch_size), 0.0
     if method.kind == "base":
         _require(args, "base")
         from suti.models.pipeline import TextToImagePipeline
 
-        return generators.base_renderer(TextToImagePipeline.load(args.base), cfg.sample, cfg.batch_size)
+        return generators.base_renderer(TextToImagePipeline.load(args.base), cfg.sample, cfg.batch_size), 0.0
     _require(args, "clusters", "corpus")  # the SynthBench oracle renders ground truth
     ids = generators.page_subject_ids(pq.read_table(args.clusters), args.corpus)
     if ids is None:
         raise SutiError("the SynthBench oracle needs a corpus with ground truth (this one has none)")
-    return generators.synthbench_oracle_renderer(int(params["seed"]), ids, int(params["world"]["resolution"]))
+    return generators.synthbench_oracle_renderer(int(params["seed"]), ids, int(params["world"]["resolution"])), 0.0
 
 
 def run(args) -> None:
@@ -99,9 +118,10 @@ def run(args) -> None:
     else:
         rows = plan_rows(args, cfg, seed)
         with progress(len(rows), f"generate_eval {args.bench}/{method.name}") as bar:
-            images, seconds = generators.generate(rows, renderer(args, args.params, cfg, rows), bar)
+            render, setup_seconds = renderer(args, args.params, cfg, rows)
+            images, seconds = generators.generate(rows, render, bar)
         rows = [dict(r, method=method.kind, demos=method.demos, tau=method.tau, reference=-1,
-                     seconds=seconds[r["subject"]], image=encode_png(im)) for r, im in zip(rows, images)]
+                     seconds=seconds[r["subject"]] + setup_seconds, image=encode_png(im)) for r, im in zip(rows, images)]
     io.write_parquet(tables.from_rows(rows, tables.EVAL_GENERATIONS), args.out)
     shown = [decode_image(r["image"]) for r in rows[:64]]
     scale = max(1, 64 // shown[0].shape[0]) if shown else 1
