@@ -131,3 +131,36 @@ def test_method_names_round_trip_and_expand_the_ablations():
                      "suti-none-k3"]
     assert method_names(["base", "oracle", "experts", "suti"], apprentice, "dreambench") == [
         "base", "oracle", "suti-0.100-k3"]  # the ablations and DreamBooth run on SynthBench only
+
+
+class _ColourClip:
+    """A stand-in scorer for the protocol's bookkeeping: an image embeds as its unit mean colour, a text as a fixed
+    direction per word."""
+
+    id = "test-colour-embedding"
+
+    def embed_images(self, images):
+        x = images.reshape(len(images), -1, 3).mean(1) + 1e-3
+        return x / np.linalg.norm(x, axis=1, keepdims=True)
+
+    def embed_texts(self, texts):
+        table = {"red": [1.0, 0, 0], "green": [0, 1.0, 0]}
+        return np.array([table[t.split()[1]] for t in texts])
+
+
+def test_score_images_metrics_and_missing_values():
+    from suti.scoring.dino import Missing
+
+    red, green = np.zeros((1, 4, 4, 3), np.uint8), np.zeros((1, 4, 4, 3), np.uint8)
+    red[..., 0], green[..., 1] = 255, 255
+    references = {"s": np.concatenate([red, red, green])}
+    rows = [dict(subject="s", prompt="a red mug", prompt_id="x", reference=-1),
+            dict(subject="s", prompt="a green mug", prompt_id="x", reference=-1),
+            dict(subject="s", prompt="", prompt_id="photo00", reference=2)]   # oracle: the green photo, left out
+    images = np.concatenate([red, red, green])
+    scores = protocol.score_images(rows, images, references, _ColourClip(), Missing("no weights"))
+    np.testing.assert_allclose(scores["clip_i"][:2], [2 / 3, 2 / 3], atol=1e-3)   # red vs (red, red, green)
+    assert scores["clip_i"][2] < 0.01                                               # green vs (red, red) only
+    np.testing.assert_allclose(scores["clip_t"][:2], [1.0, 0.0], atol=1e-3)
+    assert np.isnan(scores["clip_t"][2]) and np.isnan(scores["dino"]).all()         # no prompt; no DINO weights
+    assert np.isnan(scores["subject_accuracy"]).all()                               # no probe given

@@ -78,9 +78,9 @@ def probe_accuracies(probe: ProbeReader, images_u8: np.ndarray, rows: list[dict]
     return subject_acc, prompt_acc
 
 
-def similarity_to_references(embed, images_u8: np.ndarray, rows: list[dict], references: dict) -> np.ndarray:
-    """Mean cosine of each image to its subject's real images (leave-one-out where `reference` >= 0)."""
-    emb = embed(images_u8)
+def similarity_to_references(emb: np.ndarray, embed, rows: list[dict], references: dict) -> np.ndarray:
+    """Mean cosine of each image's embedding [N, D] to its subject's real images, embedded with `embed`
+    (leave-one-out where `reference` >= 0)."""
     out = np.full(len(rows), np.nan)
     subjects = np.array([r["subject"] for r in rows])
     exclude = np.array([r.get("reference", -1) for r in rows])
@@ -95,16 +95,16 @@ def score_images(rows: list[dict], images_u8: np.ndarray, references: dict, clip
                  truths: dict | None = None) -> dict[str, np.ndarray]:
     """{metric: [N]} (NaN = missing) for generated images of `rows` (subject, prompt, prompt_id, reference)."""
     out = {m: np.full(len(rows), np.nan) for m in METRICS}
-    out["clip_i"] = similarity_to_references(clip.embed_images, images_u8, rows, references)
+    clip_emb = clip.embed_images(images_u8)
+    out["clip_i"] = similarity_to_references(clip_emb, clip.embed_images, rows, references)
     if hasattr(dino, "embed_images"):
-        out["dino"] = similarity_to_references(dino.embed_images, images_u8, rows, references)
+        out["dino"] = similarity_to_references(dino.embed_images(images_u8), dino.embed_images, rows, references)
     with_prompt = np.array([bool(r["prompt"]) for r in rows])
     if with_prompt.any():
         texts = [r["prompt"] for r in rows if r["prompt"]]
         distinct = sorted(set(texts))
         text_of = dict(zip(distinct, clip.embed_texts(distinct)))
-        out["clip_t"][with_prompt] = metrics.clip_t(clip.embed_images(images_u8[with_prompt]),
-                                                    np.stack([text_of[t] for t in texts]))
+        out["clip_t"][with_prompt] = metrics.clip_t(clip_emb[with_prompt], np.stack([text_of[t] for t in texts]))
     if probe is not None and truths is not None:
         out["subject_accuracy"], out["prompt_accuracy"] = probe_accuracies(probe, images_u8, rows, truths)
     return out
