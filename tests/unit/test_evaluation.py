@@ -5,9 +5,8 @@ from __future__ import annotations
 
 import math
 
-import pytest
-
 import numpy as np
+import pytest
 
 from suti.config import from_dict, load_config
 from suti.data.dreambench import load_dreambench

@@ -154,3 +154,13 @@ def test_mining_with_the_clip_embedder(tiny_clip, small_corpus):
                            embedder, seed=0)
     assert len(clusters) > 0 and set(clusters.column("split").to_pylist()) <= {"train", "heldout"}
     assert stats.to_dict()["images_kept"] == len(clusters)
+
+
+def test_hybrid_mining_embedding_averages_the_two_cosines(tiny_clip):
+    from suti.mining.embed import ColorShapeEmbedder, get_embedder
+
+    images = tiny_clip[2][:4]
+    scorer = ClipScorer(str(tiny_clip[0]))
+    hybrid = get_embedder("clip+color_shape", scorer=scorer).embed(images)
+    a, b = ColorShapeEmbedder().embed(images), scorer.embed_images(images)
+    np.testing.assert_allclose(hybrid @ hybrid.T, (a @ a.T + b @ b.T) / 2, atol=1e-5)

@@ -93,14 +93,14 @@ def get_scorer_argument():
 
 def get_mining_params():
     """mining (and, for the clip embedder, which CLIP: scoring.clip) as the rule's params."""
-    if config["mining"]["embedder"] != "clip":
+    if config["mining"]["embedder"] not in ("clip", "clip+color_shape"):
         return get_params("mining")
     return json.dumps({"seed": config["seed"], "mining": config["mining"],
                        "scoring": {"clip": config["scoring"]["clip"]}}, sort_keys=True)
 
 
 def get_mining_scorer_input():
-    return get_scorer_input() if config["mining"]["embedder"] == "clip" else []
+    return get_scorer_input() if config["mining"]["embedder"] in ("clip", "clip+color_shape") else []
 
 
 def get_mining_scorer_argument():

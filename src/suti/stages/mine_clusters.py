@@ -13,7 +13,7 @@ from suti.data import tables
 from suti.data.images import decode_image, grid, save_png
 from suti.evaluation.mining_quality import mining_quality
 from suti.mining.clusters import MiningConfig, mine
-from suti.mining.embed import get_embedder
+from suti.mining.embed import USES_CLIP, get_embedder
 from suti.stages.common import add_params_argument, log, progress, write_summary
 
 HELP = "mine subject clusters from the corpus"
@@ -30,11 +30,11 @@ def add_arguments(p) -> None:
 
 
 def embedder_for(cfg: MiningConfig, args):
-    if cfg.embedder != "clip":
+    if cfg.embedder not in USES_CLIP:
         return get_embedder(cfg.embedder)
     from suti.scoring.clip import ClipSpec, load_clip
 
-    return get_embedder("clip", scorer=load_clip(from_dict(ClipSpec, args.params["scoring"]["clip"]), args.scorer))
+    return get_embedder(cfg.embedder, scorer=load_clip(from_dict(ClipSpec, args.params["scoring"]["clip"]), args.scorer))
 
 
 def preview(clusters: pa.Table, n: int = 10, per_cluster: int = 10) -> np.ndarray:
