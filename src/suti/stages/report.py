@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import csv
-import io as _io
 import json
 from pathlib import Path
 
@@ -15,7 +13,7 @@ from suti.data.images import decode_image
 from suti.evaluation import report
 from suti.evaluation.generators import cluster_demonstrations
 from suti.evaluation.methods import tau_name
-from suti.evaluation.paper_tables import method_label
+from suti.evaluation.paper_tables import method_label, to_csv
 from suti.stages.common import add_params_argument, log, write_summary
 
 HELP = "write the paper's tables and figures from results/eval and results/filter"
@@ -30,15 +28,6 @@ def add_arguments(p) -> None:
     p.add_argument("--markdown", required=True, help="output: every table, markdown")
     p.add_argument("--csv", required=True, nargs=4, help="output CSVs: main, demos, tau, speed")
     p.add_argument("--figures", required=True, nargs=3, help="output PNGs: demo ablation, tau ablation, grid")
-
-
-def to_csv(rows: list[dict]) -> str:
-    buffer = _io.StringIO()
-    if rows:
-        writer = csv.DictWriter(buffer, fieldnames=list(rows[0]))
-        writer.writeheader()
-        writer.writerows(rows)
-    return buffer.getvalue()
 
 
 def demo_grid(generation_paths, clusters_path, demos: int, path, n_subjects: int = 4) -> None:
