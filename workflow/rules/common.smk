@@ -6,6 +6,8 @@ from pathlib import Path
 
 from suti.config import ConfigError, load_schema, validate
 from suti.evaluation.methods import method_names, parse_method
+from suti.mining.embed import USES_CLIP
+from suti.scoring.metrics import tau_name
 
 # Jobs inherit this environment: no hub retries for missing weights (a missing one fails at once), and one JAX
 # compile cache shared by all rules. Rules call the `suti` command: run Snakemake from the activated .venv (or
@@ -93,14 +95,14 @@ def get_scorer_argument():
 
 def get_mining_params():
     """mining (and, for the clip embedder, which CLIP: scoring.clip) as the rule's params."""
-    if config["mining"]["embedder"] not in ("clip", "clip+color_shape"):
+    if config["mining"]["embedder"] not in USES_CLIP:
         return get_params("mining")
     return json.dumps({"seed": config["seed"], "mining": config["mining"],
                        "scoring": {"clip": config["scoring"]["clip"]}}, sort_keys=True)
 
 
 def get_mining_scorer_input():
-    return get_scorer_input() if config["mining"]["embedder"] in ("clip", "clip+color_shape") else []
+    return get_scorer_input() if config["mining"]["embedder"] in USES_CLIP else []
 
 
 def get_mining_scorer_argument():
@@ -109,7 +111,7 @@ def get_mining_scorer_argument():
 
 def get_taus():
     """Wildcard values of filter.taus: "none" (no filter) or the threshold with 3 decimals."""
-    return ["none" if t is None else f"{t:.3f}" for t in config["filter"]["taus"]]
+    return [tau_name(t) for t in config["filter"]["taus"]]
 
 
 def get_benches():
@@ -177,7 +179,7 @@ def get_eval_methods(bench):
 
 
 def get_apprentice_taus():
-    return ["none" if t is None else f"{t:.3f}" for t in config["apprentice"]["taus"]]
+    return [tau_name(t) for t in config["apprentice"]["taus"]]
 
 
 def get_eval_scores():

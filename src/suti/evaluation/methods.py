@@ -17,6 +17,7 @@ import dataclasses
 import re
 
 from suti.errors import SutiError
+from suti.scoring.metrics import tau_name
 
 _APPRENTICE = re.compile(r"^suti-(none|\d+\.\d{3})-k(\d+)$")
 _EXPERTS = re.compile(r"^experts-k(\d+)$")
@@ -43,10 +44,6 @@ def parse_method(name: str) -> Method:
     if m := _EXPERTS.match(name):
         return Method("experts", "", int(m.group(1)))
     raise SutiError(f"unknown evaluation method {name!r} (base, oracle, experts-k<demos> or suti-<tau>-k<demos>)")
-
-
-def tau_name(tau: float | None) -> str:
-    return "none" if tau is None else f"{tau:.3f}"
 
 
 def method_names(kinds, apprentice: dict, bench: str) -> list[str]:

@@ -12,7 +12,7 @@ from suti.data import tables
 from suti.data.images import decode_image
 from suti.evaluation import report
 from suti.evaluation.generators import cluster_demonstrations
-from suti.evaluation.methods import tau_name
+from suti.scoring.metrics import tau_name
 from suti.evaluation.paper_tables import method_label, to_csv
 from suti.stages.common import add_params_argument, log, write_summary
 
