@@ -12,8 +12,8 @@ from suti.data import tables
 from suti.data.images import decode_image
 from suti.evaluation import report
 from suti.evaluation.generators import cluster_demonstrations
-from suti.scoring.metrics import tau_name
 from suti.evaluation.paper_tables import method_label, to_csv
+from suti.scoring.metrics import tau_name
 from suti.stages.common import add_params_argument, log, write_summary
 
 HELP = "write the paper's tables and figures from results/eval and results/filter"
