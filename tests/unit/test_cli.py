@@ -56,3 +56,16 @@ def test_real_corpus_with_missing_folder_is_one_line(tmp_path):
              "--summary", tmp_path / "s.json", "--preview", tmp_path / "p.png")
     assert r.returncode == 2
     assert r.stderr.strip() == f"suti: error: corpus.path: no such folder: {tmp_path / 'nowhere'}"
+
+
+def test_every_command_has_help(capsys):
+    """argparse formats help strings with %: a stray "95%" breaks `--help` of that command only."""
+    import pytest
+
+    from suti.cli import COMMANDS, parser
+
+    for name in COMMANDS:
+        with pytest.raises(SystemExit) as exit_:
+            parser().parse_args([name, "--help"])
+        assert exit_.value.code == 0, name
+    assert "usage: suti" in capsys.readouterr().out

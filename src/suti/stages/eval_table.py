@@ -7,7 +7,7 @@ from suti.data import tables
 from suti.evaluation import paper_tables, protocol
 from suti.stages.common import add_params_argument, log, write_summary
 
-HELP = "summarise evaluation scores: means with bootstrap 95% intervals, markdown and CSV tables"
+HELP = "summarise evaluation scores: means with bootstrap 95%% intervals, markdown and CSV tables"
 
 
 def add_arguments(p) -> None:

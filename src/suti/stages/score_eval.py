@@ -28,7 +28,7 @@ def add_arguments(p) -> None:
     p.add_argument("--dreambench-images", help="indexed DreamBench photos (DreamBench: the subjects' real images)")
     p.add_argument("--scorer", default=None, help="trained small CLIP folder (when scoring.clip.model is empty)")
     p.add_argument("--out", required=True, help="output parquet: one row per image with every metric")
-    p.add_argument("--summary", required=True, help="output JSON: means with 95% intervals")
+    p.add_argument("--summary", required=True, help="output JSON: means with 95%% intervals")
 
 
 def tracking_tags(args) -> dict:
