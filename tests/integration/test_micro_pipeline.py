@@ -112,8 +112,8 @@ def test_micro_scoring_filtering_and_evaluation_outputs(micro):
     assert len(pq.read_table(res / "filter/0.000/samples.parquet")) == kept["0.000"]
     sizes = {("synthbench", "base"): 2 * 3, ("synthbench", "oracle"): 2 * 3, ("dreambench", "base"): 3 * 2,
              ("synthbench", "suti-none-k1"): 2 * 3, ("synthbench", "suti-none-k2"): 2 * 3,
-             ("synthbench", "experts-k2"): 2 * 3,
-             ("dreambench", "suti-none-k2"): 3 * 2}
+             ("synthbench", "experts-k2"): 2 * 3, ("synthbench", "dreamsuti-none-k2"): 2 * 3,
+             ("dreambench", "suti-none-k2"): 3 * 2, ("dreambench", "dreamsuti-none-k2"): 3 * 2}
     for (bench, method), n in sizes.items():
         scores = pq.read_table(res / f"eval/{bench}/{method}/scores.parquet").to_pylist()
         assert len(scores) == n and {r["method"] for r in scores} == {method.split("-")[0]}
@@ -128,7 +128,7 @@ def test_micro_scoring_filtering_and_evaluation_outputs(micro):
     table = (res / "eval/table.md").read_text()
     assert "### synthbench" in table and "### dreambench" in table and "| oracle |" in table
     assert "| suti (tau none), 1 demos |" in table and "| suti (tau none), 2 demos |" in table
-    assert "| experts, 2 demos |" in table
+    assert "| experts, 2 demos |" in table and "| dreamsuti (tau none), 2 demos |" in table
     report = (res / "report/report.md").read_text()
     for section in ("Main comparison: synthbench", "Main comparison: dreambench", "Demonstration count",
                     "Filter threshold tau", "Speed", "Filtered training sets"):
@@ -156,9 +156,10 @@ def test_every_stage_job_logged_an_mlflow_run(micro):
     experts = mlflow.search_runs(experiment_names=["suti/train_experts"], filter_string="tags.shard = '0001'")
     assert len(experts) == 1 and experts.iloc[0]["metrics.experts"] == 2
     assert len(mlflow.search_runs(experiment_names=["suti/filter_samples"])) == 3
-    scored = mlflow.search_runs(experiment_names=["suti/score_eval"], filter_string="tags.bench = 'dreambench'")
-    assert sorted(scored["tags.method"]) == ["base", "oracle", "suti"]
-    ablation = mlflow.search_runs(experiment_names=["suti/generate_eval"],
+    scored = mlflow.search_runs(experiment_names=["suti/evaluate"], filter_string="tags.bench = 'dreambench'")
+    assert sorted(scored["tags.method"]) == ["base", "dreamsuti", "oracle", "suti"]
+    assert scored["metrics.clip_i"].notna().all() and (scored["metrics.images"] > 0).all()  # generated and scored
+    ablation = mlflow.search_runs(experiment_names=["suti/evaluate"],
                                   filter_string="tags.method = 'suti' and tags.bench = 'synthbench'")
     assert sorted(ablation["tags.demos"]) == ["1", "2"] and set(ablation["tags.tau"]) == {"none"}
     quality = mlflow.search_runs(experiment_names=["suti/eval_experts"]).iloc[0]

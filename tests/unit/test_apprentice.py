@@ -127,6 +127,26 @@ def test_generation_is_deterministic_for_a_seed(trained):
     assert not np.array_equal(a, c)
 
 
+def test_dream_suti_tunes_a_copy_deterministically(trained):
+    from suti.apprentice.dream import DreamSutiTuner, dream_suti_key
+    from suti.evaluation.config import DreamSutiConfig
+
+    pipe = ApprenticePipeline.load(trained[0])
+    before = jax.tree.map(np.array, pipe.params)
+    tuner = DreamSutiTuner(pipe, DreamSutiConfig(steps=2, batch_size=3, learning_rate=1e-3))
+    demos = list(np.random.default_rng(4).integers(0, 255, (2, 8, 8, 3), dtype=np.uint8))
+    d, t, m = pipe.demo_arrays(demos, ["a photo of a mug"] * 2)
+    batch = tuner.batch(d, t, m, t[0], step=1)
+    np.testing.assert_array_equal(batch["images"], d[[1, 0, 1]])  # the demonstrations in turn, cycled
+    assert batch["demos"].shape == (3, 5, 8, 8, 3) and batch["demo_mask"].sum() == 6
+    a = tuner.tune(d, t, m, "mug", dream_suti_key(0, "subject-a"))
+    b = tuner.tune(d, t, m, "mug", dream_suti_key(0, "subject-a"))
+    jax.tree.map(np.testing.assert_array_equal, a, b)
+    jax.tree.map(np.testing.assert_array_equal, before, pipe.params)  # the pipeline's own weights are untouched
+    moved = jax.tree.map(lambda x, y: float(np.abs(np.asarray(x) - y).max()), a, before)
+    assert max(jax.tree.leaves(moved)) > 0
+
+
 def test_generate_cli_writes_a_grid_and_fails_in_one_line(trained, tmp_path, capsys):
     demo = tmp_path / "a.png"
     demo.write_bytes(encode_png(np.full((16, 16, 3), 90, np.uint8)))

@@ -119,17 +119,18 @@ def test_method_names_round_trip_and_expand_the_ablations():
     from suti.errors import SutiError
     from suti.evaluation.methods import Method, method_names, parse_method
 
-    for name in ("base", "oracle", "experts-k3", "suti-none-k1", "suti-0.100-k5"):
+    for name in ("base", "oracle", "experts-k3", "suti-none-k1", "suti-0.100-k5", "dreamsuti-0.100-k3"):
         assert parse_method(name).name == name
     assert parse_method("suti-0.100-k5") == Method("suti", "0.100", 5)
+    assert parse_method("dreamsuti-none-k2") == Method("dreamsuti", "none", 2)
     with pytest.raises(SutiError, match="unknown evaluation method"):
         parse_method("dreambooth")
     apprentice = {"taus": [None, 0.1], "main_tau": 0.1, "demos": 3, "demo_ablation": [1, 3, 5]}
     synth = method_names(["base", "oracle", "experts", "suti"], apprentice, "synthbench")
     assert synth == ["base", "oracle", "experts-k3", "suti-0.100-k3", "suti-0.100-k1", "suti-0.100-k5",
                      "suti-none-k3"]
-    assert method_names(["base", "oracle", "experts", "suti"], apprentice, "dreambench") == [
-        "base", "oracle", "suti-0.100-k3"]  # the ablations and DreamBooth run on SynthBench only
+    assert method_names(["base", "oracle", "experts", "suti", "dreamsuti"], apprentice, "dreambench") == [
+        "base", "oracle", "suti-0.100-k3", "dreamsuti-0.100-k3"]  # the ablations and DreamBooth: SynthBench only
 
 
 class _ColourClip:

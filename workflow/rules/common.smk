@@ -5,7 +5,7 @@ import sys
 from pathlib import Path
 
 from suti.config import ConfigError, load_schema, validate
-from suti.evaluation.methods import method_names, parse_method
+from suti.evaluation.methods import APPRENTICE_KINDS, method_names, parse_method
 from suti.mining.embed import USES_CLIP
 from suti.scoring.metrics import tau_name
 
@@ -35,7 +35,7 @@ wildcard_constraints:
     shard=r"\d+",
     tau=r"none|\d+\.\d{3}",
     bench=r"synthbench|dreambench",
-    method=r"base|oracle|experts-k\d+|suti-(none|\d+\.\d{3})-k\d+",
+    method=r"base|oracle|experts-k\d+|(dream)?suti-(none|\d+\.\d{3})-k\d+",
 
 
 SRC = Path(workflow.basedir) / "src" / "suti"
@@ -118,60 +118,39 @@ def get_benches():
     return ["synthbench"] + (["dreambench"] if config["evaluation"]["dreambench"]["enabled"] else [])
 
 
-def get_generate_eval_inputs(wildcards):
-    """Named inputs of generate_eval for one (bench, method); get_generate_eval_arguments passes them on."""
-    inputs = {}
-    if wildcards.bench == "synthbench":
-        inputs["clusters"] = "results/mining/clusters.parquet"
-        if wildcards.method == "oracle":
-            inputs["corpus"] = get_corpus_shards()
+def get_evaluate_inputs(wildcards):
+    """Named inputs of rule evaluate for one (bench, method); get_evaluate_arguments passes them on."""
+    method = parse_method(wildcards.method)
+    inputs = {"scorer": get_scorer_input()}
+    if wildcards.bench == "synthbench":  # the held-out clusters; ground truth for the oracle and the probe
+        inputs.update(clusters="results/mining/clusters.parquet", corpus=get_corpus_shards(),
+                      probe="results/probe/model")
     elif wildcards.bench == "dreambench":
         inputs["dreambench_images"] = "results/dreambench/images.parquet"
         inputs["dreambench_prompts"] = "results/dreambench/prompts.parquet"
-    method = parse_method(wildcards.method)
     if method.kind in ("base", "experts"):
         inputs["base"] = "results/base/model"
     if method.kind == "experts":
         inputs["priors"] = "results/experts/priors.parquet"
-    if method.kind == "suti":
+    if method.kind in APPRENTICE_KINDS:
         inputs["apprentice"] = f"results/apprentice/{method.tau}/model"
-        if wildcards.bench == "synthbench":
-            inputs["clusters"] = "results/mining/clusters.parquet"
     return inputs
 
 
-def get_score_eval_inputs(wildcards):
-    inputs = {"scorer": get_scorer_input()}
-    if wildcards.bench == "synthbench":
-        inputs.update(clusters="results/mining/clusters.parquet", corpus=get_corpus_shards(),
-                      probe="results/probe/model")
-    else:
-        inputs["dreambench_images"] = "results/dreambench/images.parquet"
-    return inputs
-
-
-def _as_arguments(inputs):
+def get_evaluate_arguments(wildcards):
     """{"dreambench_images": path(s)} -> "--dreambench-images path ..." (the stage's own flag names)."""
     parts = []
-    for name, value in inputs.items():
+    for name, value in get_evaluate_inputs(wildcards).items():
         values = [value] if isinstance(value, str) else list(value)
         if values:
             parts.append(f"--{name.replace('_', '-')} " + " ".join(values))
     return " ".join(parts)
 
 
-def get_generate_eval_params(wildcards):
-    """world and evaluation, plus the experts section for the DreamBooth baseline (how its experts train)."""
-    sections = ["world", "evaluation"] + (["experts"] if parse_method(wildcards.method).kind == "experts" else [])
-    return get_params(*sections)
-
-
-def get_generate_eval_arguments(wildcards):
-    return _as_arguments(get_generate_eval_inputs(wildcards))
-
-
-def get_score_eval_arguments(wildcards):
-    return _as_arguments(get_score_eval_inputs(wildcards))
+def get_evaluate_params(wildcards):
+    """world, scoring and evaluation, plus the experts section for the DreamBooth baseline (how its experts train)."""
+    sections = ["world", "scoring", "evaluation"]
+    return get_params(*sections, *(["experts"] if parse_method(wildcards.method).kind == "experts" else []))
 
 
 def get_eval_methods(bench):

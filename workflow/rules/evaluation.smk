@@ -1,8 +1,9 @@
-rule generate_eval:
+rule evaluate:
     input:
-        unpack(get_generate_eval_inputs),
-        code=get_code("generate_eval", "evaluation", "models", "diffusion", "world", "data", "apprentice", "experts",
-                      "stages/sample_priors.py", "stages/train_experts.py"),
+        unpack(get_evaluate_inputs),
+        code=get_code("evaluate", "evaluation", "models", "diffusion", "world", "data", "apprentice", "experts",
+                      "scoring", "stages/generate_eval.py", "stages/score_eval.py", "stages/sample_priors.py",
+                      "stages/train_experts.py", "stages/score_samples.py", "stages/train_probe.py"),
     output:
         generations="results/eval/{bench}/{method}/generations.parquet",
         grid=report(
@@ -14,46 +15,24 @@ rule generate_eval:
         ),
         summary="results/eval/{bench}/{method}/generations.summary.json",
         table="results/eval/{bench}/{method}/generations.summary.parquet",
-    params:
-        cfg=get_generate_eval_params,
-        inputs=get_generate_eval_arguments,
-    conda:
-        "../../environment.yml"
-    log:
-        "results/logs/generate_eval/{bench}/{method}.log",
-    threads: 2
-    resources:
-        mem_mb=4000,
-        runtime=60,
-    shell:
-        "suti generate-eval --params {params.cfg:q} --bench {wildcards.bench} --method {wildcards.method} "
-        "{params.inputs} --out {output.generations} --grid {output.grid} --summary {output.summary} > {log} 2>&1"
-
-
-rule score_eval:
-    input:
-        unpack(get_score_eval_inputs),
-        generations="results/eval/{bench}/{method}/generations.parquet",
-        code=get_code("score_eval", "evaluation", "scoring", "data", "stages/score_samples.py",
-                      "stages/train_probe.py"),
-    output:
         scores="results/eval/{bench}/{method}/scores.parquet",
-        summary="results/eval/{bench}/{method}/scores.summary.json",
-        table="results/eval/{bench}/{method}/scores.summary.parquet",
+        scores_summary="results/eval/{bench}/{method}/scores.summary.json",
+        scores_table="results/eval/{bench}/{method}/scores.summary.parquet",
     params:
-        cfg=get_params("scoring", "evaluation"),
-        inputs=get_score_eval_arguments,
+        cfg=get_evaluate_params,
+        inputs=get_evaluate_arguments,
     conda:
         "../../environment.yml"
     log:
-        "results/logs/score_eval/{bench}/{method}.log",
+        "results/logs/evaluate/{bench}/{method}.log",
     threads: 2
     resources:
         mem_mb=4000,
         runtime=60,
     shell:
-        "suti score-eval --params {params.cfg:q} --generations {input.generations} {params.inputs} "
-        "--out {output.scores} --summary {output.summary} > {log} 2>&1"
+        "suti evaluate --params {params.cfg:q} --bench {wildcards.bench} --method {wildcards.method} "
+        "{params.inputs} --out {output.generations} --grid {output.grid} --summary {output.summary} "
+        "--scores {output.scores} --scores-summary {output.scores_summary} > {log} 2>&1"
 
 
 rule eval_table:

@@ -23,10 +23,21 @@ class DreamBenchEval:
 
 
 @dataclasses.dataclass(frozen=True)
+class DreamSutiConfig:
+    """Dream-SuTI's brief per-subject fine-tuning of the apprentice (`apprentice.dream`)."""
+
+    steps: int = 25                 # fine-tuning steps per subject
+    batch_size: int = 4             # demonstrations denoised per step (cycled when there are fewer)
+    learning_rate: float = 1e-4     # constant Adam rate (brief tuning: no schedule)
+    cond_drop: float = 0.1          # as in apprentice training, so guidance keeps its null condition
+
+
+@dataclasses.dataclass(frozen=True)
 class EvaluationConfig:
     methods: tuple[str, ...] = ("base", "oracle", "experts", "suti")
     synthbench: SynthBenchEval = SynthBenchEval()
     dreambench: DreamBenchEval = DreamBenchEval()
     sample: SampleConfig = SampleConfig(steps=25)
+    dream_suti: DreamSutiConfig = DreamSutiConfig()  # per-subject tuning of method dreamsuti
     batch_size: int = 32                  # images per sampling batch
     bootstrap: int = 1000                 # subject resamples for the 95% intervals

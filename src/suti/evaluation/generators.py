@@ -3,8 +3,9 @@
 A generator takes the rows of one subject and returns uint8 images [N, H, W, 3]; `generate` times it per subject
 (wall clock, compilation excluded by a warm-up on the first subject), as the paper's speed comparison needs.
 Methods here: `base` (the base model with the class noun only), `oracle` (real images: SynthBench's ground-truth
-renders of each prompt; DreamBench's leave-one-out real photos, built by `dreambench_oracle_rows`) and the apprentice
-(`apprentice_renderer`, from each subject's first K images).
+renders of each prompt; DreamBench's leave-one-out real photos, built by `dreambench_oracle_rows`), the apprentice
+(`apprentice_renderer`, from each subject's first K images), Dream-SuTI (`dream_suti_renderer`: the same after a brief
+fine-tuning on them) and DreamBooth (`train_dreambooth` + `dreambooth_renderer`).
 """
 
 from __future__ import annotations
@@ -61,6 +62,28 @@ def apprentice_renderer(pipe, demonstrations: dict, cfg: SampleConfig, batch_siz
         n = len(rows)
         return pipe.sample([r["prompt"] for r in rows], np.repeat(d[None], n, 0), np.repeat(t[None], n, 0),
                            np.repeat(m[None], n, 0), np.array([r["seed"] for r in rows]), cfg, min(batch_size, n))
+
+    return render
+
+
+def dream_suti_renderer(pipe, demonstrations: dict, class_of: dict, cfg: SampleConfig, tune_cfg, seed: int,
+                        batch_size: int):
+    """Dream-SuTI: the apprentice fine-tuned on each subject's demonstrations (`apprentice.dream`), then sampled as
+    `apprentice_renderer`; a subject's time covers its fine-tuning and its sampling."""
+    import dataclasses
+
+    from suti.apprentice.dream import DreamSutiTuner, dream_suti_key
+
+    tuner = DreamSutiTuner(pipe, tune_cfg)
+
+    def render(rows):
+        subject = rows[0]["subject"]
+        demos, captions = zip(*demonstrations[subject])
+        d, t, m = pipe.demo_arrays(list(demos), list(captions))
+        tuned = dataclasses.replace(pipe, params=tuner.tune(d, t, m, class_of[subject], dream_suti_key(seed, subject)))
+        n = len(rows)
+        return tuned.sample([r["prompt"] for r in rows], np.repeat(d[None], n, 0), np.repeat(t[None], n, 0),
+                            np.repeat(m[None], n, 0), np.array([r["seed"] for r in rows]), cfg, min(batch_size, n))
 
     return render
 

@@ -5,10 +5,12 @@
   experts-k<K>        DreamBooth: an expert fine-tuned on each subject's K demonstrations (SynthBench only: the
                       class-prior images exist for SynthBench's classes)
   suti-<tau>-k<K>     the apprentice trained at filter tau, given K demonstrations of each subject
+  dreamsuti-<tau>-k<K>  Dream-SuTI: that apprentice briefly fine-tuned on each subject's K demonstrations first
 
 The comparison and both ablations are expanded from config: the main apprentice (apprentice.main_tau) at
 apprentice.demos demonstrations; the same apprentice at every count of apprentice.demo_ablation; every apprentice of
-apprentice.taus at apprentice.demos (SynthBench only; DreamBench gets the main comparison).
+apprentice.taus at apprentice.demos (SynthBench only; DreamBench gets the main comparison). Dream-SuTI runs the main
+apprentice at apprentice.demos.
 """
 
 from __future__ import annotations
@@ -19,20 +21,23 @@ import re
 from suti.errors import SutiError
 from suti.scoring.metrics import tau_name
 
-_APPRENTICE = re.compile(r"^suti-(none|\d+\.\d{3})-k(\d+)$")
+_APPRENTICE = re.compile(r"^(suti|dreamsuti)-(none|\d+\.\d{3})-k(\d+)$")
 _EXPERTS = re.compile(r"^experts-k(\d+)$")
+
+
+APPRENTICE_KINDS = ("suti", "dreamsuti")  # the methods that run an apprentice (of filter tau)
 
 
 @dataclasses.dataclass(frozen=True)
 class Method:
-    kind: str           # base | oracle | experts | suti
+    kind: str           # base | oracle | experts | suti | dreamsuti
     tau: str = ""       # the apprentice's training set ("none" or "0.100"); "" where it does not apply
     demos: int = 0      # demonstrations given per subject
 
     @property
     def name(self) -> str:
-        if self.kind == "suti":
-            return f"suti-{self.tau}-k{self.demos}"
+        if self.kind in APPRENTICE_KINDS:
+            return f"{self.kind}-{self.tau}-k{self.demos}"
         return f"experts-k{self.demos}" if self.kind == "experts" else self.kind
 
 
@@ -40,10 +45,10 @@ def parse_method(name: str) -> Method:
     if name in ("base", "oracle"):
         return Method(name)
     if m := _APPRENTICE.match(name):
-        return Method("suti", m.group(1), int(m.group(2)))
+        return Method(m.group(1), m.group(2), int(m.group(3)))
     if m := _EXPERTS.match(name):
         return Method("experts", "", int(m.group(1)))
-    raise SutiError(f"unknown evaluation method {name!r} (base, oracle, experts-k<demos> or suti-<tau>-k<demos>)")
+    raise SutiError(f"unknown evaluation method {name!r} (base, oracle, experts-k<demos> suti-<tau>-k<demos> or dreamsuti-<tau>-k<demos>)")
 
 
 def method_names(kinds, apprentice: dict, bench: str) -> list[str]:
@@ -59,4 +64,6 @@ def method_names(kinds, apprentice: dict, bench: str) -> list[str]:
             wanted += [(tau_name(t), k) for t in apprentice["taus"]]
         for tau, demos in dict.fromkeys(wanted):
             names.append(Method("suti", tau, demos).name)
+    if "dreamsuti" in kinds:
+        names.append(Method("dreamsuti", tau_name(apprentice["main_tau"]), apprentice["demos"]).name)
     return names

@@ -21,13 +21,13 @@ HELP = "generate a method's evaluation images (SynthBench held-out subjects or D
 def add_arguments(p) -> None:
     add_params_argument(p)
     p.add_argument("--bench", required=True, choices=("synthbench", "dreambench"))
-    p.add_argument("--method", required=True, type=parse_method, help="base, oracle or suti-<tau>-k<demos>")
+    p.add_argument("--method", required=True, type=parse_method, help="base, oracle, experts-k<demos>, suti-<tau>-k<demos> or dreamsuti-<tau>-k<demos>")
     p.add_argument("--clusters", help="mined clusters parquet (synthbench)")
     p.add_argument("--corpus", nargs="+", help="corpus shards (synthbench oracle: ground truth)")
     p.add_argument("--dreambench-images", help="indexed DreamBench photos (dreambench)")
     p.add_argument("--dreambench-prompts", help="indexed DreamBench prompts (dreambench)")
     p.add_argument("--base", help="exported base model (method base)")
-    p.add_argument("--apprentice", help="exported apprentice (methods suti-*)")
+    p.add_argument("--apprentice", help="exported apprentice (methods suti-* and dreamsuti-*)")
     p.add_argument("--priors", help="class-prior images (method experts-*: DreamBooth's prior preservation)")
     p.add_argument("--out", required=True, help="output parquet of generations")
     p.add_argument("--grid", required=True, help="output PNG: a few subjects' generations")
@@ -95,6 +95,14 @@ def renderer(args, params: dict, cfg: EvaluationConfig, rows: list[dict]):
         pipe = ApprenticePipeline.load(args.apprentice)
         return generators.apprentice_renderer(pipe, demonstrations(args, rows, method.demos), cfg.sample,
                                               cfg.batch_size), 0.0
+    if method.kind == "dreamsuti":
+        _require(args, "apprentice")
+        from suti.apprentice.pipeline import ApprenticePipeline
+
+        class_of = {r["subject"]: r["class_noun"] for r in rows}
+        return generators.dream_suti_renderer(
+            ApprenticePipeline.load(args.apprentice), demonstrations(args, rows, method.demos), class_of, cfg.sample,
+            cfg.dream_suti, int(params["seed"]), cfg.batch_size), 0.0
     if method.kind == "base":
         _require(args, "base")
         from suti.models.pipeline import TextToImagePipeline
