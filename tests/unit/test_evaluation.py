@@ -164,3 +164,30 @@ def test_score_images_metrics_and_missing_values():
     np.testing.assert_allclose(scores["clip_t"][:2], [1.0, 0.0], atol=1e-3)
     assert np.isnan(scores["clip_t"][2]) and np.isnan(scores["dino"]).all()         # no prompt; no DINO weights
     assert np.isnan(scores["subject_accuracy"]).all()                               # no probe given
+
+
+def _summary_row(method, demos, clip_i, clip_t, seconds, tau=""):
+    row = {"bench": "synthbench", "method": method, "tau": tau, "demos": demos, "seconds_per_subject": seconds,
+           "images": 12, "subjects": 1}
+    for m in ("dino", "clip_i", "clip_t", "subject_accuracy", "prompt_accuracy"):
+        row[m] = row[f"{m}_low"] = row[f"{m}_high"] = float("nan")
+    row.update(clip_i=clip_i, clip_t=clip_t)
+    return row
+
+
+def test_report_orders_the_main_comparison_and_checks_the_targets():
+    from suti.evaluation import report
+
+    summary = [_summary_row("oracle", 0, 0.5, 0.5, 0.0), _summary_row("suti", 1, 0.20, 0.30, 1.0, "0.100"),
+               _summary_row("dreamsuti", 3, 0.3, 0.3, 5.0, "0.100"), _summary_row("suti", 3, 0.25, 0.297, 1.0, "0.100"),
+               _summary_row("experts", 3, 0.30, 0.30, 30.0), _summary_row("base", 0, 0.1, 0.3, 1.0),
+               _summary_row("suti", 3, 0.9, 0.9, 1.0, "none")]
+    main = report.main_comparison(summary, "synthbench", "0.100", 3)
+    assert [(r["method"], r["tau"]) for r in main] == [("base", ""), ("experts", ""), ("suti", "0.100"),
+                                                       ("dreamsuti", "0.100"), ("oracle", "")]
+    goals = {g["target"]: g for g in report.targets(summary, "0.100", 3)}
+    fidelity, text, speed, rises = goals.values()
+    assert not fidelity["met"] and "0.250 vs 0.300 (-16.7%)" == fidelity["measured"]  # CLIP-I: DINO was not computed
+    assert text["met"] and "-1.0%" in text["measured"]              # 0.297 vs 0.300: within 2%
+    assert speed["met"] and "(30.0x)" in speed["measured"]
+    assert rises["met"] and rises["measured"].startswith("0.200 -> 0.250")

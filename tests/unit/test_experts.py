@@ -132,7 +132,10 @@ def _leaves(tree):
 def test_k_expert_step_equals_k_single_expert_steps(setup):
     graphdef, params, data, null = setup
     together, _ = et.train_experts(graphdef, params, data, CFG, DIFFUSION, null)
+    et._compiled_step.cache_clear()
     alone, _ = et.train_experts(graphdef, params, data, dataclasses.replace(CFG, strategy="loop"), DIFFUSION, null)
+    info = et._compiled_step.cache_info()
+    assert (info.misses, info.hits) == (1, 2)  # experts one after another share one compiled step
     for a, b in zip(_leaves(together), _leaves(alone)):
         assert a.shape[0] == 3
         np.testing.assert_allclose(a, b, atol=2e-5, rtol=1e-4)

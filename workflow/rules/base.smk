@@ -30,7 +30,8 @@ rule eval_base:
     input:
         model="results/base/model",
         probe="results/probe/model",
-        code=get_code("eval_base", "evaluation", "scoring", "models", "diffusion", "world"),
+        code=get_code("eval_base", "evaluation/__init__.py", "evaluation/base_quality.py", "scoring", "models",
+                      "diffusion", "world", "stages/train_base.py", "stages/train_probe.py"),
     output:
         summary="results/base/quality.json",
         table="results/base/quality.parquet",

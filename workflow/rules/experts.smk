@@ -75,7 +75,8 @@ rule eval_experts:
         probe="results/probe/model",
         clusters="results/mining/clusters.parquet",
         corpus=get_corpus_shards(),
-        code=get_code("eval_experts", "evaluation", "scoring", "experts", "models", "diffusion", "world"),
+        code=get_code("eval_experts", "evaluation/__init__.py", "evaluation/expert_quality.py", "scoring", "experts",
+                      "models", "diffusion", "world", "data", "stages/train_probe.py"),
     output:
         summary="results/experts/quality.json",
         summary_table="results/experts/quality.parquet",

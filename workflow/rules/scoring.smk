@@ -28,7 +28,8 @@ rule score_samples:
         scorer=get_scorer_input(),
         probe="results/probe/model",
         corpus=get_corpus_shards(),
-        code=get_code("score_samples", "scoring", "data", "world/prompts.py", "evaluation", "stages/train_probe.py"),
+        code=get_code("score_samples", "scoring", "data", "world/prompts.py", "evaluation/__init__.py",
+                      "evaluation/expert_quality.py", "evaluation/protocol.py", "stages/train_probe.py"),
     output:
         scores="results/filter/scores/{shard}.parquet",
         summary="results/filter/scores/{shard}.summary.json",

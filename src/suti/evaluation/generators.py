@@ -90,7 +90,13 @@ def dream_suti_renderer(pipe, demonstrations: dict, class_of: dict, cfg: SampleC
 
 def train_dreambooth(base, demonstrations: dict, class_of: dict, priors: dict, cfg, seed: int, directory):
     """The optimisation baseline: one DreamBooth expert per subject, fine-tuned on its demonstrations (with prior
-    preservation), all subjects in one batched job as `train_experts` does. Returns (ExpertShard, seconds)."""
+    preservation) one subject after another, as a user runs DreamBooth, each subject timed on its own (compilation
+    excluded by a one-step warm-up). Returns (ExpertShard, {subject: seconds of fine-tuning})."""
+    import dataclasses
+
+    import jax
+    import jax.numpy as jnp
+
     from suti.experts.config import subject_seed
     from suti.experts.store import ExpertShard, save_shard
     from suti.experts.training import ExpertData, train_experts
@@ -107,11 +113,22 @@ def train_dreambooth(base, demonstrations: dict, class_of: dict, priors: dict, c
         prior_images=[priors[class_of[s]] for s in subjects],
         prior_tokens=tok.encode([class_prompt(class_of[s]) for s in subjects]),
         seeds=np.array([m["seed"] for m in meta]))
-    start = time.perf_counter()
-    deltas, _ = train_experts(base.graphdef, base.params, data, cfg.expert, base.diffusion_cfg, tok.encode([""])[0],
-                              desc="dreambooth (held-out subjects)")
-    seconds = time.perf_counter() - start
-    save_shard(directory, deltas, cfg.expert, meta, {"base_model": "evaluation"})
+    one = dataclasses.replace(cfg.expert, strategy="loop")
+    null = tok.encode([""])[0]
+
+    def fine_tune(k, **kwargs):
+        delta, _ = train_experts(base.graphdef, base.params, data.subset([k]), one, base.diffusion_cfg, null,
+                                 desc=f"dreambooth {subjects[k]}", **kwargs)
+        return jax.block_until_ready(delta)
+
+    fine_tune(0, stop_at=1)  # compiles the step every subject then shares
+    deltas, seconds = [], {}
+    for k, subject in enumerate(subjects):
+        start = time.perf_counter()
+        deltas.append(fine_tune(k))
+        seconds[subject] = time.perf_counter() - start
+    save_shard(directory, jax.tree.map(lambda *xs: jnp.concatenate(xs), *deltas), cfg.expert, meta,
+               {"base_model": "evaluation"})
     return ExpertShard.load(directory, base), seconds
 
 

@@ -29,10 +29,15 @@ def markdown_table(rows: list[dict], first: tuple[str, callable], extra: tuple =
     return "\n".join(lines)
 
 
+ORDER = ("base", "experts", "suti", "dreamsuti", "oracle")  # the paper's table order
+
+
 def main_comparison(summary: list[dict], bench: str, main_tau: str, demos: int) -> list[dict]:
-    """Base, oracle and the main apprentice (main tau, main demonstration count) on one benchmark."""
-    return [r for r in summary if r["bench"] == bench and (
-        r["method"] != "suti" or (r["tau"] == main_tau and r["demos"] == demos))]
+    """Base, DreamBooth experts, the main apprentice (main tau, main demonstration count), Dream-SuTI and the oracle
+    on one benchmark, in that order."""
+    rows = [r for r in summary if r["bench"] == bench and (
+        r["method"] not in ("suti", "dreamsuti") or (r["tau"] == main_tau and r["demos"] == demos))]
+    return sorted(rows, key=lambda r: ORDER.index(r["method"]) if r["method"] in ORDER else len(ORDER))
 
 
 def demo_ablation(summary: list[dict], main_tau: str) -> list[dict]:
@@ -59,6 +64,42 @@ def speed_table(summary: list[dict]) -> list[dict]:
             ratio = r["seconds_per_subject"] / ref if ref else float("nan")
             out.append({"bench": bench, "method": method_label(r), "seconds_per_subject": r["seconds_per_subject"],
                         "images_per_subject": r["images"] / max(r["subjects"], 1), "ratio_to_suti": ratio})
+    return out
+
+
+PAPER = {"fidelity": "DINO 0.741 vs DreamBooth 0.696", "text": "CLIP-T 0.304 vs 0.306", "speed": "20x (aim 100x)"}
+
+
+def targets(summary: list[dict], main_tau: str, demos: int, bench: str = "synthbench") -> list[dict]:
+    """Issue 6's targets for the apprentice against the DreamBooth experts, measured on `bench`: fidelity (DINO where
+    it was computed, else CLIP-I) at least theirs, CLIP-T within 2% of theirs, fidelity rising from the fewest to the
+    most demonstrations, and at least 20x less time per subject. Each row: bench, target, paper, measured, met; a
+    target whose methods were not evaluated has no row."""
+    rows = [r for r in summary if r["bench"] == bench]
+    suti = next((r for r in rows if r["method"] == "suti" and r["tau"] == main_tau and r["demos"] == demos), None)
+    experts = next((r for r in rows if r["method"] == "experts" and r["demos"] == demos), None)
+    fid = "dino" if suti and not math.isnan(suti["dino"]) else "clip_i"
+    out = []
+
+    def add(target, paper, measured, met):
+        out.append({"bench": bench, "target": target, "paper": paper, "measured": measured, "met": met})
+
+    if suti and experts:
+        a, b = suti[fid], experts[fid]
+        add(f"{HEADERS[fid]}: SuTI >= DreamBooth", PAPER["fidelity"], f"{a:.3f} vs {b:.3f} ({a / b - 1:+.1%})", a >= b)
+        a, b = suti["clip_t"], experts["clip_t"]
+        add("CLIP-T: SuTI within 2% of DreamBooth", PAPER["text"], f"{a:.3f} vs {b:.3f} ({a / b - 1:+.1%})",
+            a >= 0.98 * b)
+        ratio = experts["seconds_per_subject"] / suti["seconds_per_subject"]
+        add("time per subject: DreamBooth / SuTI >= 20", PAPER["speed"],
+            f"{experts['seconds_per_subject']:.2f} s vs {suti['seconds_per_subject']:.2f} s ({ratio:.1f}x)",
+            ratio >= 20)
+    ablation = demo_ablation(summary, main_tau)
+    if len(ablation) >= 2:
+        lo, hi = ablation[0], ablation[-1]
+        add(f"{HEADERS[fid]} rises with demonstrations", "rises (paper)",
+            " -> ".join(f"{r[fid]:.3f}" for r in ablation) + f" ({lo['demos']} -> {hi['demos']} demos)",
+            hi[fid] > lo[fid])
     return out
 
 

@@ -19,6 +19,7 @@ the step, so an expert trains identically whichever job, shard position or devic
 from __future__ import annotations
 
 import dataclasses
+import functools
 from typing import Any
 
 import jax
@@ -204,10 +205,7 @@ def train_experts(base_graphdef, base_params, data: ExpertData, cfg: ExpertConfi
 
 def _train_group(base_graphdef, base_params, data, cfg, diffusion, null_tokens, ckpt, stop_at, mesh, desc):
     graphdef, trainable, frozen = expert_model(base_graphdef, base_params, cfg, data.seeds)
-    make_loss = make_expert_loss if cfg.mode == "lora" else make_full_loss
-    tx = make_expert_optimizer(cfg.train)
-    step = jax.jit(make_expert_step(make_loss(graphdef, cfg, diffusion, jnp.asarray(null_tokens)), tx),
-                   donate_argnums=0)
+    tx, step = _compiled_step(graphdef, cfg, diffusion, tuple(int(t) for t in null_tokens))
     state = {"step": jnp.zeros((), jnp.int32), "params": trainable, "opt_state": tx.init(trainable)}
     batch_fn = lambda s: expert_batch(data, cfg, s)
     if mesh is not None:
@@ -219,6 +217,16 @@ def _train_group(base_graphdef, base_params, data, cfg, diffusion, null_tokens, 
     params = state["params"]
     delta = params if cfg.mode == "lora" else jax.tree.map(lambda p, b: p - b[None], params, base_params)
     return delta, history
+
+
+@functools.lru_cache(maxsize=4)
+def _compiled_step(graphdef, cfg: ExpertConfig, diffusion: DiffusionConfig, null_tokens: tuple[int, ...]):
+    """(optimizer, jitted step) for one expert-model structure, kept: experts trained one after another (the loop
+    strategy, DreamBooth's per-subject timing) compile once, not once each."""
+    make_loss = make_expert_loss if cfg.mode == "lora" else make_full_loss
+    tx = make_expert_optimizer(cfg.train)
+    return tx, jax.jit(make_expert_step(make_loss(graphdef, cfg, diffusion, jnp.asarray(null_tokens)), tx),
+                       donate_argnums=0)
 
 
 def expert_mesh(n_experts: int):

@@ -69,7 +69,7 @@ def demonstrations(args, rows: list[dict], k: int) -> dict:
 
 
 def renderer(args, params: dict, cfg: EvaluationConfig, rows: list[dict]):
-    """(render(subject rows) -> images, seconds spent per subject before rendering: DreamBooth's fine-tuning)."""
+    """(render(subject rows) -> images, {subject: seconds spent before rendering}: DreamBooth's fine-tuning)."""
     method: Method = args.method
     if method.kind == "experts":
         _require(args, "base", "priors", "clusters")
@@ -86,15 +86,14 @@ def renderer(args, params: dict, cfg: EvaluationConfig, rows: list[dict]):
             shard, seconds = generators.train_dreambooth(
                 base, demonstrations(args, rows, method.demos), class_of, load_priors(args.priors), experts,
                 int(params["seed"]), f"{tmp}/experts")
-        render = generators.dreambooth_renderer(shard, experts.identifier, cfg.sample, cfg.batch_size)
-        return render, seconds / max(len(class_of), 1)
+        return generators.dreambooth_renderer(shard, experts.identifier, cfg.sample, cfg.batch_size), seconds
     if method.kind == "suti":
         _require(args, "apprentice")
         from suti.apprentice.pipeline import ApprenticePipeline
 
         pipe = ApprenticePipeline.load(args.apprentice)
         return generators.apprentice_renderer(pipe, demonstrations(args, rows, method.demos), cfg.sample,
-                                              cfg.batch_size), 0.0
+                                              cfg.batch_size), {}
     if method.kind == "dreamsuti":
         _require(args, "apprentice")
         from suti.apprentice.pipeline import ApprenticePipeline
@@ -102,17 +101,17 @@ def renderer(args, params: dict, cfg: EvaluationConfig, rows: list[dict]):
         class_of = {r["subject"]: r["class_noun"] for r in rows}
         return generators.dream_suti_renderer(
             ApprenticePipeline.load(args.apprentice), demonstrations(args, rows, method.demos), class_of, cfg.sample,
-            cfg.dream_suti, int(params["seed"]), cfg.batch_size), 0.0
+            cfg.dream_suti, int(params["seed"]), cfg.batch_size), {}
     if method.kind == "base":
         _require(args, "base")
         from suti.models.pipeline import TextToImagePipeline
 
-        return generators.base_renderer(TextToImagePipeline.load(args.base), cfg.sample, cfg.batch_size), 0.0
+        return generators.base_renderer(TextToImagePipeline.load(args.base), cfg.sample, cfg.batch_size), {}
     _require(args, "clusters", "corpus")  # the SynthBench oracle renders ground truth
     ids = generators.page_subject_ids(pq.read_table(args.clusters), args.corpus)
     if ids is None:
         raise SutiError("the SynthBench oracle needs a corpus with ground truth (this one has none)")
-    return generators.synthbench_oracle_renderer(int(params["seed"]), ids, int(params["world"]["resolution"])), 0.0
+    return generators.synthbench_oracle_renderer(int(params["seed"]), ids, int(params["world"]["resolution"])), {}
 
 
 def run(args) -> None:
@@ -128,8 +127,9 @@ def run(args) -> None:
         with progress(len(rows), f"generate_eval {args.bench}/{method.name}") as bar:
             render, setup_seconds = renderer(args, args.params, cfg, rows)
             images, seconds = generators.generate(rows, render, bar)
-        rows = [dict(r, method=method.kind, demos=method.demos, tau=method.tau, reference=-1,
-                     seconds=seconds[r["subject"]] + setup_seconds, image=encode_png(im)) for r, im in zip(rows, images)]
+        rows = [dict(r, method=method.kind, demos=method.demos, tau=method.tau, reference=-1, image=encode_png(im),
+                     seconds=seconds[r["subject"]] + setup_seconds.get(r["subject"], 0.0))
+                for r, im in zip(rows, images)]
     io.write_parquet(tables.from_rows(rows, tables.EVAL_GENERATIONS), args.out)
     shown = [decode_image(r["image"]) for r in rows[:64]]
     scale = max(1, 64 // shown[0].shape[0]) if shown else 1

@@ -93,6 +93,11 @@ def run(args) -> None:
                  "| Bench | Method | s / subject | images / subject | x apprentice |", "|---|---|---|---|---|"]
     sections += [f"| {r['bench']} | {r['method']} | {r['seconds_per_subject']:.2f} | {r['images_per_subject']:.0f} | "
                  f"{r['ratio_to_suti']:.2f} |" for r in speed]
+    goals = report.targets(summary, main_tau, demos)
+    sections += ["", "## Targets (issue 6; apprentice vs DreamBooth experts on SynthBench, measured)", "",
+                 "| Target | Paper | Measured | Met |", "|---|---|---|---|"]
+    sections += [f"| {g['target']} | {g['paper']} | {g['measured']} | "
+                 f"{'n/a' if g['met'] is None else ('yes' if g['met'] else 'no')} |" for g in goals]
     filter_rows = [{k: v for k, v in f.items() if not isinstance(v, dict)} for f in filters]
     sections += ["", "## Filtered training sets", "", to_markdown_rows(filter_rows)]
     io.write_text("\n".join(sections) + "\n", args.markdown)
@@ -104,7 +109,8 @@ def run(args) -> None:
                          args.figures[1])
     demo_grid(args.generations, args.clusters, demos, args.figures[2])
     log.info("report written to %s", args.markdown)
-    write_summary({"main_tau": main_tau, "demos": demos, "methods": len(summary)},
+    write_summary({"main_tau": main_tau, "demos": demos, "methods": len(summary),
+                   "targets_met": sum(bool(g["met"]) for g in goals), "targets": len(goals)},
                   str(Path(args.markdown).with_name("report.json")), figures=(args.markdown, *args.figures))
 
 
