@@ -48,7 +48,8 @@ def parse_method(name: str) -> Method:
         return Method(m.group(1), m.group(2), int(m.group(3)))
     if m := _EXPERTS.match(name):
         return Method("experts", "", int(m.group(1)))
-    raise SutiError(f"unknown evaluation method {name!r} (base, oracle, experts-k<demos> suti-<tau>-k<demos> or dreamsuti-<tau>-k<demos>)")
+    raise SutiError(f"unknown evaluation method {name!r} (base, oracle, experts-k<K>, suti-<tau>-k<K> or "
+                    "dreamsuti-<tau>-k<K>)")
 
 
 def method_names(kinds, apprentice: dict, bench: str) -> list[str]:

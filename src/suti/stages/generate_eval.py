@@ -21,7 +21,8 @@ HELP = "generate a method's evaluation images (SynthBench held-out subjects or D
 def add_arguments(p) -> None:
     add_params_argument(p)
     p.add_argument("--bench", required=True, choices=("synthbench", "dreambench"))
-    p.add_argument("--method", required=True, type=parse_method, help="base, oracle, experts-k<demos>, suti-<tau>-k<demos> or dreamsuti-<tau>-k<demos>")
+    p.add_argument("--method", required=True, type=parse_method,
+                   help="base, oracle, experts-k<K>, suti-<tau>-k<K> or dreamsuti-<tau>-k<K>")
     p.add_argument("--clusters", help="mined clusters parquet (synthbench)")
     p.add_argument("--corpus", nargs="+", help="corpus shards (synthbench oracle: ground truth)")
     p.add_argument("--dreambench-images", help="indexed DreamBench photos (dreambench)")
