@@ -21,6 +21,7 @@ rule train_apprentice:
     log:
         "results/logs/train_apprentice/{tau}.log",
     threads: 2
+    priority: CHAIN_PRIORITY
     resources:
         mem_mb=8000,
         runtime=120,

@@ -18,6 +18,7 @@ rule train_base:
     log:
         "results/logs/train_base.log",
     threads: 2
+    priority: CHAIN_PRIORITY
     resources:
         mem_mb=8000,
         runtime=120,

@@ -38,6 +38,10 @@ wildcard_constraints:
     method=r"base|oracle|experts-k\d+|(dream)?suti-(none|\d+\.\d{3})-k\d+",
 
 
+# The chain corpus -> mining -> base -> experts -> filter -> apprentices runs first: with two jobs at a time (the
+# default profile), evaluation jobs, which only consume its outputs, fill the free slots instead of delaying it.
+CHAIN_PRIORITY = 1
+
 SRC = Path(workflow.basedir) / "src" / "suti"
 CORE_MODULES = ["__init__.py", "config.py", "errors.py", "io.py", "stages/__init__.py", "stages/common.py"]
 

@@ -11,6 +11,7 @@ rule sample_priors:
     log:
         "results/logs/sample_priors.log",
     threads: 2
+    priority: CHAIN_PRIORITY
     resources:
         mem_mb=4000,
         runtime=30,
@@ -35,6 +36,7 @@ rule train_experts:
     log:
         "results/logs/train_experts/{shard}.log",
     threads: 2
+    priority: CHAIN_PRIORITY
     resources:
         mem_mb=8000,
         runtime=120,
@@ -60,6 +62,7 @@ rule sample_experts:
     log:
         "results/logs/sample_experts/{shard}.log",
     threads: 2
+    priority: CHAIN_PRIORITY
     resources:
         mem_mb=4000,
         runtime=60,

@@ -21,6 +21,7 @@ rule mine_clusters:
     log:
         "results/logs/mine_clusters.log",
     threads: 1
+    priority: CHAIN_PRIORITY
     resources:
         mem_mb=4000,
         runtime=60,

@@ -13,6 +13,7 @@ rule train_scorer:
     log:
         "results/logs/train_scorer.log",
     threads: 2
+    priority: CHAIN_PRIORITY
     resources:
         mem_mb=4000,
         runtime=60,
@@ -42,6 +43,7 @@ rule score_samples:
     log:
         "results/logs/score_samples/{shard}.log",
     threads: 2
+    priority: CHAIN_PRIORITY
     resources:
         mem_mb=4000,
         runtime=30,
@@ -68,6 +70,7 @@ rule filter_samples:
     log:
         "results/logs/filter_samples/{tau}.log",
     threads: 1
+    priority: CHAIN_PRIORITY
     resources:
         mem_mb=2000,
         runtime=10,
