@@ -38,6 +38,7 @@ bench: $(STAMP)
 	$(PY) bench/bench_mining.py
 	$(PY) bench/bench_train.py
 	$(PY) bench/bench_experts.py
+	$(PY) bench/bench_speed.py
 	$(PY) bench/bench_dag.py
 
 mlflow: $(STAMP)  ## the MLflow UI on 127.0.0.1 only
