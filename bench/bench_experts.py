@@ -15,10 +15,9 @@ import time
 import jax
 import jax.numpy as jnp
 import numpy as np
-import yaml
 
 from suti import io
-from suti.config import from_dict, load_config
+from suti.config import default_config, from_dict
 from suti.experts import training as et
 from suti.experts.config import ExpertsSection
 from suti.models.lora import count_lora_params
@@ -62,10 +61,7 @@ def main() -> None:
     p.add_argument("--targets", nargs="+", help="override experts.lora.targets")
     p.add_argument("--out", default="bench/out/experts.json")
     args = p.parse_args()
-    try:
-        config = load_config(["config/config.yaml"], "workflow/schemas/config.schema.yaml")
-    except ImportError:  # no jsonschema (e.g. a bare accelerator image): config.yaml spells out every key
-        config = yaml.safe_load(open("config/config.yaml"))
+    config = default_config()
     base = from_dict(BaseConfig, config["base"])
     section = from_dict(ExpertsSection, config["experts"])
     mcfg = model_config(base.model, config["world"]["resolution"])

@@ -18,12 +18,11 @@ import tempfile
 
 import jax
 import numpy as np
-import yaml
 
 from suti import io
 from suti.apprentice.pipeline import ApprenticePipeline
 from suti.apprentice.training import init_apprentice
-from suti.config import from_dict, load_config
+from suti.config import default_config, from_dict
 from suti.evaluation import generators, plans
 from suti.evaluation.config import EvaluationConfig
 from suti.experts.config import ExpertsSection
@@ -46,10 +45,7 @@ def main() -> None:
     p.add_argument("--subjects", type=int, default=3, help="timed subjects per method")
     p.add_argument("--out", default="bench/out/speed.json")
     args = p.parse_args()
-    try:
-        config = load_config(["config/config.yaml"], "workflow/schemas/config.schema.yaml")
-    except ImportError:  # no jsonschema (e.g. a bare accelerator image): config.yaml spells out every key
-        config = yaml.safe_load(open("config/config.yaml"))
+    config = default_config()
     base_cfg = from_dict(BaseConfig, config["base"])
     experts = from_dict(ExpertsSection, config["experts"])
     evaluation = from_dict(EvaluationConfig, config["evaluation"])

@@ -18,7 +18,7 @@ import numpy as np
 from flax import nnx
 
 from suti import io
-from suti.config import from_dict, load_config
+from suti.config import default_config, from_dict
 from suti.diffusion.process import Prediction, predict_eps_x0
 from suti.diffusion.samplers import guided
 from suti.diffusion.schedules import get_schedule
@@ -44,7 +44,7 @@ def main() -> None:
     p.add_argument("--steps", type=int, default=20, help="timed train steps")
     p.add_argument("--out", default="bench/out/train.json")
     args = p.parse_args()
-    config = load_config(["config/config.yaml"], "workflow/schemas/config.schema.yaml")
+    config = default_config()
     base = from_dict(BaseConfig, config["base"])
     mcfg = model_config(base.model, config["world"]["resolution"])
     vocab, bsz, res = 200, base.train.batch_size, mcfg.unet.resolution

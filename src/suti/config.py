@@ -77,6 +77,17 @@ def load_config(paths: list[str | Path], schema_path: str | Path) -> dict:
     return validate(config, load_schema(schema_path))
 
 
+def default_config(repo: str | Path = ".") -> dict:
+    """config/config.yaml of a checkout (what the benches measure), validated against the schema where jsonschema is
+    installed; a bare accelerator image may lack it, and config.yaml spells out every key."""
+    repo = Path(repo)
+    try:
+        return load_config([repo / "config/config.yaml"], repo / "workflow/schemas/config.schema.yaml")
+    except ImportError:
+        with open(repo / "config/config.yaml") as f:
+            return yaml.safe_load(f)
+
+
 def deep_update(base: dict, override: dict) -> dict:
     """Recursively merge `override` into `base` (dicts merge, everything else replaces)."""
     for key, value in override.items():

@@ -10,6 +10,7 @@ import math
 
 import numpy as np
 
+from suti.evaluation.methods import APPRENTICE_KINDS
 from suti.evaluation.paper_tables import HEADERS, cell, method_label
 from suti.evaluation.protocol import METRICS
 
@@ -36,7 +37,7 @@ def main_comparison(summary: list[dict], bench: str, main_tau: str, demos: int) 
     """Base, DreamBooth experts, the main apprentice (main tau, main demonstration count), Dream-SuTI and the oracle
     on one benchmark, in that order."""
     rows = [r for r in summary if r["bench"] == bench and (
-        r["method"] not in ("suti", "dreamsuti") or (r["tau"] == main_tau and r["demos"] == demos))]
+        r["method"] not in APPRENTICE_KINDS or (r["tau"] == main_tau and r["demos"] == demos))]
     return sorted(rows, key=lambda r: ORDER.index(r["method"]) if r["method"] in ORDER else len(ORDER))
 
 

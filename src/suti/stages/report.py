@@ -97,7 +97,7 @@ def run(args) -> None:
     sections += ["", "## Targets (issue 6; apprentice vs DreamBooth experts on SynthBench, measured)", "",
                  "| Target | Paper | Measured | Met |", "|---|---|---|---|"]
     sections += [f"| {g['target']} | {g['paper']} | {g['measured']} | "
-                 f"{'n/a' if g['met'] is None else ('yes' if g['met'] else 'no')} |" for g in goals]
+                 f"{'yes' if g['met'] else 'no'} |" for g in goals]
     filter_rows = [{k: v for k, v in f.items() if not isinstance(v, dict)} for f in filters]
     sections += ["", "## Filtered training sets", "", to_markdown_rows(filter_rows)]
     io.write_text("\n".join(sections) + "\n", args.markdown)
