@@ -57,8 +57,11 @@ def export_model(directory: str | Path, params, meta: dict) -> None:
 
 
 def load_params(directory: str | Path, like):
-    """Exported params with the structure of `like` (an abstract or concrete params pytree)."""
-    abstract = jax.tree.map(ocp.utils.to_shape_dtype_struct, like)
+    """Exported params with the structure of `like` (an abstract or concrete params pytree), placed on this
+    machine's default device: a model exported on a CPU loads on an accelerator and back (orbax would otherwise
+    restore onto the devices it was saved from, and fail where they do not exist)."""
+    here = jax.sharding.SingleDeviceSharding(jax.devices()[0])
+    abstract = jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=here), like)
     with ocp.StandardCheckpointer() as ckptr:
         return ckptr.restore(Path(directory).resolve() / "params", abstract)
 
