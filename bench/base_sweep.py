@@ -11,7 +11,8 @@ It reads the mined clusters and the trained probe of a finished run (`--results`
 results/mining/clusters.parquet results/probe/model` makes them), so every variant sees the same data and is read by
 the same probe. On a CPU a variant takes as long as `train_base` (~5 min); on an H100 ~50 s, so a lent accelerator
 sweeps a dozen variants at the CPU budget in one call. Writes $OUT (or bench/out/) base_sweep.jsonl, one row per
-variant, and base_sweep-<name>.png, the held-out prompts' samples (rows: prompts, 4 samples each).
+variant, and base_sweep-<name>-g<guidance>.png, the held-out prompts' samples (rows: prompts, 4 samples each).
+Run it from the repository root (it reads config/config.yaml); put `--` before the variants after `--guidance`.
 """
 
 from __future__ import annotations
@@ -99,8 +100,8 @@ def run_variant(name: str, section: dict, clusters, probe, args, seed: int, reso
                accuracy={})
     for guidance in args.guidance:
         row["accuracy"][str(guidance)], held = sample_and_score(pipe, cfg, probe, guidance, args.n_per_prompt, seed)
-        if guidance == cfg.sample.guidance:
-            save_png(grid(held, cols=args.n_per_prompt, scale=2), os.path.join(args.out, f"base_sweep-{name}.png"))
+        save_png(grid(held, cols=args.n_per_prompt, scale=2),
+                 os.path.join(args.out, f"base_sweep-{name}-g{guidance:g}.png"))
     return row
 
 
