@@ -164,3 +164,32 @@ def test_hybrid_mining_embedding_averages_the_two_cosines(tiny_clip):
     hybrid = get_embedder("clip+color_shape", scorer=scorer).embed(images)
     a, b = ColorShapeEmbedder().embed(images), scorer.embed_images(images)
     np.testing.assert_allclose(hybrid @ hybrid.T, (a @ a.T + b @ b.T) / 2, atol=1e-5)
+
+
+def test_jax_clip_text_tower_equals_open_clip(tmp_path):
+    """The frozen text tower in JAX reproduces open_clip's text features (every position) and text embedding."""
+    import torch
+
+    from suti.models.clip_text import ClipTextTower
+    from suti.scoring.clip_training import ScorerConfig, export_clip, train_clip
+
+    rng = np.random.default_rng(1)
+    captions = ["a photo of a red mug on the beach", "a blue ball", "", "my teal striped vase in the snow"]
+    cfg = ScorerConfig(embed_dim=16, width=64, layers=2, head_width=16, patch_size=8, context_length=12, steps=2,
+                       batch_size=4, warmup_steps=1)  # 4 heads, 2 layers: the head split and the stacking are checked
+    model, _ = train_clip(cfg, rng.integers(0, 255, (4, 32, 32, 3), dtype=np.uint8), captions, seed=0)
+    export_clip(model, cfg, 32, tmp_path / "clip", {})
+    tower = ClipTextTower.load(tmp_path / "clip")
+    tokens = tower.tokenize(captions)
+    assert tokens.shape == (4, 12) and tower.width == 64
+    with torch.no_grad():
+        t = torch.from_numpy(tokens).long()
+        x = model.token_embedding(t) + model.positional_embedding
+        want = model.ln_final(model.transformer(x, attn_mask=model.attn_mask)).numpy()
+        want_pooled = model.encode_text(t).numpy()
+    got, mask = tower(tokens)
+    np.testing.assert_allclose(np.asarray(got), want, atol=2e-5)
+    np.testing.assert_allclose(np.asarray(tower.pooled(tokens)), want_pooled, atol=2e-5)
+    assert np.asarray(mask).sum(1).tolist() == [int(np.argmax(r)) + 1 for r in tokens]  # up to end-of-text
+    with pytest.raises(SutiError, match="not an open_clip model folder"):
+        ClipTextTower.load(tmp_path)
