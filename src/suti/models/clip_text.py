@@ -31,7 +31,7 @@ class ClipTextTower:
     weights: dict            # name -> array, open_clip's state-dict names (text tower only)
     heads: int
     layers: int
-    context_length: int
+    folder: str              # where it was read from (its tokenizer is the folder's own)
 
     @property
     def width(self) -> int:
@@ -48,14 +48,13 @@ class ClipTextTower:
         text_cfg = json.loads((folder / CONFIG_FILE).read_text())["model_cfg"]["text_cfg"]
         weights = {k: jnp.asarray(v) for k, v in load_file(str(folder / WEIGHTS_FILE)).items()
                    if not k.startswith("visual.") and k != "logit_scale"}
-        return cls(weights, heads=int(text_cfg["heads"]), layers=int(text_cfg["layers"]),
-                   context_length=int(text_cfg["context_length"]))
+        return cls(weights, heads=int(text_cfg["heads"]), layers=int(text_cfg["layers"]), folder=str(folder))
 
     def tokenize(self, texts: list[str]) -> np.ndarray:
-        """int32 [N, context_length]: open_clip's BPE tokens ([sot] ... [eot], zero-padded)."""
+        """int32 [N, context_length]: the folder's open_clip tokenizer ([sot] ... [eot], zero-padded)."""
         import open_clip  # torch-backed tokenizer; only needed where text is tokenized
 
-        return open_clip.get_tokenizer("ViT-B-32", context_length=self.context_length)(texts).numpy().astype(np.int32)
+        return open_clip.get_tokenizer(f"local-dir:{self.folder}")(texts).numpy().astype(np.int32)
 
     def __call__(self, tokens: jax.Array) -> tuple[jax.Array, jax.Array]:
         """Context tokens [B, L, width] and their mask [B, L] (True up to and including end-of-text)."""
