@@ -80,13 +80,13 @@ def sample_and_score(pipe, cfg: BaseConfig, probe, guidance: float, n: int, seed
     return bq.accuracy(probe[0], probe[1], images, specs, n), [images[i * n + j] for i in held for j in range(n)]
 
 
-def run_variant(name: str, section: dict, clusters, probe, args, seed: int, resolution: int) -> dict:
+def run_variant(name: str, section: dict, train_split, probe, args, seed: int, resolution: int) -> dict:
     cfg = from_dict(BaseConfig, section)
     if args.steps_scale != 1.0:
         cfg = dataclasses.replace(cfg, train=dataclasses.replace(
             cfg.train, steps=max(2, int(cfg.train.steps * args.steps_scale))))
     mcfg = model_config(cfg.model, resolution)
-    ds, _ = drop_heldout_combos(from_clusters(clusters, "train"), cfg.heldout_combos)
+    ds, _ = drop_heldout_combos(train_split, cfg.heldout_combos)
     tokenizer = Tokenizer.build(list(ds.texts) + prompts.vocabulary_texts(), mcfg.max_tokens)
     graphdef, params = init_model(mcfg, tokenizer.size, seed)
     start = time.perf_counter()
@@ -130,11 +130,12 @@ def main() -> None:
     for path in (clusters_path, probe_path):
         if not os.path.exists(path):
             raise SystemExit(f"{path} is missing: run `snakemake {clusters_path} {probe_path}` first (or --results)")
-    clusters, probe = pq.read_table(clusters_path), load_probe(probe_path)
+    train_split = from_clusters(pq.read_table(clusters_path), "train")  # decoded once for every variant
+    probe = load_probe(probe_path)
     os.makedirs(args.out, exist_ok=True)
     print(f"devices {jax.devices()}; accuracy = probe's class/colour/background (chance {bq.chance()})", flush=True)
     for name, section in variants.items():
-        row = run_variant(name, section, clusters, probe, args, int(config["seed"]),
+        row = run_variant(name, section, train_split, probe, args, int(config["seed"]),
                           int(config["world"]["resolution"]))
         print_row(row)
         with open(os.path.join(args.out, "base_sweep.jsonl"), "a") as f:
