@@ -7,9 +7,9 @@ Each variant is a name followed by `key=value` overrides of the `base` config se
         patch2 model.unet.patch_size=2 model.unet.channels=32 "model.unet.channel_mult=[1,2,4]" \
         no-min-snr train.min_snr_gamma=0
 
-It reads the mined clusters and the trained probe of a finished run (`--results`, default `results/`: `snakemake
-results/mining/clusters.parquet results/probe/model` makes them), so every variant sees the same data and is read by
-the same probe. On a CPU a variant takes as long as `train_base` (~5 min); on an H100 ~50 s, so a lent accelerator
+It reads the mined clusters, the trained probe and the small CLIP (the frozen text tower of `text_encoder: clip`) of
+a finished run (`--results`, default `results/`: `snakemake results/mining/clusters.parquet results/probe/model
+results/scorer/model` makes them), so every variant sees the same data and is read by the same probe. On a CPU a variant takes as long as `train_base` (~5 min); on an H100 ~50 s, so a lent accelerator
 sweeps a dozen variants at the CPU budget in one call. Writes $OUT (or bench/out/) base_sweep.jsonl, one row per
 variant, and base_sweep-<name>-g<guidance>.png, the held-out prompts' samples (rows: prompts, 4 samples each).
 Run it from the repository root (it reads config/config.yaml); put `--` before the variants after `--guidance`.
@@ -22,7 +22,6 @@ import copy
 import dataclasses
 import json
 import os
-import time
 
 import jax
 import numpy as np
@@ -33,12 +32,10 @@ from suti.config import default_config, from_dict
 from suti.data.images import grid, save_png
 from suti.data.training_set import from_clusters
 from suti.evaluation import base_quality as bq
-from suti.models.pipeline import TextToImagePipeline
-from suti.models.text import Tokenizer
-from suti.stages.train_base import BaseConfig, drop_heldout_combos, model_config
+from suti.models.clip_text import ClipTextTower
+from suti.models.t2i import param_counts
+from suti.stages.train_base import BaseConfig, drop_heldout_combos, fit
 from suti.stages.train_probe import load_probe
-from suti.training.t2i import init_model, train_t2i
-from suti.world import prompts
 
 
 def parse_variants(tokens: list[str]) -> dict[str, dict]:
@@ -85,18 +82,13 @@ def run_variant(name: str, section: dict, train_split, probe, args, seed: int, r
     if args.steps_scale != 1.0:
         cfg = dataclasses.replace(cfg, train=dataclasses.replace(
             cfg.train, steps=max(2, int(cfg.train.steps * args.steps_scale))))
-    mcfg = model_config(cfg.model, resolution)
     ds, _ = drop_heldout_combos(train_split, cfg.heldout_combos)
-    tokenizer = Tokenizer.build(list(ds.texts) + prompts.vocabulary_texts(), mcfg.max_tokens)
-    graphdef, params = init_model(mcfg, tokenizer.size, seed)
-    start = time.perf_counter()
-    state, history = train_t2i(graphdef, params, ds.images, tokenizer.encode(ds.texts), tokenizer.encode([""])[0],
-                               cfg.diffusion, cfg.train, seed, desc=name)
-    seconds = time.perf_counter() - start
-    pipe = TextToImagePipeline(graphdef, state["ema"], tokenizer, mcfg, cfg.diffusion)
+    tower = ClipTextTower.load(args.text_tower) if cfg.model.get("text_encoder") == "clip" else None
+    pipe, history, seconds = fit(cfg, resolution, ds, seed, tower, desc=name)
+    n_params, n_frozen = param_counts(pipe.params)
     row = dict(variant=name, steps=cfg.train.steps, batch_size=cfg.train.batch_size, train_seconds=round(seconds, 1),
                images_per_s=round(float(np.mean([h["examples_per_s"] for h in history[1:]] or [0])), 1),
-               params=int(sum(np.size(x) for x in jax.tree.leaves(state["ema"]))), scorer="suti-probe-cnn",
+               params=n_params, frozen_params=n_frozen, scorer="suti-probe-cnn",
                accuracy={})
     for guidance in args.guidance:
         row["accuracy"][str(guidance)], held = sample_and_score(pipe, cfg, probe, guidance, args.n_per_prompt, seed)
@@ -117,6 +109,7 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("variants", nargs="+", help="NAME [key=value ...] [NAME [key=value ...] ...]")
     p.add_argument("--results", default="results", help="a run's results/ (mining/clusters.parquet, probe/model)")
+    p.add_argument("--text-tower", help="frozen text tower of text_encoder clip (default: <results>/scorer/model)")
     p.add_argument("--guidance", type=float, nargs="+", default=[1.0, 3.0], help="guidance scales to sample at")
     p.add_argument("--n-per-prompt", type=int, default=4, help="samples per evaluation prompt")
     p.add_argument("--steps-scale", type=float, default=1.0, help="multiply every variant's steps (smoke runs)")
@@ -125,6 +118,7 @@ def main() -> None:
     config = default_config()
     variants = {name: apply_overrides(config["base"], overrides) for name, overrides in
                 parse_variants(args.variants).items()}  # every override checked before hours of training
+    args.text_tower = args.text_tower or os.path.join(args.results, "scorer", "model")
     clusters_path = os.path.join(args.results, "mining", "clusters.parquet")
     probe_path = os.path.join(args.results, "probe", "model")
     for path in (clusters_path, probe_path):

@@ -21,16 +21,13 @@ from suti.config import default_config, from_dict
 from suti.experts import training as et
 from suti.experts.config import ExpertsSection
 from suti.models.lora import count_lora_params
-from suti.stages.train_base import BaseConfig, model_config
-from suti.training.t2i import init_model
-
-VOCAB = 200
+from suti.stages.train_base import BaseConfig, init_base, model_config, timing_tower
 
 
-def fake_data(k: int, res: int, max_tokens: int) -> et.ExpertData:
+def fake_data(k: int, res: int, max_tokens: int, vocab_size: int) -> et.ExpertData:
     rng = np.random.default_rng(0)
     images = lambda n: rng.integers(0, 255, (n, res, res, 3), dtype=np.uint8)
-    tokens = lambda: rng.integers(1, VOCAB, (k, max_tokens)).astype(np.int32)
+    tokens = lambda: rng.integers(1, vocab_size, (k, max_tokens)).astype(np.int32)
     return et.ExpertData([images(8) for _ in range(k)], tokens(), [images(32) for _ in range(k)], tokens(),
                          np.arange(k) + 100)
 
@@ -64,10 +61,11 @@ def main() -> None:
     config = default_config()
     base = from_dict(BaseConfig, config["base"])
     section = from_dict(ExpertsSection, config["experts"])
-    mcfg = model_config(base.model, config["world"]["resolution"])
-    graphdef, params = init_model(mcfg, VOCAB, 0)
+    tower = timing_tower(config)
+    mcfg = model_config(base.model, config["world"]["resolution"], tower)
+    tokenizer, graphdef, params = init_base(mcfg, [], 0, tower)
     args.experts = args.experts or section.shard_size
-    data = fake_data(args.experts, mcfg.unet.resolution, mcfg.max_tokens)
+    data = fake_data(args.experts, mcfg.unet.resolution, mcfg.max_tokens, tokenizer.size)
     lora_cfg = section.expert
     for key in ("blocks", "targets"):
         if getattr(args, key):

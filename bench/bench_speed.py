@@ -27,10 +27,8 @@ from suti.evaluation import generators, plans
 from suti.evaluation.config import EvaluationConfig
 from suti.experts.config import ExpertsSection
 from suti.models.pipeline import TextToImagePipeline
-from suti.models.text import Tokenizer
 from suti.stages.sample_priors import class_prompt
-from suti.stages.train_base import BaseConfig, model_config
-from suti.training.t2i import init_model
+from suti.stages.train_base import BaseConfig, init_base, model_config, timing_tower
 from suti.world import vocab
 
 
@@ -55,9 +53,9 @@ def main() -> None:
     subjects = [(f"subject{i}", vocab.CLASSES[i % len(vocab.CLASSES)]) for i in range(args.subjects)]
     rows = plans.synthbench_plan(subjects, evaluation.synthbench, seed=0)
     texts = [r["prompt"] for r in rows] + [class_prompt(c) for c in vocab.CLASSES]  # identifiers are reserved
-    model_cfg = model_config(base_cfg.model, res)
-    tokenizer = Tokenizer.build(texts, model_cfg.max_tokens)
-    graphdef, params = init_model(model_cfg, tokenizer.size, 0)
+    tower = timing_tower(config)
+    model_cfg = model_config(base_cfg.model, res, tower)
+    tokenizer, graphdef, params = init_base(model_cfg, texts, 0, tower)
     base = TextToImagePipeline(graphdef, params, tokenizer, model_cfg, base_cfg.diffusion)
     g, a = init_apprentice(base, max_demos, 0)
     apprentice = ApprenticePipeline(g, jax.tree.map(np.array, a), tokenizer, model_cfg, base_cfg.diffusion, max_demos)

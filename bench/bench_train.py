@@ -23,10 +23,10 @@ from suti.diffusion.process import Prediction, predict_eps_x0
 from suti.diffusion.samplers import guided
 from suti.diffusion.schedules import get_schedule
 from suti.models.t2i import count_params
-from suti.stages.train_base import BaseConfig, model_config
+from suti.stages.train_base import BaseConfig, init_base, model_config, timing_tower
 from suti.training.optim import make_optimizer
 from suti.training.state import create_train_state, make_train_step
-from suti.training.t2i import init_model, make_sample_fn, make_t2i_loss
+from suti.training.t2i import make_sample_fn, make_t2i_loss
 
 
 def _time(fn, n):
@@ -46,9 +46,10 @@ def main() -> None:
     args = p.parse_args()
     config = default_config()
     base = from_dict(BaseConfig, config["base"])
-    mcfg = model_config(base.model, config["world"]["resolution"])
-    vocab, bsz, res = 200, base.train.batch_size, mcfg.unet.resolution
-    graphdef, params = init_model(mcfg, vocab, 0)
+    tower = timing_tower(config)
+    mcfg = model_config(base.model, config["world"]["resolution"], tower)
+    tokenizer, graphdef, params = init_base(mcfg, [], 0, tower)
+    vocab, bsz, res = tokenizer.size, base.train.batch_size, mcfg.unet.resolution
     schedule = get_schedule(base.diffusion.schedule, base.diffusion.num_steps)
     prediction = Prediction(base.diffusion.prediction)
     null = jnp.zeros(mcfg.max_tokens, jnp.int32).at[0].set(1)

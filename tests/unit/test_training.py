@@ -1,4 +1,5 @@
-"""Training: a 2-step smoke test, checkpoint round-trip, resume equality, the NaN guard, tokenizer and context."""
+"""Training: a 2-step smoke test, checkpoint round-trip, resume equality, the NaN guard, tokenizers and context, the
+frozen CLIP text encoder (same features as its tower, never moved by training, exported and sampled)."""
 
 from __future__ import annotations
 
@@ -10,11 +11,20 @@ import numpy as np
 import pytest
 from flax import nnx
 
-from suti.models.t2i import ModelConfig, TextToImage, append_context
-from suti.models.text import IDENTIFIERS, Tokenizer
+from suti.models.clip_text import ClipTextTower, ClipTokenizer, bpe_tokenize
+from suti.models.layers import FrozenParam
+from suti.models.pipeline import TextToImagePipeline
+from suti.models.t2i import (
+    ModelConfig,
+    TextToImage,
+    append_context,
+    count_params,
+    param_counts,
+)
+from suti.models.text import IDENTIFIERS, Tokenizer, load_tokenizer
 from suti.models.unet import UNetConfig
 from suti.training.checkpoints import Checkpointer, export_model, load_params
-from suti.training.config import DiffusionConfig, TrainConfig
+from suti.training.config import DiffusionConfig, SampleConfig, TrainConfig
 from suti.training.loop import TrainingDiverged
 from suti.training.t2i import init_model, train_t2i
 
@@ -105,3 +115,69 @@ def test_context_accepts_appended_tokens():
     # masked-out extra tokens change nothing
     hidden = append_context(context, extra * 5, jnp.zeros((2, 3), bool))
     np.testing.assert_allclose(model(x, t, hidden), model(x, t, context), atol=1e-5)
+
+
+def _clip_model(texts):
+    """A TINY model conditioned on a frozen CLIP text tower (random weights: the wiring, not the features, is tested)."""
+    tower = ClipTextTower.random(width=16, layers=1, heads=2, context_length=8, seed=3)
+    cfg = dataclasses.replace(TINY, text_encoder="clip", text_dim=16, text_layers=1, text_heads=2, max_tokens=8)
+    tok = ClipTokenizer.build(texts, max_len=8)
+    return tower, cfg, tok
+
+
+def test_clip_tokenizer_keeps_the_bpe_rows_it_needs():
+    texts = ["a red mug", "a blue ball on the beach"]
+    tower, _, tok = _clip_model(texts)
+    full = bpe_tokenize(texts + ["a sks mug"], 8)
+    ids = tok.encode(texts + ["a sks mug", "a zebra"])
+    # same sequence as open_clip's BPE: each kept BPE id maps to its own row, end-of-text stays the highest id
+    table = np.asarray(tower.weights["token_embedding.weight"])
+    rows = tok.embedding_rows(table)
+    np.testing.assert_array_equal(rows[ids[:3]], table[full])
+    assert (np.argmax(ids[:3], 1) == np.argmax(full, 1)).all() and ids.max() == tok.size - 1
+    assert ids[3, 2] == 1 and ids[3, 3] == tok.size - 1   # "zebra": one unknown row, then end-of-text
+    np.testing.assert_allclose(rows[1], table.mean(0), rtol=1e-6)
+    assert load_tokenizer(tok.to_json()) == tok and tok.size < 30
+    with pytest.raises(ValueError, match="identifier"):
+        ClipTokenizer.build([f"a {IDENTIFIERS[0]} mug"])
+
+
+def test_frozen_clip_text_encoder_matches_the_tower_and_never_moves(tmp_path):
+    texts = ["a red mug", "a blue ball on the beach"]
+    tower, cfg, tok = _clip_model(texts)
+    graphdef, params = init_model(cfg, tok.size, seed=0, text_weights=tower.text_weights(tok))
+    model = nnx.merge(graphdef, params)
+    features, mask = model.encode_text(jnp.asarray(tok.encode(texts)))
+    want, want_mask = tower(jnp.asarray(bpe_tokenize(texts, 8)))
+    np.testing.assert_allclose(features, want, atol=1e-6)
+    np.testing.assert_array_equal(mask, want_mask)
+
+    rng = np.random.default_rng(0)
+    images = rng.integers(0, 255, (10, 8, 8, 3), dtype=np.uint8)
+    train = dataclasses.replace(TRAIN, steps=3, weight_decay=0.5)  # weight decay alone would move unmasked weights
+    frozen_before, unet_before = _leaves(nnx.state(model, FrozenParam)), _leaves(nnx.state(model.unet))
+    state, _ = train_t2i(graphdef, jax.tree.map(jnp.copy, params), images, tok.encode(texts * 5),
+                         tok.encode([""])[0], DIFFUSION, train, 0)   # a copy: training donates its input
+    for tree in (state["params"], state["ema"]):
+        trained = nnx.merge(graphdef, tree)
+        for a, b in zip(frozen_before, _leaves(nnx.state(trained, FrozenParam))):
+            np.testing.assert_array_equal(a, b)
+        assert any(not np.array_equal(a, b) for a, b in zip(unet_before, _leaves(nnx.state(trained.unet))))
+    n_trained, n_frozen = param_counts(state["params"])
+    assert n_trained == count_params(model) and n_frozen == sum(a.size for a in frozen_before) > 0
+
+
+def test_clip_text_model_exports_and_samples_through_the_pipeline(tmp_path):
+    texts = ["a red mug", "a blue ball on the beach"]
+    tower, cfg, tok = _clip_model(texts)
+    graphdef, params = init_model(cfg, tok.size, seed=0, text_weights=tower.text_weights(tok))
+    export_model(tmp_path / "m", params, {"model": cfg, "diffusion": DIFFUSION, "tokenizer": tok.to_json()})
+    pipe = TextToImagePipeline.load(tmp_path / "m")
+    assert pipe.tokenizer == tok
+    for a, b in zip(_leaves(params), _leaves(pipe.params)):
+        np.testing.assert_array_equal(a, b)
+    sample = SampleConfig(sampler="ddim", steps=2, guidance=2.0)
+    images = pipe.sample(["a sks mug", "a red ball"], seed=0, cfg=sample, batch_size=2)
+    assert images.shape == (2, 8, 8, 3) and images.dtype == np.uint8
+    with pytest.raises(ValueError, match="text tower"):
+        init_model(cfg, tok.size, seed=0)

@@ -1,7 +1,8 @@
 rule train_base:
     input:
         clusters="results/mining/clusters.parquet",
-        code=get_code("train_base", "diffusion", "models", "training", "data", "world"),
+        text_tower=get_text_tower_input(),
+        code=get_code("train_base", "diffusion", "models", "training", "data", "world", "scoring/clip.py"),
     output:
         model=directory("results/base/model"),
         summary="results/base/summary.json",
@@ -13,6 +14,7 @@ rule train_base:
         ),
     params:
         cfg=get_params("world", "base"),
+        text_tower=get_text_tower_argument(),
     conda:
         "../../environment.yml"
     log:
@@ -24,7 +26,7 @@ rule train_base:
         runtime=120,
     shell:
         "suti train-base --params {params.cfg:q} --clusters {input.clusters} --model {output.model} "
-        "--summary {output.summary} --samples {output.samples} > {log} 2>&1"
+        "--summary {output.summary} --samples {output.samples} {params.text_tower} > {log} 2>&1"
 
 
 rule eval_base:

@@ -97,6 +97,17 @@ def get_scorer_argument():
     return " ".join(f"--scorer {path}" for path in get_scorer_input())
 
 
+def get_text_tower_input():
+    """The frozen text tower of a base model with text_encoder clip: base.text_tower, or else the small CLIP."""
+    if config["base"]["model"]["text_encoder"] != "clip":
+        return []
+    return [config["base"]["text_tower"] or "results/scorer/model"]
+
+
+def get_text_tower_argument():
+    return " ".join(f"--text-tower {path}" for path in get_text_tower_input())
+
+
 def get_mining_params():
     """mining (and, for the clip embedder, which CLIP: scoring.clip) as the rule's params."""
     if config["mining"]["embedder"] not in USES_CLIP:

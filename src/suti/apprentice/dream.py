@@ -16,6 +16,7 @@ import optax
 from suti.apprentice.training import make_apprentice_loss
 from suti.diffusion.process import Prediction
 from suti.diffusion.schedules import get_schedule
+from suti.training.optim import trainable_only
 from suti.training.state import create_train_state, make_train_step
 
 STREAM_DREAM = 13
@@ -31,7 +32,7 @@ class DreamSutiTuner:
         null = jnp.asarray(pipe.tokenizer.encode([""])[0])
         loss_fn = make_apprentice_loss(pipe.graphdef, schedule, Prediction(pipe.diffusion_cfg.prediction),
                                        cfg.cond_drop, null)
-        self.tx = optax.adam(cfg.learning_rate)
+        self.tx = trainable_only(optax.adam(cfg.learning_rate))
         self.step = make_train_step(loss_fn, self.tx, ema_decay=0.0)  # the last weights are the tuned ones
 
     def batch(self, demos: np.ndarray, demo_tokens: np.ndarray, demo_mask: np.ndarray, prompt_tokens: np.ndarray,

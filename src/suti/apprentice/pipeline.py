@@ -19,7 +19,7 @@ from suti.diffusion.samplers import get_sampler, guided
 from suti.diffusion.schedules import get_schedule
 from suti.errors import SutiError
 from suti.models.t2i import ModelConfig, TextToImage
-from suti.models.text import Tokenizer
+from suti.models.text import Tokenizer, load_tokenizer
 from suti.training.checkpoints import load_meta, load_params
 from suti.training.config import DiffusionConfig, SampleConfig
 
@@ -46,7 +46,7 @@ def make_apprentice_sample_fn(graphdef, schedule, prediction: Prediction, cfg: S
 class ApprenticePipeline:
     graphdef: object
     params: object
-    tokenizer: Tokenizer
+    tokenizer: Tokenizer          # or models.clip_text.ClipTokenizer (same interface)
     model_cfg: ModelConfig
     diffusion_cfg: DiffusionConfig
     max_demos: int
@@ -59,7 +59,7 @@ class ApprenticePipeline:
             raise SutiError(f"no exported apprentice at {directory} (expected meta.json and params/)")
         meta = load_meta(directory)
         model_cfg, max_demos = from_dict(ModelConfig, meta["model"]), int(meta["apprentice"]["max_demos"])
-        tokenizer = Tokenizer.from_json(meta["tokenizer"])
+        tokenizer = load_tokenizer(meta["tokenizer"])
         graphdef, like = nnx.split(nnx.eval_shape(lambda: Apprentice(
             TextToImage(model_cfg, tokenizer.size, nnx.Rngs(0)), max_demos, nnx.Rngs(0))), nnx.Param)
         return cls(graphdef, load_params(directory, like), tokenizer, model_cfg,

@@ -36,7 +36,7 @@ from suti.models import lora
 from suti.training.checkpoints import Checkpointer
 from suti.training.config import DiffusionConfig, TrainConfig
 from suti.training.loop import batch_indices, train_loop
-from suti.training.optim import learning_rate_schedule
+from suti.training.optim import learning_rate_schedule, trainable_only
 
 STREAM_EXPERT = 4   # the expert-training stream of an expert's root key (after init, train, sample)
 
@@ -133,8 +133,8 @@ def clip_per_expert(max_norm: float) -> optax.GradientTransformation:
 
 def make_expert_optimizer(cfg: TrainConfig) -> optax.GradientTransformation:
     """`training.optim.make_optimizer` with the clipping done per expert."""
-    return optax.chain(clip_per_expert(cfg.grad_clip),
-                       optax.adamw(learning_rate_schedule(cfg), weight_decay=cfg.weight_decay))
+    return trainable_only(optax.chain(clip_per_expert(cfg.grad_clip),
+                                      optax.adamw(learning_rate_schedule(cfg), weight_decay=cfg.weight_decay)))
 
 
 def make_expert_step(loss_fn, tx: optax.GradientTransformation):

@@ -44,3 +44,8 @@ class MLP(nnx.Module):
 def groups(channels: int) -> int:
     """GroupNorm groups: 8 where channels allow, fewer for narrow layers."""
     return math.gcd(8, channels)
+
+
+class FrozenParam(nnx.Param):
+    """A pretrained parameter that stays as it is: optimisers give it no update (`training.optim.trainable_only`)
+    and models read it behind `stop_gradient`. A Param, so `nnx.split(model, nnx.Param)` still carries it."""

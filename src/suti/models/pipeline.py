@@ -16,7 +16,7 @@ from suti.diffusion.process import Prediction
 from suti.diffusion.schedules import get_schedule
 from suti.errors import SutiError
 from suti.models.t2i import ModelConfig, TextToImage
-from suti.models.text import Tokenizer
+from suti.models.text import Tokenizer, load_tokenizer
 from suti.training.checkpoints import load_meta, load_params
 from suti.training.config import DiffusionConfig, SampleConfig
 from suti.training.t2i import make_sample_fn
@@ -26,7 +26,7 @@ from suti.training.t2i import make_sample_fn
 class TextToImagePipeline:
     graphdef: object
     params: object
-    tokenizer: Tokenizer
+    tokenizer: Tokenizer          # or models.clip_text.ClipTokenizer (same interface)
     model_cfg: ModelConfig
     diffusion_cfg: DiffusionConfig
     _samplers: dict = dataclasses.field(default_factory=dict)
@@ -38,7 +38,7 @@ class TextToImagePipeline:
             raise SutiError(f"no exported model at {directory} (expected meta.json and params/)")
         meta = load_meta(directory)
         model_cfg = from_dict(ModelConfig, meta["model"])
-        tokenizer = Tokenizer.from_json(meta["tokenizer"])
+        tokenizer = load_tokenizer(meta["tokenizer"])
         graphdef, like = nnx.split(nnx.eval_shape(lambda: TextToImage(model_cfg, tokenizer.size, nnx.Rngs(0))),
                                    nnx.Param)
         params = load_params(directory, like)

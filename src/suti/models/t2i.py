@@ -12,7 +12,9 @@ import jax
 import jax.numpy as jnp
 from flax import nnx
 
-from suti.models.text import TextEncoder
+from suti.models.clip_text import ClipTextEncoder, ClipTokenizer
+from suti.models.layers import FrozenParam
+from suti.models.text import TextEncoder, Tokenizer
 from suti.models.unet import UNet, UNetConfig
 
 Context = tuple[jax.Array, jax.Array]
@@ -21,6 +23,7 @@ Context = tuple[jax.Array, jax.Array]
 @dataclasses.dataclass(frozen=True)
 class ModelConfig:
     unet: UNetConfig = UNetConfig()
+    text_encoder: str = "learned"   # learned (trained with the UNet) | clip (a frozen CLIP text tower's features)
     text_dim: int = 64
     text_layers: int = 2
     text_heads: int = 4
@@ -31,7 +34,12 @@ class TextToImage(nnx.Module):
     def __init__(self, cfg: ModelConfig, vocab_size: int, rngs: nnx.Rngs):
         if cfg.unet.context_dim != cfg.text_dim:
             raise ValueError(f"unet.context_dim ({cfg.unet.context_dim}) must equal text_dim ({cfg.text_dim})")
-        self.text = TextEncoder(vocab_size, cfg.max_tokens, cfg.text_dim, cfg.text_layers, cfg.text_heads, rngs)
+        if cfg.text_encoder == "clip":
+            self.text = ClipTextEncoder(vocab_size, cfg.max_tokens, cfg.text_dim, cfg.text_layers, cfg.text_heads)
+        elif cfg.text_encoder == "learned":
+            self.text = TextEncoder(vocab_size, cfg.max_tokens, cfg.text_dim, cfg.text_layers, cfg.text_heads, rngs)
+        else:
+            raise ValueError(f"text_encoder must be 'learned' or 'clip', got {cfg.text_encoder!r}")
         self.unet = UNet(cfg.unet, rngs)
 
     def encode_text(self, tokens: jax.Array) -> Context:
@@ -40,6 +48,13 @@ class TextToImage(nnx.Module):
     def __call__(self, x_t: jax.Array, t: jax.Array, context: Context) -> jax.Array:
         tokens, mask = context
         return self.unet(x_t, t, tokens, mask)
+
+
+def build_tokenizer(cfg: ModelConfig, texts: list[str]):
+    """The tokenizer of a model that trains on `texts`: words (learned encoder) or CLIP BPE rows (clip)."""
+    if cfg.text_encoder == "clip":
+        return ClipTokenizer.build(texts, cfg.max_tokens)
+    return Tokenizer.build(texts, cfg.max_tokens)
 
 
 def append_context(context: Context, extra: jax.Array, extra_mask: jax.Array | None = None) -> Context:
@@ -51,4 +66,13 @@ def append_context(context: Context, extra: jax.Array, extra_mask: jax.Array | N
 
 
 def count_params(module: nnx.Module) -> int:
-    return sum(x.size for x in jax.tree.leaves(nnx.state(module, nnx.Param)))
+    """Trained parameters (a frozen text tower's weights not counted)."""
+    return param_counts(nnx.state(module, nnx.Param))[0]
+
+
+def param_counts(params) -> tuple[int, int]:
+    """(trained, frozen) parameter counts of a params state."""
+    counts = [0, 0]
+    for v in jax.tree.leaves(params, is_leaf=lambda x: isinstance(x, nnx.Variable)):
+        counts[isinstance(v, FrozenParam)] += int(v.size)
+    return counts[0], counts[1]

@@ -27,6 +27,24 @@ def words(text: str) -> list[str]:
     return re.findall(r"[a-z]+|\d+", text.lower())
 
 
+def check_identifiers_unused(texts: Iterable[str]) -> set[str]:
+    """The words of `texts`; raises if any is a reserved identifier (an identifier must mean nothing yet)."""
+    seen = {w for t in texts for w in words(t)}
+    clash = seen & set(IDENTIFIERS)
+    if clash:
+        raise ValueError(f"identifier tokens {sorted(clash)} occur in the training text; they must be rare")
+    return seen
+
+
+def load_tokenizer(text: str):
+    """The tokenizer stored in a model's meta.json: the word-level `Tokenizer` or the CLIP BPE `ClipTokenizer`."""
+    if json.loads(text).get("kind") == "clip_bpe":
+        from suti.models.clip_text import ClipTokenizer
+
+        return ClipTokenizer.from_json(text)
+    return Tokenizer.from_json(text)
+
+
 @dataclasses.dataclass(frozen=True)
 class Tokenizer:
     """Word-level tokenizer: [bos] + words, padded with [pad] (id 0) to `max_len`."""
@@ -37,10 +55,7 @@ class Tokenizer:
     @classmethod
     def build(cls, texts: Iterable[str], max_len: int = 16) -> "Tokenizer":
         """Vocabulary of every word in `texts` (captions plus prompt vocabulary), after specials and identifiers."""
-        seen = {w for t in texts for w in words(t)}
-        clash = seen & set(IDENTIFIERS)
-        if clash:
-            raise ValueError(f"identifier tokens {sorted(clash)} occur in the training text; they must be rare")
+        seen = check_identifiers_unused(texts)
         return cls(vocab=SPECIALS + IDENTIFIERS + tuple(sorted(seen)), max_len=max_len)
 
     @property

@@ -6,16 +6,17 @@ import dataclasses
 import shutil
 import time
 
-import jax
 import numpy as np
 import pyarrow.parquet as pq
 
 from suti.config import from_dict
 from suti.data.images import grid, save_png
 from suti.data.training_set import ImageTextSet, from_clusters
+from suti.errors import SutiError
+from suti.models.clip_text import ClipTextTower
 from suti.models.pipeline import TextToImagePipeline
-from suti.models.t2i import ModelConfig
-from suti.models.text import Tokenizer, words
+from suti.models.t2i import ModelConfig, build_tokenizer, param_counts
+from suti.models.text import words
 from suti.models.unet import UNetConfig
 from suti.stages.common import add_params_argument, log, write_summary
 from suti.training.checkpoints import Checkpointer, export_model
@@ -37,11 +38,17 @@ class BaseConfig:
     eval: dict = dataclasses.field(default_factory=dict)   # read by `suti eval-base`
 
 
-def model_config(section: dict, resolution: int) -> ModelConfig:
-    """The ModelConfig of a `base.model` config section at the world's resolution."""
+def model_config(section: dict, resolution: int, tower: ClipTextTower | None = None) -> ModelConfig:
+    """The ModelConfig of a `base.model` config section at the world's resolution; with `text_encoder: clip` the
+    text sizes are the frozen tower's (`tower`)."""
     fields = dict(section)
     unet = from_dict(UNetConfig, dict(fields.pop("unet", {}), resolution=resolution))
     cfg = from_dict(ModelConfig, fields)
+    if cfg.text_encoder == "clip":
+        if tower is None:
+            raise SutiError("base.model.text_encoder is 'clip': give the frozen text tower (--text-tower DIR)")
+        cfg = dataclasses.replace(cfg, text_dim=tower.width, text_layers=tower.layers, text_heads=tower.heads,
+                                  max_tokens=tower.context_length)
     return dataclasses.replace(cfg, unet=dataclasses.replace(unet, context_dim=cfg.text_dim))
 
 
@@ -63,6 +70,7 @@ def add_arguments(p) -> None:
     p.add_argument("--model", required=True, help="output directory of the exported model (EMA weights)")
     p.add_argument("--summary", required=True, help="output JSON summary")
     p.add_argument("--samples", required=True, help="output PNG grid of samples")
+    p.add_argument("--text-tower", help="open_clip local-dir folder of the frozen text tower (text_encoder: clip)")
 
 
 def sample_grid(pipe: TextToImagePipeline, cfg: SampleConfig, seed: int) -> np.ndarray:
@@ -72,28 +80,55 @@ def sample_grid(pipe: TextToImagePipeline, cfg: SampleConfig, seed: int) -> np.n
     return grid(list(pipe.sample(texts, seed, cfg)), cols=len(places), scale=2)
 
 
+def init_base(mcfg: ModelConfig, texts, seed: int, tower: ClipTextTower | None = None):
+    """(tokenizer, graphdef, params) of a fresh base model for training captions `texts` (and the prompt words)."""
+    tokenizer = build_tokenizer(mcfg, list(texts) + prompts.vocabulary_texts())
+    graphdef, params = init_model(mcfg, tokenizer.size, seed, tower and tower.text_weights(tokenizer))
+    return tokenizer, graphdef, params
+
+
+def timing_tower(config: dict) -> ClipTextTower | None:
+    """For speed benchmarks outside the DAG: with text_encoder clip, base.text_tower if set, else a tower of random
+    weights shaped as the configured small CLIP (time does not depend on the weights; quality does: never sample)."""
+    if config["base"]["model"].get("text_encoder") != "clip":
+        return None
+    if config["base"].get("text_tower"):
+        return ClipTextTower.load(config["base"]["text_tower"])
+    s = config["scorer"]
+    return ClipTextTower.random(s["width"], s["layers"], s["width"] // s["head_width"], s["context_length"])
+
+
+def fit(cfg: BaseConfig, resolution: int, ds: ImageTextSet, seed: int, tower: ClipTextTower | None = None,
+        ckpt: Checkpointer | None = None, desc: str = "train_base"):
+    """Train a base model on `ds`. Returns (pipeline of its EMA weights, history, training seconds)."""
+    mcfg = model_config(cfg.model, resolution, tower)
+    tokenizer, graphdef, params = init_base(mcfg, ds.texts, seed, tower)
+    start = time.perf_counter()
+    state, history = train_t2i(graphdef, params, ds.images, tokenizer.encode(ds.texts), tokenizer.encode([""])[0],
+                               cfg.diffusion, cfg.train, seed, ckpt, desc=desc)
+    seconds = time.perf_counter() - start
+    return TextToImagePipeline(graphdef, state["ema"], tokenizer, mcfg, cfg.diffusion), history, seconds
+
+
 def run(args) -> None:
     seed, resolution = int(args.params["seed"]), int(args.params["world"]["resolution"])
     cfg = from_dict(BaseConfig, args.params["base"])
-    mcfg = model_config(cfg.model, resolution)
+    tower = ClipTextTower.load(args.text_tower) if args.text_tower else None
+    model_config(cfg.model, resolution, tower)  # a missing tower fails here, before the data is read
     ds, n_dropped = drop_heldout_combos(from_clusters(pq.read_table(args.clusters), "train"), cfg.heldout_combos)
     log.info("training on %d images of %d subjects (%d dropped for held-out combinations)",
              len(ds), len(set(ds.groups)), n_dropped)
-    tokenizer = Tokenizer.build(list(ds.texts) + prompts.vocabulary_texts(), mcfg.max_tokens)
-    graphdef, params = init_model(mcfg, tokenizer.size, seed)
     work = resumable_dir(f"{args.model}.partial", fingerprint(args.params, args.clusters))
-    start = time.perf_counter()
-    state, history = train_t2i(graphdef, params, ds.images, tokenizer.encode(ds.texts),
-                               tokenizer.encode([""])[0], cfg.diffusion, cfg.train, seed, Checkpointer(work))
-    seconds = time.perf_counter() - start
-    export_model(args.model, state["ema"], {"model": mcfg, "diffusion": cfg.diffusion, "tokenizer": tokenizer.to_json(),
-                                             "trained_on": {"images": len(ds), "subjects": len(set(ds.groups)),
-                                                            "heldout_combos": cfg.heldout_combos}})
+    pipe, history, seconds = fit(cfg, resolution, ds, seed, tower, Checkpointer(work))
+    export_model(args.model, pipe.params, {"model": pipe.model_cfg, "diffusion": cfg.diffusion,
+                                           "tokenizer": pipe.tokenizer.to_json(),
+                                           "trained_on": {"images": len(ds), "subjects": len(set(ds.groups)),
+                                                          "heldout_combos": cfg.heldout_combos}})
     shutil.rmtree(work)
-    pipe = TextToImagePipeline(graphdef, state["ema"], tokenizer, mcfg, cfg.diffusion)  # the exported weights
     save_png(sample_grid(pipe, cfg.sample, seed), args.samples)
-    n_params = int(sum(np.size(x) for x in jax.tree.leaves(state["ema"])))
+    n_params, n_frozen = param_counts(pipe.params)
     write_summary(dict(images=len(ds), subjects=len(set(ds.groups)), dropped_heldout_combo_images=n_dropped,
-                       params=n_params, steps=cfg.train.steps, train_seconds=seconds,
+                       params=n_params, frozen_params=n_frozen, text_encoder=pipe.model_cfg.text_encoder,
+                       text_tower=args.text_tower or "", steps=cfg.train.steps, train_seconds=seconds,
                        examples_per_s=float(np.mean([h["examples_per_s"] for h in history[1:]] or [0])),
                        final_loss=history[-1]["loss"], loss_curve=history), args.summary, figures=(args.samples,))

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import jax
 import optax
+from flax import nnx
 
+from suti.models.layers import FrozenParam
 from suti.training.config import TrainConfig
 
 
@@ -16,5 +19,17 @@ def learning_rate_schedule(cfg: TrainConfig) -> optax.Schedule:
 
 
 def make_optimizer(cfg: TrainConfig) -> optax.GradientTransformation:
-    return optax.chain(optax.clip_by_global_norm(cfg.grad_clip),
-                       optax.adamw(learning_rate_schedule(cfg), weight_decay=cfg.weight_decay))
+    return trainable_only(optax.chain(optax.clip_by_global_norm(cfg.grad_clip),
+                                      optax.adamw(learning_rate_schedule(cfg), weight_decay=cfg.weight_decay)))
+
+
+def trainable_only(tx: optax.GradientTransformation) -> optax.GradientTransformation:
+    """`tx` on the trained parameters; `FrozenParam`s get a zero update (weight decay alone would move them) and no
+    optimiser state."""
+    return optax.multi_transform({"train": tx, "frozen": optax.set_to_zero()}, param_labels)
+
+
+def param_labels(params):
+    """"frozen" for each FrozenParam of a params state, "train" for every other parameter."""
+    return jax.tree.map(lambda v: "frozen" if isinstance(v, FrozenParam) else "train", params,
+                        is_leaf=lambda x: isinstance(x, nnx.Variable))

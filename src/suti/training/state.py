@@ -31,7 +31,8 @@ def make_train_step(loss_fn: LossFn, tx: optax.GradientTransformation, ema_decay
         (loss, aux), grads = jax.value_and_grad(loss_fn, has_aux=True)(state["params"], batch, rng)
         updates, opt_state = tx.update(grads, state["opt_state"], state["params"])
         params = optax.apply_updates(state["params"], updates)
-        ema = jax.tree.map(lambda e, p: ema_decay * e + (1 - ema_decay) * p, state["ema"], params)
+        # e + (1 - d)(p - e): the same average, and exactly e wherever p == e (frozen weights stay bit for bit)
+        ema = jax.tree.map(lambda e, p: e + (1 - ema_decay) * (p - e), state["ema"], params)
         metrics = {"loss": loss, "grad_norm": optax.tree.norm(grads), **aux}
         return {"step": state["step"] + 1, "params": params, "opt_state": opt_state, "ema": ema}, metrics
 

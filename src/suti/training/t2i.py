@@ -56,10 +56,19 @@ def make_sample_fn(graphdef, schedule: Schedule, prediction: Prediction, cfg: Sa
 STREAM_INIT, STREAM_TRAIN, STREAM_SAMPLE = 1, 2, 3
 
 
-def init_model(model_cfg, vocab_size: int, seed: int):
-    """(graphdef, params) of a freshly initialised TextToImage model."""
+def init_model(model_cfg, vocab_size: int, seed: int, text_weights: dict | None = None):
+    """(graphdef, params) of a freshly initialised TextToImage model.
+
+    text_weights: the frozen text tower's weights when `model_cfg.text_encoder` is "clip"
+    (`ClipTextTower.text_weights`); the UNet is initialised either way.
+    """
     key = jax.random.fold_in(jax.random.key(seed), STREAM_INIT)
-    return nnx.split(TextToImage(model_cfg, vocab_size, nnx.Rngs(key)), nnx.Param)
+    model = TextToImage(model_cfg, vocab_size, nnx.Rngs(key))
+    if model_cfg.text_encoder == "clip":
+        if text_weights is None:
+            raise ValueError("text_encoder 'clip' needs the text tower's weights (init_model(text_weights=...))")
+        model.text.assign(text_weights)
+    return nnx.split(model, nnx.Param)
 
 
 def train_t2i(graphdef, params, images_u8, tokens, null_tokens, diffusion_cfg, train_cfg, seed: int,
