@@ -83,7 +83,8 @@ def run_variant(name: str, section: dict, train_split, probe, args, seed: int, r
         cfg = dataclasses.replace(cfg, train=dataclasses.replace(
             cfg.train, steps=max(2, int(cfg.train.steps * args.steps_scale))))
     ds, _ = drop_heldout_combos(train_split, cfg.heldout_combos)
-    tower = ClipTextTower.load(args.text_tower) if cfg.model.get("text_encoder") == "clip" else None
+    tower = (ClipTextTower.load(cfg.text_tower or args.text_tower) if cfg.model.get("text_encoder") == "clip"
+             else None)
     pipe, history, seconds = fit(cfg, resolution, ds, seed, tower, desc=name)
     n_params, n_frozen = param_counts(pipe.params)
     row = dict(variant=name, steps=cfg.train.steps, batch_size=cfg.train.batch_size, train_seconds=round(seconds, 1),
@@ -109,7 +110,8 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("variants", nargs="+", help="NAME [key=value ...] [NAME [key=value ...] ...]")
     p.add_argument("--results", default="results", help="a run's results/ (mining/clusters.parquet, probe/model)")
-    p.add_argument("--text-tower", help="frozen text tower of text_encoder clip (default: <results>/scorer/model)")
+    p.add_argument("--text-tower", help="frozen text tower of text_encoder clip where a variant gives no text_tower "
+                                        "(default: <results>/scorer/model)")
     p.add_argument("--guidance", type=float, nargs="+", default=[1.0, 3.0], help="guidance scales to sample at")
     p.add_argument("--n-per-prompt", type=int, default=4, help="samples per evaluation prompt")
     p.add_argument("--steps-scale", type=float, default=1.0, help="multiply every variant's steps (smoke runs)")

@@ -34,6 +34,7 @@ class BaseConfig:
     diffusion: DiffusionConfig = DiffusionConfig()
     train: TrainConfig = TrainConfig()
     sample: SampleConfig = SampleConfig()
+    text_tower: str = ""             # the frozen text tower's folder ("" = the small CLIP; the DAG passes the path)
     heldout_combos: tuple = ()       # (class, background) pairs whose captions are kept out of training
     eval: dict = dataclasses.field(default_factory=dict)   # read by `suti eval-base`
 
