@@ -193,3 +193,16 @@ def test_jax_clip_text_tower_equals_open_clip(tmp_path):
     assert np.asarray(mask).sum(1).tolist() == [int(np.argmax(r)) + 1 for r in tokens]  # up to end-of-text
     with pytest.raises(SutiError, match="not an open_clip model folder"):
         ClipTextTower.load(tmp_path)
+
+
+def test_text_tower_from_the_open_clip_registry_fails_fast_offline(monkeypatch):
+    """base.text_tower "MODEL:PRETRAINED" loads through open_clip's registry; offline and absent, one line naming
+    the key and how to provide the weights; an unknown name fails before any download."""
+    from suti.models.clip_text import ClipTextTower
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    with pytest.raises(SutiError) as err:
+        ClipTextTower.load("ViT-B-32:laion2b_s34b_b79k")
+    assert "\n" not in str(err.value) and str(err.value).startswith("base.text_tower: no weights")
+    with pytest.raises(SutiError, match="base.text_tower: unknown open_clip model 'ViT-Q-99'"):
+        ClipTextTower.load("ViT-Q-99:whatever")

@@ -1,6 +1,7 @@
 # Config validation, environment and get_* helpers. No rule lives here.
 import json
 import os
+import shlex
 import sys
 from pathlib import Path
 
@@ -97,15 +98,24 @@ def get_scorer_argument():
     return " ".join(f"--scorer {path}" for path in get_scorer_input())
 
 
-def get_text_tower_input():
+def get_text_tower():
     """The frozen text tower of a base model with text_encoder clip: base.text_tower, or else the small CLIP."""
     if config["base"]["model"]["text_encoder"] != "clip":
+        return None
+    return config["base"]["text_tower"] or "results/scorer/model"
+
+
+def get_text_tower_input():
+    """A tower folder is an input; an open_clip registry name (MODEL:PRETRAINED) is not."""
+    tower = get_text_tower()
+    if tower is None or (":" in tower and not tower.startswith("local-dir:") and not Path(tower).is_dir()):
         return []
-    return [config["base"]["text_tower"] or "results/scorer/model"]
+    return [tower.removeprefix("local-dir:")]
 
 
 def get_text_tower_argument():
-    return " ".join(f"--text-tower {path}" for path in get_text_tower_input())
+    tower = get_text_tower()
+    return f"--text-tower {shlex.quote(tower)}" if tower else ""
 
 
 def get_mining_params():

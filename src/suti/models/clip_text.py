@@ -1,5 +1,6 @@
 """A frozen CLIP text tower in JAX: open_clip's text transformer, read from an open_clip `local-dir` folder (the small
-CLIP that `train_scorer` writes, or any open_clip model exported the same way).
+CLIP that `train_scorer` writes, or any open_clip model exported the same way) or from open_clip's registry
+("ViT-B-32:laion2b_s34b_b79k", pretrained weights through the Hugging Face cache).
 
 Why: the base model's jointly trained text encoder does not separate colour words within the CPU budget (pooled
 captions that differ only in colour: cosine 0.90), while the contrastively trained CLIP tower does (0.48). In a
@@ -41,26 +42,46 @@ class ClipTextTower:
     weights: dict            # name -> array, open_clip's state-dict names (text tower only)
     heads: int
     layers: int
-    folder: str              # where it was read from (its tokenizer is the folder's own)
+    source: str              # where it was read from: a folder, or MODEL:PRETRAINED
 
     @property
     def width(self) -> int:
         return int(self.weights["positional_embedding"].shape[1])
 
     @classmethod
-    def load(cls, folder: str | Path) -> ClipTextTower:
-        """The text tower of an open_clip `local-dir` folder (open_clip_config.json + safetensors weights)."""
+    def load(cls, source: str | Path) -> ClipTextTower:
+        """The text tower of an open_clip `local-dir` folder (open_clip_config.json + safetensors weights, as
+        `train_scorer` writes), or of an open_clip registry model "MODEL:PRETRAINED" (e.g.
+        "ViT-B-32:laion2b_s34b_b79k", weights through the Hugging Face cache, as `scoring.clip` loads them)."""
+        source = str(source).removeprefix("local-dir:")
+        if not Path(source).is_dir() and ":" in source:
+            return cls._from_registry(*source.split(":", 1))
         from safetensors.numpy import load_file
 
-        folder = Path(folder)
+        folder = Path(source)
         if not (folder / CONFIG_FILE).is_file() or not (folder / WEIGHTS_FILE).is_file():
             raise SutiError(f"{folder} is not an open_clip model folder ({CONFIG_FILE} and {WEIGHTS_FILE} needed)")
-        text_cfg = json.loads((folder / CONFIG_FILE).read_text())["model_cfg"]["text_cfg"]
-        if text_cfg.get("hf_tokenizer_name") or int(text_cfg.get("vocab_size", BPE_VOCAB)) != BPE_VOCAB:
-            raise SutiError(f"{folder}: only text towers with open_clip's default BPE tokenizer are supported")
+        text_cfg = _checked_text_cfg(json.loads((folder / CONFIG_FILE).read_text())["model_cfg"]["text_cfg"], source)
         weights = {k: jnp.asarray(v) for k, v in load_file(str(folder / WEIGHTS_FILE)).items()
                    if not k.startswith("visual.") and k != "logit_scale"}
-        return cls(weights, heads=int(text_cfg["heads"]), layers=int(text_cfg["layers"]), folder=str(folder))
+        return cls(weights, heads=int(text_cfg["heads"]), layers=int(text_cfg["layers"]), source=source)
+
+    @classmethod
+    def _from_registry(cls, model: str, pretrained: str) -> ClipTextTower:
+        import open_clip
+
+        from suti.scoring.clip import ClipScorer
+
+        config = open_clip.get_model_config(model)
+        if config is None or "text_cfg" not in config:
+            raise SutiError(f"base.text_tower: unknown open_clip model {model!r} (see open_clip.list_models())")
+        text_cfg = _checked_text_cfg(config["text_cfg"], model)
+        # offline without the weights: one line saying how to provide them
+        torch_model = ClipScorer(model, pretrained, key="base.text_tower").model
+        weights = {k: jnp.asarray(v.detach().cpu().float().numpy()) for k, v in torch_model.state_dict().items()
+                   if not k.startswith("visual.") and k != "logit_scale"}
+        return cls(weights, heads=int(text_cfg.get("heads", 8)), layers=int(text_cfg["layers"]),
+                   source=f"{model}:{pretrained}")
 
     @classmethod
     def random(cls, width: int, layers: int, heads: int, context_length: int, seed: int = 0) -> ClipTextTower:
@@ -70,13 +91,11 @@ class ClipTextTower:
         weights = {name: (jnp.ones(shape) if name.endswith("ln_1.weight") or name.endswith("ln_2.weight")
                           or name == "ln_final.weight" else 0.02 * jax.random.normal(key, shape))
                    for key, (name, shape) in zip(keys, shapes.items())}
-        return cls(weights, heads=heads, layers=layers, folder="")
+        return cls(weights, heads=heads, layers=layers, source="random")
 
     def tokenize(self, texts: list[str]) -> np.ndarray:
-        """int32 [N, context_length]: the folder's open_clip tokenizer ([sot] ... [eot], zero-padded)."""
-        import open_clip  # torch-backed tokenizer; only needed where text is tokenized
-
-        return open_clip.get_tokenizer(f"local-dir:{self.folder}")(texts).numpy().astype(np.int32)
+        """int32 [N, context_length]: open_clip's BPE tokenizer ([sot] ... [eot], zero-padded)."""
+        return bpe_tokenize(texts, self.context_length).astype(np.int32)
 
     def __call__(self, tokens: jax.Array) -> tuple[jax.Array, jax.Array]:
         """Context tokens [B, L, width] and their mask [B, L] (True up to and including end-of-text)."""
@@ -96,6 +115,12 @@ class ClipTextTower:
         """open_clip's (unnormalised) text embedding [B, embed_dim]: the end-of-text feature, projected."""
         x = features(self.weights, tokens, self.heads, self.layers)
         return x[jnp.arange(tokens.shape[0]), jnp.argmax(tokens, axis=-1)] @ self.weights["text_projection"]
+
+
+def _checked_text_cfg(text_cfg: dict, source: str) -> dict:
+    if text_cfg.get("hf_tokenizer_name") or int(text_cfg.get("vocab_size", BPE_VOCAB)) != BPE_VOCAB:
+        raise SutiError(f"{source}: only text towers with open_clip's default BPE tokenizer are supported")
+    return text_cfg
 
 
 def end_of_text_mask(tokens: jax.Array) -> jax.Array:

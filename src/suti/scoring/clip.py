@@ -62,17 +62,21 @@ def _folder_label(path: Path) -> str:
     return json.loads(meta.read_text()).get("name", path.name) if meta.is_file() else path.name
 
 
-def missing_weights_message(model: str, pretrained: str) -> str:
-    return (f"scoring.clip: no weights for open_clip {model!r} pretrained={pretrained!r} on this machine "
+def missing_weights_message(model: str, pretrained: str, key: str = "scoring.clip.model") -> str:
+    """One line: which weights are missing (named by the config key that asked for them) and how to provide them."""
+    local = ("set scoring.clip.pretrained to a local checkpoint file" if key == "scoring.clip.model"
+             else f"set {key} to a local open_clip folder")
+    return (f"{key}: no weights for open_clip {model!r} pretrained={pretrained!r} on this machine "
             f"(HF_HUB_OFFLINE=1); on a connected machine run `python -c \"import open_clip; open_clip.create_model("
-            f"'{model}', pretrained='{pretrained}')\"` and copy ~/.cache/huggingface here, or set "
-            f"scoring.clip.pretrained to a local checkpoint file")
+            f"'{model}', pretrained='{pretrained}')\"` and copy ~/.cache/huggingface here, or {local}")
 
 
 class ClipScorer:
     """Unit-norm image and text embeddings from an open_clip model, computed in batches under no_grad."""
 
-    def __init__(self, model: str, pretrained: str = "", device: str = "cpu", batch_size: int = 256):
+    def __init__(self, model: str, pretrained: str = "", device: str = "cpu", batch_size: int = 256,
+                 key: str = "scoring.clip.model"):
+        """key: the config key that named this model, for error messages."""
         import open_clip  # heavy (torch): imported only where CLIP is actually used
         import torch
 
@@ -80,12 +84,12 @@ class ClipScorer:
         local = model.removeprefix("local-dir:")
         if model.startswith("local-dir:") or Path(local).is_dir():
             if not (Path(local) / CONFIG_FILE).is_file():
-                raise SutiError(f"scoring.clip.model: {local} is not an open_clip model folder (no {CONFIG_FILE})")
+                raise SutiError(f"{key}: {local} is not an open_clip model folder (no {CONFIG_FILE})")
             name, weights = f"local-dir:{local}", f"local:{_directory_hash(Path(local))}"
             label, pretrained = _folder_label(Path(local)), None
         else:
             if model not in open_clip.list_models():
-                raise SutiError(f"scoring.clip.model: unknown open_clip model {model!r} (see open_clip.list_models())")
+                raise SutiError(f"{key}: unknown open_clip model {model!r} (see open_clip.list_models())")
             name, label = model, model
             weights = (f"file:{Path(pretrained).name}" if pretrained and Path(pretrained).is_file()
                        else pretrained or "random")
@@ -95,7 +99,7 @@ class ClipScorer:
                     name, pretrained=pretrained or None, device=device)
         except RuntimeError as err:
             if "download" in str(err).lower() or "cache" in str(err).lower():
-                raise SutiError(missing_weights_message(model, pretrained)) from None
+                raise SutiError(missing_weights_message(model, pretrained, key)) from None
             raise
         self.model.eval()
         with _quiet_root_logger():

@@ -71,7 +71,8 @@ def add_arguments(p) -> None:
     p.add_argument("--model", required=True, help="output directory of the exported model (EMA weights)")
     p.add_argument("--summary", required=True, help="output JSON summary")
     p.add_argument("--samples", required=True, help="output PNG grid of samples")
-    p.add_argument("--text-tower", help="open_clip local-dir folder of the frozen text tower (text_encoder: clip)")
+    p.add_argument("--text-tower", help="frozen text tower of text_encoder clip: open_clip local-dir folder or "
+                                        "MODEL:PRETRAINED")
 
 
 def sample_grid(pipe: TextToImagePipeline, cfg: SampleConfig, seed: int) -> np.ndarray:
