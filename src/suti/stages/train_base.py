@@ -34,7 +34,8 @@ class BaseConfig:
     diffusion: DiffusionConfig = DiffusionConfig()
     train: TrainConfig = TrainConfig()
     sample: SampleConfig = SampleConfig()
-    text_tower: str = ""             # the frozen text tower's folder ("" = the small CLIP; the DAG passes the path)
+    text_tower: str = ""             # the frozen text tower (folder or MODEL:PRETRAINED; "" = the small CLIP), which
+                                     # the DAG resolves and passes as --text-tower
     heldout_combos: tuple = ()       # (class, background) pairs whose captions are kept out of training
     eval: dict = dataclasses.field(default_factory=dict)   # read by `suti eval-base`
 
