@@ -4,13 +4,15 @@ the same budget, and read their samples with the probe (issue 3's measure: promp
 Each variant is a name followed by `key=value` overrides of the `base` config section (dotted keys, YAML values):
 
     python bench/base_sweep.py default \
-        patch2 model.unet.patch_size=2 model.unet.channels=32 "model.unet.channel_mult=[1,2,4]" \
-        no-min-snr train.min_snr_gamma=0
+        learned-text model.text_encoder=learned \
+        no-min-snr train.min_snr_gamma=0 \
+        long-clip text_tower=other_run/results/scorer/model
 
 It reads the mined clusters, the trained probe and the small CLIP (the frozen text tower of `text_encoder: clip`) of
 a finished run (`--results`, default `results/`: `snakemake results/mining/clusters.parquet results/probe/model
-results/scorer/model` makes them), so every variant sees the same data and is read by the same probe. On a CPU a variant takes as long as `train_base` (~5 min); on an H100 ~50 s, so a lent accelerator
-sweeps a dozen variants at the CPU budget in one call. Writes $OUT (or bench/out/) base_sweep.jsonl, one row per
+results/scorer/model` makes them), so every variant sees the same data and is read by the same probe. On a CPU a
+variant takes as long as `train_base` (~4-5 min); on an H100 ~50 s, so a lent accelerator sweeps a dozen variants
+at the CPU budget in one call. Writes $OUT (or bench/out/) base_sweep.jsonl, one row per
 variant, and base_sweep-<name>-g<guidance>.png, the held-out prompts' samples (rows: prompts, 4 samples each).
 Run it from the repository root (it reads config/config.yaml); put `--` before the variants after `--guidance`.
 """
@@ -123,9 +125,12 @@ def main() -> None:
     args.text_tower = args.text_tower or os.path.join(args.results, "scorer", "model")
     clusters_path = os.path.join(args.results, "mining", "clusters.parquet")
     probe_path = os.path.join(args.results, "probe", "model")
-    for path in (clusters_path, probe_path):
-        if not os.path.exists(path):
-            raise SystemExit(f"{path} is missing: run `snakemake {clusters_path} {probe_path}` first (or --results)")
+    needed = [clusters_path, probe_path]
+    if any(v["model"].get("text_encoder") == "clip" and not v.get("text_tower") for v in variants.values()):
+        needed.append(args.text_tower)
+    for path in needed:
+        if ":" not in path and not os.path.exists(path):   # MODEL:PRETRAINED towers come from open_clip
+            raise SystemExit(f"{path} is missing: run `snakemake {' '.join(needed)}` first (or --results)")
     train_split = from_clusters(pq.read_table(clusters_path), "train")  # decoded once for every variant
     probe = load_probe(probe_path)
     os.makedirs(args.out, exist_ok=True)
