@@ -36,6 +36,7 @@ from suti.data.training_set import from_clusters
 from suti.evaluation import base_quality as bq
 from suti.models.clip_text import ClipTextTower
 from suti.models.t2i import param_counts
+from suti.scoring.clip import is_registry_name
 from suti.stages.train_base import BaseConfig, drop_heldout_combos, fit
 from suti.stages.train_probe import load_probe
 
@@ -71,12 +72,11 @@ def apply_overrides(section: dict, overrides: dict, where: str = "base") -> dict
 
 
 def sample_and_score(pipe, cfg: BaseConfig, probe, guidance: float, n: int, seed: int):
-    """(accuracy {"heldout"|"seen": {attribute: acc}}, held-out samples) at one guidance scale."""
-    specs = bq.prompt_specs([tuple(c) for c in cfg.heldout_combos], 2, seed)
-    sample_cfg = dataclasses.replace(cfg.sample, guidance=guidance)
-    images = pipe.sample([s.text for s in specs for _ in range(n)], seed, sample_cfg)
-    held = [i for i, s in enumerate(specs) if s.heldout]
-    return bq.accuracy(probe[0], probe[1], images, specs, n), [images[i * n + j] for i in held for j in range(n)]
+    """(accuracy {"heldout"|"seen": {attribute: acc}}, held-out samples) at one guidance scale, on eval_base's
+    prompts."""
+    specs = bq.prompt_specs([tuple(c) for c in cfg.heldout_combos], int(cfg.eval.get("colours_per_combo", 2)), seed)
+    images = bq.sample_specs(pipe, specs, n, seed, dataclasses.replace(cfg.sample, guidance=guidance))
+    return bq.accuracy(probe[0], probe[1], images, specs, n), bq.heldout_images(images, specs, n)
 
 
 def run_variant(name: str, section: dict, train_split, probe, args, seed: int, resolution: int) -> dict:
@@ -129,7 +129,7 @@ def main() -> None:
     if any(v["model"].get("text_encoder") == "clip" and not v.get("text_tower") for v in variants.values()):
         needed.append(args.text_tower)
     for path in needed:
-        if ":" not in path and not os.path.exists(path):   # MODEL:PRETRAINED towers come from open_clip
+        if not is_registry_name(path) and not os.path.exists(path):
             raise SystemExit(f"{path} is missing: run `snakemake {' '.join(needed)}` first (or --results)")
     train_split = from_clusters(pq.read_table(clusters_path), "train")  # decoded once for every variant
     probe = load_probe(probe_path)

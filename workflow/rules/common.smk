@@ -8,6 +8,7 @@ from pathlib import Path
 from suti.config import ConfigError, load_schema, validate
 from suti.evaluation.methods import APPRENTICE_KINDS, method_names, parse_method
 from suti.mining.embed import USES_CLIP
+from suti.scoring.clip import is_registry_name
 from suti.scoring.metrics import tau_name
 
 # Jobs inherit this environment: no hub retries for missing weights (a missing one fails at once), and one JAX
@@ -108,7 +109,7 @@ def get_text_tower():
 def get_text_tower_input():
     """A tower folder is an input; an open_clip registry name (MODEL:PRETRAINED) is not."""
     tower = get_text_tower()
-    if tower is None or (":" in tower and not tower.startswith("local-dir:") and not Path(tower).is_dir()):
+    if tower is None or is_registry_name(tower):
         return []
     return [tower.removeprefix("local-dir:")]
 

@@ -49,6 +49,16 @@ def prompt_specs(heldout: list[tuple[str, str]], colours_per_combo: int, seed: i
     return specs
 
 
+def sample_specs(pipe, specs: list[PromptSpec], n_per_prompt: int, seed: int, sample_cfg) -> np.ndarray:
+    """uint8 images of a text-to-image pipeline, laid out spec by spec, n_per_prompt each (as `accuracy` reads)."""
+    return pipe.sample([s.text for s in specs for _ in range(n_per_prompt)], seed, sample_cfg)
+
+
+def heldout_images(images_u8: np.ndarray, specs: list[PromptSpec], n_per_prompt: int) -> list[np.ndarray]:
+    """The images of the held-out specs, in order (the rows of the quality grid)."""
+    return [images_u8[i * n_per_prompt + j] for i, s in enumerate(specs) if s.heldout for j in range(n_per_prompt)]
+
+
 def oracle_renders(specs: list[PromptSpec], n_per_prompt: int, seed: int, resolution: int) -> np.ndarray:
     """Ground-truth renders of each prompt: random subjects of the class, recoloured, in the background."""
     rng = np.random.default_rng([seed, 0x0AC1E])

@@ -32,7 +32,7 @@ from flax import nnx
 from suti.errors import SutiError
 from suti.models.layers import FrozenParam
 from suti.models.text import IDENTIFIERS, check_identifiers_unused
-from suti.scoring.clip import CONFIG_FILE, WEIGHTS_FILE
+from suti.scoring.clip import CONFIG_FILE, WEIGHTS_FILE, is_registry_name
 
 BPE_VOCAB = 49408   # open_clip's default BPE tokenizer (SimpleTokenizer): start-of-text 49406, end-of-text 49407
 
@@ -53,17 +53,17 @@ class ClipTextTower:
         """The text tower of an open_clip `local-dir` folder (open_clip_config.json + safetensors weights, as
         `train_scorer` writes), or of an open_clip registry model "MODEL:PRETRAINED" (e.g.
         "ViT-B-32:laion2b_s34b_b79k", weights through the Hugging Face cache, as `scoring.clip` loads them)."""
-        source = str(source).removeprefix("local-dir:")
-        if not Path(source).is_dir() and ":" in source:
-            return cls._from_registry(*source.split(":", 1))
+        if is_registry_name(str(source)):
+            return cls._from_registry(*str(source).split(":", 1))
         from safetensors.numpy import load_file
+
+        source = str(source).removeprefix("local-dir:")
 
         folder = Path(source)
         if not (folder / CONFIG_FILE).is_file() or not (folder / WEIGHTS_FILE).is_file():
             raise SutiError(f"{folder} is not an open_clip model folder ({CONFIG_FILE} and {WEIGHTS_FILE} needed)")
         text_cfg = _checked_text_cfg(json.loads((folder / CONFIG_FILE).read_text())["model_cfg"]["text_cfg"], source)
-        weights = {k: jnp.asarray(v) for k, v in load_file(str(folder / WEIGHTS_FILE)).items()
-                   if not k.startswith("visual.") and k != "logit_scale"}
+        weights = _text_weights_of(load_file(str(folder / WEIGHTS_FILE)))
         return cls(weights, heads=int(text_cfg["heads"]), layers=int(text_cfg["layers"]), source=source)
 
     @classmethod
@@ -78,8 +78,7 @@ class ClipTextTower:
         text_cfg = _checked_text_cfg(config["text_cfg"], model)
         # offline without the weights: one line saying how to provide them
         torch_model = ClipScorer(model, pretrained, key="base.text_tower").model
-        weights = {k: jnp.asarray(v.detach().cpu().float().numpy()) for k, v in torch_model.state_dict().items()
-                   if not k.startswith("visual.") and k != "logit_scale"}
+        weights = _text_weights_of({k: v.detach().cpu().float().numpy() for k, v in torch_model.state_dict().items()})
         return cls(weights, heads=int(text_cfg.get("heads", 8)), layers=int(text_cfg["layers"]),
                    source=f"{model}:{pretrained}")
 
@@ -115,6 +114,11 @@ class ClipTextTower:
         """open_clip's (unnormalised) text embedding [B, embed_dim]: the end-of-text feature, projected."""
         x = features(self.weights, tokens, self.heads, self.layers)
         return x[jnp.arange(tokens.shape[0]), jnp.argmax(tokens, axis=-1)] @ self.weights["text_projection"]
+
+
+def _text_weights_of(state: dict) -> dict:
+    """The text tower's arrays of an open_clip state dict (no image tower, no logit scale)."""
+    return {k: jnp.asarray(v) for k, v in state.items() if not k.startswith("visual.") and k != "logit_scale"}
 
 
 def _checked_text_cfg(text_cfg: dict, source: str) -> dict:

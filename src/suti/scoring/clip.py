@@ -62,6 +62,11 @@ def _folder_label(path: Path) -> str:
     return json.loads(meta.read_text()).get("name", path.name) if meta.is_file() else path.name
 
 
+def is_registry_name(source: str) -> bool:
+    """Does a model source name an open_clip registry model ("MODEL:PRETRAINED") rather than a folder?"""
+    return not source.startswith("local-dir:") and ":" in source and not Path(source).is_dir()
+
+
 def missing_weights_message(model: str, pretrained: str, key: str = "scoring.clip.model") -> str:
     """One line: which weights are missing (named by the config key that asked for them) and how to provide them."""
     local = ("set scoring.clip.pretrained to a local checkpoint file" if key == "scoring.clip.model"

@@ -31,7 +31,7 @@ def run(args) -> None:
     specs = bq.prompt_specs([tuple(c) for c in cfg.heldout_combos], colours, seed)
     pipe = TextToImagePipeline.load(args.model)
     start = time.perf_counter()
-    images = pipe.sample([s.text for s in specs for _ in range(n)], seed, cfg.sample)
+    images = bq.sample_specs(pipe, specs, n, seed, cfg.sample)
     seconds = time.perf_counter() - start
     graphdef, params, meta = load_probe(args.probe)
     generated = bq.accuracy(graphdef, params, images, specs, n)
@@ -42,6 +42,5 @@ def run(args) -> None:
                "sampler_steps": cfg.sample.steps, "guidance": cfg.sample.guidance,
                "seconds_per_image": seconds / len(images)}
     log.info("base quality: %s", summary)
-    held = [i for i, s in enumerate(specs) if s.heldout]
-    save_png(grid([images[i * n + j] for i in held for j in range(n)], cols=n, scale=2), args.grid)
+    save_png(grid(bq.heldout_images(images, specs, n), cols=n, scale=2), args.grid)
     write_summary(summary, args.summary, figures=(args.grid,))
