@@ -72,11 +72,12 @@ def apply_overrides(section: dict, overrides: dict, where: str = "base") -> dict
 
 
 def sample_and_score(pipe, cfg: BaseConfig, probe, guidance: float, n: int, seed: int):
-    """(accuracy {"heldout"|"seen": {attribute: acc}}, held-out samples) at one guidance scale, on eval_base's
-    prompts."""
+    """(accuracy {"heldout"|"seen": {attribute: acc}}, its 95% half-widths, held-out samples) at one guidance
+    scale, on eval_base's prompts."""
     specs = bq.prompt_specs([tuple(c) for c in cfg.heldout_combos], int(cfg.eval.get("colours_per_combo", 2)), seed)
     images = bq.sample_specs(pipe, specs, n, seed, dataclasses.replace(cfg.sample, guidance=guidance))
-    return bq.accuracy(probe[0], probe[1], images, specs, n), bq.heldout_images(images, specs, n)
+    hits = bq.correct(probe[0], probe[1], images, specs, n)
+    return bq.split_accuracy(hits, specs), bq.interval95(hits, specs), bq.heldout_images(images, specs, n)
 
 
 def run_variant(name: str, section: dict, train_split, probe, args, seed: int, resolution: int) -> dict:
@@ -92,9 +93,12 @@ def run_variant(name: str, section: dict, train_split, probe, args, seed: int, r
     row = dict(variant=name, steps=cfg.train.steps, batch_size=cfg.train.batch_size, train_seconds=round(seconds, 1),
                images_per_s=round(float(np.mean([h["examples_per_s"] for h in history[1:]] or [0])), 1),
                params=n_params, frozen_params=n_frozen, scorer="suti-probe-cnn",
-               accuracy={})
+               accuracy={}, ci95={}, class_word_effect={})
     for guidance in args.guidance:
-        row["accuracy"][str(guidance)], held = sample_and_score(pipe, cfg, probe, guidance, args.n_per_prompt, seed)
+        row["accuracy"][str(guidance)], row["ci95"][str(guidance)], held = sample_and_score(
+            pipe, cfg, probe, guidance, args.n_per_prompt, seed)
+        row["class_word_effect"][str(guidance)] = bq.class_word_effect(
+            pipe, dataclasses.replace(cfg.sample, guidance=guidance))
         save_png(grid(held, cols=args.n_per_prompt, scale=2),
                  os.path.join(args.out, f"base_sweep-{name}-g{guidance:g}.png"))
     return row
@@ -103,8 +107,10 @@ def run_variant(name: str, section: dict, train_split, probe, args, seed: int, r
 def print_row(row: dict) -> None:
     cells = [f"{row['variant']:<14} {row['steps']:>5} x {row['batch_size']:<3} {row['train_seconds']:>6.0f} s"]
     for guidance, acc in row["accuracy"].items():
-        cells.append(f"g{guidance}: " + "  ".join(f"{split} " + "/".join(f"{acc[split][a]:.2f}" for a in bq.ATTRIBUTES)
-                                                for split in ("heldout", "seen")))
+        ci = row["ci95"][guidance]
+        cells.append(f"g{guidance}: " + "  ".join(
+            f"{split} " + "/".join(f"{acc[split][a]:.2f}±{ci[split][a]:.2f}" for a in bq.ATTRIBUTES)
+            for split in ("heldout", "seen")) + f"  class word effect {row['class_word_effect'][guidance]:.2f}")
     print(" | ".join(cells), flush=True)
 
 

@@ -71,6 +71,7 @@ def test_micro_pipeline_outputs(micro):
     quality = json.loads((res / "base/quality.json").read_text())
     assert set(quality["generated"]) == {"heldout", "seen"} and quality["scorer"] == "suti-probe-cnn"
     assert 0 <= quality["generated"]["heldout"]["class"] <= 1
+    assert set(quality["generated_ci95"]["seen"]) == {"class", "colour", "background"}
     priors = pq.read_table(res / "experts/priors.parquet")
     assert priors.schema == tables.PRIORS and len(priors) == 8 * 2
     for shard in ("0000", "0001"):

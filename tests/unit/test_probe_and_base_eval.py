@@ -59,3 +59,35 @@ def test_eval_prompts_cover_heldout_and_seen_combinations():
     assert specs[0].text.startswith("a photo of a ") and "on the beach" in specs[0].text
     renders = bq.oracle_renders(specs[:2], 3, 0, 32)
     assert renders.shape == (6, 32, 32, 3)
+
+
+def test_accuracy_interval_treats_the_prompt_as_the_unit():
+    specs = bq.prompt_specs(HELD, 2, seed=0)               # 16 held-out prompts, then 16 seen
+    held = np.array([s.heldout for s in specs])
+    uniform = {a: np.tile([True, False], (len(specs), 2)) for a in bq.ATTRIBUTES}    # every prompt 2 of 4 right
+    assert bq.split_accuracy(uniform, specs)["heldout"]["class"] == 0.5
+    assert bq.interval95(uniform, specs)["seen"]["colour"] == 0.0   # prompts agree: nothing varies between them
+    # the same 50% as half the prompts always right and half never: samples of a prompt err together, so the
+    # interval is that of 16 coin flips, not of 64
+    clustered = {a: np.repeat((np.arange(len(specs)) % 2 == 0)[:, None], 4, axis=1) for a in bq.ATTRIBUTES}
+    acc, ci = bq.split_accuracy(clustered, specs), bq.interval95(clustered, specs)
+    k = int(held.sum())
+    assert acc["heldout"]["background"] == 0.5
+    assert np.isclose(ci["heldout"]["background"], 1.96 * np.std([0, 1] * (k // 2), ddof=1) / np.sqrt(k))
+
+
+class _FakePipe:
+    """sample_seeds from a rule: an image per (prompt, seed) as `draw` says."""
+
+    def __init__(self, draw):
+        self.draw = draw
+
+    def sample_seeds(self, prompts, seeds, cfg):
+        return np.stack([np.full((4, 4, 3), self.draw(p, int(s)), np.uint8) for p, s in zip(prompts, seeds)])
+
+
+def test_class_word_effect_is_zero_when_the_class_word_is_ignored():
+    ignores = _FakePipe(lambda prompt, seed: 10 * seed)
+    assert bq.class_word_effect(ignores, None) == 0.0
+    follows = _FakePipe(lambda prompt, seed: 10 * seed + 3 * world.CLASSES.index(prompt.split()[5]))
+    assert np.isclose(bq.class_word_effect(follows, None), 3 / 10)   # per-class spread / per-seed spread

@@ -74,14 +74,51 @@ def oracle_renders(specs: list[PromptSpec], n_per_prompt: int, seed: int, resolu
     return np.stack(out)
 
 
+def correct(probe_graphdef, probe_params, images_u8: np.ndarray, specs: list[PromptSpec], n_per_prompt: int):
+    """{attribute: bool [len(specs), n_per_prompt]}: does the probe read the prompted value in each image (images
+    laid out spec by spec, n_per_prompt each)?"""
+    pred = predict_batched(make_predict(probe_graphdef), probe_params, to_model_input(images_u8))
+    wanted = {a: np.array([HEADS[a].index(getattr(s, "cls" if a == "class" else a)) for s in specs])
+              for a in ATTRIBUTES}
+    return {a: pred[a].reshape(len(specs), n_per_prompt) == wanted[a][:, None] for a in ATTRIBUTES}
+
+
+def _splits(specs: list[PromptSpec]):
+    held = np.array([s.heldout for s in specs])
+    return (("heldout", held), ("seen", ~held))
+
+
+def split_accuracy(hits: dict, specs: list[PromptSpec]) -> dict:
+    """{"heldout"|"seen": {attribute: accuracy}} of `correct`'s hits."""
+    return {split: {a: float(np.mean(hits[a][mask])) for a in ATTRIBUTES} for split, mask in _splits(specs)}
+
+
+def interval95(hits: dict, specs: list[PromptSpec]) -> dict:
+    """{"heldout"|"seen": {attribute: half-width}} of a 95% interval on `split_accuracy`. Samples of one prompt
+    share its text and so err together: the unit is the prompt (1.96 x the standard error of per-prompt means)."""
+    out = {}
+    for split, mask in _splits(specs):
+        k = int(mask.sum())
+        out[split] = {a: float(1.96 * hits[a][mask].mean(1).std(ddof=1) / np.sqrt(k)) if k > 1 else float("nan")
+                      for a in ATTRIBUTES}
+    return out
+
+
 def accuracy(probe_graphdef, probe_params, images_u8: np.ndarray, specs: list[PromptSpec], n_per_prompt: int):
     """{"heldout"|"seen": {attribute: accuracy}} of images laid out spec by spec, n_per_prompt each."""
-    pred = predict_batched(make_predict(probe_graphdef), probe_params, to_model_input(images_u8))
-    wanted = {a: np.repeat([HEADS[a].index(getattr(s, "cls" if a == "class" else a)) for s in specs], n_per_prompt)
-              for a in ATTRIBUTES}
-    held = np.repeat([s.heldout for s in specs], n_per_prompt)
-    return {split: {a: float(np.mean(pred[a][mask] == wanted[a][mask])) for a in ATTRIBUTES}
-            for split, mask in (("heldout", held), ("seen", ~held))}
+    return split_accuracy(correct(probe_graphdef, probe_params, images_u8, specs, n_per_prompt), specs)
+
+
+def class_word_effect(pipe, sample_cfg, n_seeds: int = 8, colour: str = "red", background: str = "snow") -> float:
+    """How much the class word alone changes a sample: every class prompted ("a photo of a red mug in the snow", ...)
+    from the same seeds; the pixel spread across classes at a fixed seed over the spread across seeds at a fixed
+    class. 0: the class word is ignored (whatever the probe reads, it did not come from the prompt); 1: it matters as
+    much as the noise."""
+    texts = [prompts.scene_prompt(c, colour, background) for c in vocab.CLASSES for _ in range(n_seeds)]
+    seeds = np.tile(np.arange(n_seeds), len(vocab.CLASSES))
+    x = pipe.sample_seeds(texts, seeds, sample_cfg).astype(np.float64).reshape(len(vocab.CLASSES), n_seeds, -1)
+    across_seeds = x.std(1).mean()
+    return float(x.std(0).mean() / across_seeds) if across_seeds > 0 else float("nan")
 
 
 def chance() -> dict[str, float]:

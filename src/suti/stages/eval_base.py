@@ -33,10 +33,14 @@ def run(args) -> None:
     start = time.perf_counter()
     images = bq.sample_specs(pipe, specs, n, seed, cfg.sample)
     seconds = time.perf_counter() - start
+    word_effect = bq.class_word_effect(pipe, cfg.sample)
     graphdef, params, meta = load_probe(args.probe)
-    generated = bq.accuracy(graphdef, params, images, specs, n)
+    hits = bq.correct(graphdef, params, images, specs, n)
+    generated = bq.split_accuracy(hits, specs)
     oracle = bq.accuracy(graphdef, params, bq.oracle_renders(specs, n, seed, resolution), specs, n)
-    summary = {"generated": generated, "ground_truth_renders": oracle, "chance": bq.chance(),
+    summary = {"generated": generated, "generated_ci95": bq.interval95(hits, specs),
+               "ground_truth_renders": oracle, "chance": bq.chance(),
+               "class_word_effect": word_effect,
                "probe_accuracy_clean_renders": meta["accuracy"], "scorer": "suti-probe-cnn",
                "prompts": len(specs), "samples_per_prompt": n, "sampler": cfg.sample.sampler,
                "sampler_steps": cfg.sample.steps, "guidance": cfg.sample.guidance,
