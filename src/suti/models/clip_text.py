@@ -58,7 +58,6 @@ class ClipTextTower:
         from safetensors.numpy import load_file
 
         source = str(source).removeprefix("local-dir:")
-
         folder = Path(source)
         if not (folder / CONFIG_FILE).is_file() or not (folder / WEIGHTS_FILE).is_file():
             raise SutiError(f"{folder} is not an open_clip model folder ({CONFIG_FILE} and {WEIGHTS_FILE} needed)")
