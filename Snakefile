@@ -17,6 +17,7 @@ include: "workflow/rules/scoring.smk"
 include: "workflow/rules/apprentice.smk"
 include: "workflow/rules/evaluation.smk"
 include: "workflow/rules/report.smk"
+include: "workflow/rules/pretrain.smk"
 
 
 rule all:

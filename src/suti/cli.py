@@ -19,6 +19,10 @@ from suti.stages import (
     generate,
     generate_eval,
     mine_clusters,
+    pretrain_base,
+    pretrain_clip,
+    pretrain_probe,
+    release_pretrained,
     report,
     sample,
     sample_experts,
@@ -34,6 +38,10 @@ from suti.stages import (
 from suti.stages.common import setup_logging
 
 COMMANDS = {
+    "pretrain-clip": pretrain_clip,
+    "pretrain-probe": pretrain_probe,
+    "pretrain-base": pretrain_base,
+    "release-pretrained": release_pretrained,
     "build-corpus": build_corpus,
     "mine-clusters": mine_clusters,
     "train-probe": train_probe,

@@ -2,7 +2,8 @@ rule train_base:
     input:
         clusters="results/mining/clusters.parquet",
         text_tower=get_text_tower_input(),
-        code=get_code("train_base", "diffusion", "models", "training", "data", "world", "scoring/clip.py"),
+        pretrained=get_pretrained_input("base"),
+        code=get_code("train_base", "diffusion", "models", "training", "data", "world", "scoring/clip.py", "pretrain"),
     output:
         model=directory("results/base/model"),
         summary="results/base/summary.json",
@@ -15,6 +16,7 @@ rule train_base:
     params:
         cfg=get_params("world", "base"),
         text_tower=get_text_tower_argument(),
+        pretrained=get_pretrained_argument("base"),
     conda:
         "../../environment.yml"
     log:
@@ -26,7 +28,7 @@ rule train_base:
         runtime=120,
     shell:
         "suti train-base --params {params.cfg:q} --clusters {input.clusters} --model {output.model} "
-        "--summary {output.summary} --samples {output.samples} {params.text_tower} > {log} 2>&1"
+        "--summary {output.summary} --samples {output.samples} {params.text_tower} {params.pretrained} > {log} 2>&1"
 
 
 rule eval_base:

@@ -5,9 +5,14 @@ import shlex
 import sys
 from pathlib import Path
 
+from snakemake.exceptions import WorkflowError
+
 from suti.config import ConfigError, load_schema, validate
+from suti.errors import SutiError
 from suti.evaluation.methods import APPRENTICE_KINDS, method_names, parse_method
 from suti.mining.embed import USES_CLIP
+from suti.pretrain import release
+from suti.pretrain.config import base_architecture, clip_architecture, probe_architecture
 from suti.scoring.clip import is_registry_name
 from suti.scoring.metrics import tau_name
 
@@ -28,6 +33,49 @@ if _missing_taus:
     sys.exit(f"config error: apprentice.taus / main_tau {sorted(_missing_taus)} are not in filter.taus")
 if config["apprentice"]["main_tau"] not in config["apprentice"]["taus"]:
     sys.exit("config error: apprentice.main_tau must be one of apprentice.taus")
+
+# The released foundation models (pretrained/<name>) and the config section that chooses each (`<section>.init`).
+# A release that does not match this config or world stops planning in one line naming what differs.
+PRETRAINED = {"clip": ("scorer", clip_architecture), "probe": ("probe", probe_architecture),
+              "base": ("base", base_architecture)}
+
+
+def uses_pretrained(name):
+    return config[PRETRAINED[name][0]]["init"] == "pretrained"
+
+
+for _name, (_section, _architecture) in PRETRAINED.items():
+    if uses_pretrained(_name):
+        try:
+            release.check(f"pretrained/{_name}", f"{_section}.init", _architecture(config[_section]), _section,
+                          config["world"]["resolution"])
+        except SutiError as err:
+            sys.exit(f"config error: {err}")
+
+
+def get_pretrained_input(name):
+    """pretrained/<name> when the run loads that release (so a new release re-runs what uses it); else nothing."""
+    return [f"pretrained/{name}"] if uses_pretrained(name) else []
+
+
+def get_pretrained_argument(name):
+    return " ".join(f"--pretrained {path}" for path in get_pretrained_input(name))
+
+
+def get_pretrain_params(sections, budgets):
+    """Params of a pretraining rule: the architecture `sections` plus the pretraining seed and the rule's own
+    `budgets` of the pretrain section (config/pretrain.yaml), so one model's budget never re-runs another's."""
+
+    def params(wildcards):
+        if "pretrain" not in config:
+            raise WorkflowError("config error: pretrain: missing; run snakemake pretrain --configfile "
+                                "config/pretrain.yaml")
+        pre = config["pretrain"]
+        return json.dumps({"seed": config["seed"], **{s: config[s] for s in ["world", *sections]},
+                           "pretrain": {k: pre[k] for k in ["seed", *budgets] if k in pre}}, sort_keys=True)
+
+    return params
+
 
 # Every stage job logs an MLflow run (suti.tracking); where to is config, unless the environment already says.
 os.environ.setdefault("MLFLOW_TRACKING_URI", config["tracking"]["uri"])
@@ -100,8 +148,9 @@ def get_scorer_argument():
 
 
 def get_text_tower():
-    """The frozen text tower of a base model with text_encoder clip: base.text_tower, or else the small CLIP."""
-    if config["base"]["model"]["text_encoder"] != "clip":
+    """The frozen text tower of a base model trained in the run with text_encoder clip: base.text_tower, or else the
+    small CLIP (a released base model carries its own)."""
+    if config["base"]["model"]["text_encoder"] != "clip" or uses_pretrained("base"):
         return None
     return config["base"]["text_tower"] or "results/scorer/model"
 

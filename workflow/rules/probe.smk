@@ -1,12 +1,14 @@
 rule train_probe:
     input:
-        code=get_code("train_probe", "world", "scoring/probe.py", "models/layers.py", "training/checkpoints.py"),
+        pretrained=get_pretrained_input("probe"),
+        code=get_code("train_probe", "pretrain", "world", "scoring/probe.py", "models/layers.py", "training/checkpoints.py"),
     output:
         model=directory("results/probe/model"),
         summary="results/probe/summary.json",
         table="results/probe/summary.parquet",
     params:
         cfg=get_params("world", "probe"),
+        pretrained=get_pretrained_argument("probe"),
     conda:
         "../../environment.yml"
     log:
@@ -16,4 +18,4 @@ rule train_probe:
         mem_mb=4000,
         runtime=60,
     shell:
-        "suti train-probe --params {params.cfg:q} --model {output.model} --summary {output.summary} > {log} 2>&1"
+        "suti train-probe --params {params.cfg:q} --model {output.model} --summary {output.summary} {params.pretrained} > {log} 2>&1"

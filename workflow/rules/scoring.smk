@@ -1,13 +1,15 @@
 rule train_scorer:
     input:
         corpus=get_corpus_shards(),
-        code=get_code("train_scorer", "scoring/clip.py", "scoring/clip_training.py", "data"),
+        pretrained=get_pretrained_input("clip"),
+        code=get_code("train_scorer", "scoring/clip.py", "scoring/clip_training.py", "data", "pretrain", "world"),
     output:
         model=directory("results/scorer/model"),
         summary="results/scorer/summary.json",
         table="results/scorer/summary.parquet",
     params:
-        cfg=get_params("scorer"),
+        cfg=get_params("world", "scorer"),
+        pretrained=get_pretrained_argument("clip"),
     conda:
         "../../environment.yml"
     log:
@@ -19,7 +21,7 @@ rule train_scorer:
         runtime=60,
     shell:
         "suti train-scorer --params {params.cfg:q} --corpus {input.corpus} --model {output.model} "
-        "--summary {output.summary} > {log} 2>&1"
+        "--summary {output.summary} {params.pretrained} > {log} 2>&1"
 
 
 rule score_samples:

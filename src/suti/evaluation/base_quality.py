@@ -116,9 +116,29 @@ def class_word_effect(pipe, sample_cfg, n_seeds: int = 8, colour: str = "red", b
     much as the noise."""
     texts = [prompts.scene_prompt(c, colour, background) for c in vocab.CLASSES for _ in range(n_seeds)]
     seeds = np.tile(np.arange(n_seeds), len(vocab.CLASSES))
-    x = pipe.sample_seeds(texts, seeds, sample_cfg).astype(np.float64).reshape(len(vocab.CLASSES), n_seeds, -1)
+    return spread_ratio(pipe.sample_seeds(texts, seeds, sample_cfg).reshape(len(vocab.CLASSES), n_seeds, -1))
+
+
+def spread_ratio(x: np.ndarray) -> float:
+    """x [classes, seeds, ...]: the mean spread across classes at a fixed seed over the spread across seeds at a
+    fixed class (the class word effect's statistic)."""
+    x = x.astype(np.float64).reshape(x.shape[0], x.shape[1], -1)
     across_seeds = x.std(1).mean()
     return float(x.std(0).mean() / across_seeds) if across_seeds > 0 else float("nan")
+
+
+def render_class_word_effect(resolution: int, n_seeds: int = 8, colour: str = "red", background: str = "snow",
+                             seed: int = 0) -> float:
+    """`class_word_effect`'s statistic on ground-truth renders: per seed one subject and scene, rendered as every
+    class (the same hue, proportions and pose), so the value a model that draws each class's silhouette would get."""
+    rng = np.random.default_rng([seed, 0xC1A55])
+    rows = [[] for _ in vocab.CLASSES]
+    for _ in range(n_seeds):
+        subject = world.make_subject(int(rng.integers(1 << 30)), 0)
+        scene = world.sample_scene(rng, background=background, recolour=colour, companion=None, material="matte")
+        for i, cls in enumerate(vocab.CLASSES):
+            rows[i].append(world.render(dataclasses.replace(subject, cls=cls), scene, resolution))
+    return spread_ratio(np.array(rows))
 
 
 def chance() -> dict[str, float]:

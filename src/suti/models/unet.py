@@ -2,7 +2,9 @@
 cross-attention over a sequence of context tokens (text tokens, plus any tokens a later model appends).
 
 Interface: `unet(x_t [B,H,W,C], t [B], context [B,L,D], context_mask [B,L]) -> [B,H,W,C]`. The context also enters
-globally: its masked mean is added to the timestep embedding.
+globally: a pooled context vector (the masked mean, or the text's end-of-text feature) joins the timestep embedding,
+which every residual block reads as a bias or, with `film`, as a scale and shift of its normalised features
+(adaptive GroupNorm, as improved DDPM and DiT condition on class).
 """
 
 from __future__ import annotations
@@ -28,21 +30,34 @@ class UNetConfig:
     context_dim: int = 64
     patch_size: int = 4                        # >1: pixel-unshuffle the input (and shuffle back the output) so the
                                                # network runs on a grid patch_size times smaller: far cheaper on CPU
+    film: bool = False                         # residual blocks scale and shift their normalised features by the
+                                               # timestep + pooled-context embedding (adaptive GroupNorm)
+    pool: str = "mean"                         # pooled context: "mean" of the attended tokens, or "eot": the last
+                                               # attended token among the first `text_tokens` (a causal CLIP text
+                                               # tower's end-of-text feature, what its contrastive loss shapes)
+    text_tokens: int = 0                       # with pool "eot": how many leading context tokens are text (tokens
+                                               # appended after them, e.g. demonstrations, are not pooled)
 
 
 class ResBlock(nnx.Module):
-    def __init__(self, cin: int, cout: int, temb: int, rngs: nnx.Rngs):
+    def __init__(self, cin: int, cout: int, temb: int, rngs: nnx.Rngs, film: bool = False):
+        self.film = film
         self.norm1 = nnx.GroupNorm(cin, groups(cin), rngs=rngs)
         self.conv1 = nnx.Conv(cin, cout, (3, 3), rngs=rngs)
-        self.temb = nnx.Linear(temb, cout, rngs=rngs)
+        self.temb = nnx.Linear(temb, 2 * cout if film else cout, rngs=rngs)
         self.norm2 = nnx.GroupNorm(cout, groups(cout), rngs=rngs)
         self.conv2 = nnx.Conv(cout, cout, (3, 3), kernel_init=nnx.initializers.zeros, rngs=rngs)
         self.skip = nnx.Conv(cin, cout, (1, 1), rngs=rngs) if cin != cout else None
 
     def __call__(self, x, temb):
         h = self.conv1(jax.nn.silu(self.norm1(x)))
-        h = h + self.temb(jax.nn.silu(temb))[:, None, None, :]
-        h = self.conv2(jax.nn.silu(self.norm2(h)))
+        emb = self.temb(jax.nn.silu(temb))[:, None, None, :]
+        if self.film:  # adaptive GroupNorm: the condition multiplies features, not only shifts them
+            scale, shift = jnp.split(emb, 2, axis=-1)
+            h = self.norm2(h) * (1.0 + scale) + shift
+        else:
+            h = self.norm2(h + emb)
+        h = self.conv2(jax.nn.silu(h))
         return h + (x if self.skip is None else self.skip(x))
 
 
@@ -88,8 +103,8 @@ def _attention(cfg: UNetConfig, side: int, channels: int, rngs) -> AttentionBloc
 class Level(nnx.Module):
     """Residual blocks at one resolution, each followed by its attention block (if any)."""
 
-    def __init__(self, cins: list[int], cout: int, temb: int, attn_fn, rngs: nnx.Rngs):
-        self.res = nnx.List([ResBlock(cin, cout, temb, rngs) for cin in cins])
+    def __init__(self, cins: list[int], cout: int, temb: int, attn_fn, rngs: nnx.Rngs, film: bool = False):
+        self.res = nnx.List([ResBlock(cin, cout, temb, rngs, film) for cin in cins])
         self.attn = nnx.List([attn_fn() for _ in cins])
 
 
@@ -109,7 +124,8 @@ class UNet(nnx.Module):
         for i, mult in enumerate(cfg.channel_mult):
             cout = ch * mult
             cins = [cur] + [cout] * (cfg.num_res_blocks - 1)
-            down.append(Level(cins, cout, temb, lambda c=cout, s=side: _attention(cfg, s, c, rngs), rngs))
+            down.append(Level(cins, cout, temb, lambda c=cout, s=side: _attention(cfg, s, c, rngs), rngs,
+                              cfg.film))
             skips += [cout] * cfg.num_res_blocks
             cur = cout
             last = i == len(cfg.channel_mult) - 1
@@ -118,9 +134,9 @@ class UNet(nnx.Module):
                 skips.append(cur)
                 side //= 2
         self.down, self.downsample = nnx.List(down), nnx.List(downsample)
-        self.mid1 = ResBlock(cur, cur, temb, rngs)
+        self.mid1 = ResBlock(cur, cur, temb, rngs, cfg.film)
         self.mid_attn = AttentionBlock(cur, cfg.context_dim, cfg.heads, True, True, rngs)
-        self.mid2 = ResBlock(cur, cur, temb, rngs)
+        self.mid2 = ResBlock(cur, cur, temb, rngs, cfg.film)
         up, upsample = [], []
         for i, mult in reversed(list(enumerate(cfg.channel_mult))):
             cout = ch * mult
@@ -128,7 +144,8 @@ class UNet(nnx.Module):
             for _ in range(cfg.num_res_blocks + 1):
                 cins.append(cur + skips.pop())
                 cur = cout
-            up.append(Level(cins, cout, temb, lambda c=cout, s=side: _attention(cfg, s, c, rngs), rngs))
+            up.append(Level(cins, cout, temb, lambda c=cout, s=side: _attention(cfg, s, c, rngs), rngs,
+                              cfg.film))
             upsample.append(nnx.Conv(cur, cur, (3, 3), rngs=rngs) if i > 0 else None)
             side = side * 2 if i > 0 else side
         self.up, self.upsample = nnx.List(up), nnx.List(upsample)
@@ -138,9 +155,7 @@ class UNet(nnx.Module):
     def _embed(self, t, context, context_mask):
         """Timestep embedding plus the pooled context [B, temb]."""
         temb = self.time2(jax.nn.silu(self.time1(timestep_embedding(t, self.cfg.channels))))
-        weights = context_mask[..., None].astype(context.dtype)
-        pooled = (context * weights).sum(1) / jnp.maximum(weights.sum(1), 1.0)  # [B, D]
-        return temb + self.context_pool(pooled)
+        return temb + self.context_pool(pool_context(context, context_mask, self.cfg.pool, self.cfg.text_tokens))
 
     def _down(self, x, temb, context, context_mask):
         """The down path: (features at the lowest resolution, skip activations)."""
@@ -171,6 +186,19 @@ class UNet(nnx.Module):
             if up is not None:
                 h = up(jax.image.resize(h, (h.shape[0], h.shape[1] * 2, h.shape[2] * 2, h.shape[3]), "nearest"))
         return depth_to_space(self.conv_out(jax.nn.silu(self.norm_out(h))), self.cfg.patch_size)
+
+
+def pool_context(context: jax.Array, mask: jax.Array, how: str, text_tokens: int = 0) -> jax.Array:
+    """[B, L, D] tokens, [B, L] mask -> [B, D]: the masked mean ("mean"), or the last attended token among the first
+    `text_tokens` ("eot"; the end-of-text feature of a causal text tower, whose mask ends there)."""
+    if how == "eot":
+        text_mask = mask[:, :text_tokens]
+        last = text_mask.shape[1] - 1 - jnp.argmax(text_mask[:, ::-1], axis=1)  # [B]
+        return context[jnp.arange(context.shape[0]), last]
+    if how != "mean":
+        raise ValueError(f"unet.pool must be 'mean' or 'eot', got {how!r}")
+    weights = mask[..., None].astype(context.dtype)
+    return (context * weights).sum(1) / jnp.maximum(weights.sum(1), 1.0)
 
 
 def space_to_depth(x: jax.Array, p: int) -> jax.Array:

@@ -23,11 +23,15 @@ MEAN, STD = (0.48145466, 0.4578275, 0.40821073), (0.26862954, 0.26130258, 0.2757
 
 @dataclasses.dataclass(frozen=True)
 class ScorerConfig:
+    init: str = "scratch"           # pretrained: the released CLIP is loaded instead (stages.train_scorer)
     embed_dim: int = 128
     width: int = 128                # both towers
     layers: int = 3                 # both towers
     head_width: int = 32            # width per attention head
     patch_size: int = 4
+    image_tower: str = "vit"        # vit | resnet (open_clip's ModifiedResNet: convolutions learn shape sooner)
+    resnet_layers: tuple[int, ...] = (1, 1, 1, 1)   # resnet: blocks per stage
+    resnet_width: int = 16          # resnet: stem width (the last stage has 32x as many channels)
     context_length: int = 32
     steps: int = 800
     batch_size: int = 128
@@ -41,8 +45,10 @@ def model_config(cfg: ScorerConfig, resolution: int) -> dict:
     """An open_clip model config (the `model_cfg` of open_clip_config.json) for the small CLIP."""
     return dict(
         embed_dim=cfg.embed_dim,
-        vision_cfg=dict(image_size=resolution, patch_size=cfg.patch_size, width=cfg.width, layers=cfg.layers,
-                        head_width=cfg.head_width),
+        vision_cfg=(dict(image_size=resolution, patch_size=cfg.patch_size, width=cfg.width, layers=cfg.layers,
+                         head_width=cfg.head_width) if cfg.image_tower == "vit" else
+                    dict(image_size=resolution, layers=list(cfg.resnet_layers), width=cfg.resnet_width,
+                         head_width=cfg.head_width)),
         text_cfg=dict(context_length=cfg.context_length, vocab_size=49408, width=cfg.width,
                       heads=max(1, cfg.width // cfg.head_width), layers=cfg.layers),
     )
@@ -77,29 +83,54 @@ def _lr_at(step: int, cfg: ScorerConfig) -> float:
 
 
 def train_clip(cfg: ScorerConfig, images_u8: np.ndarray, captions: list[str], seed: int, bar=None):
-    """Train the small CLIP on (image, caption) pairs; returns (model, [{"step", "loss"}, ...])."""
+    """Train the small CLIP on a fixed set of (image, caption) pairs; returns (model, [{"step", "loss"}, ...])."""
+    pixels, tokens = to_tensor(images_u8), tokenize(captions, cfg.context_length)
+
+    def batch_fn(step):
+        idx = np.random.default_rng([seed, 0xC11B, step]).choice(len(captions), cfg.batch_size,
+                                                                 replace=len(captions) < cfg.batch_size)
+        return pixels[idx], tokens[idx]
+
+    return fit_clip(cfg, images_u8.shape[1], batch_fn, seed, bar)
+
+
+def tokenize(captions: list[str], context_length: int):
+    import open_clip
+
+    return open_clip.get_tokenizer("ViT-B-32", context_length=context_length)(list(captions))
+
+
+def fit_clip(cfg: ScorerConfig, resolution: int, batch_fn, seed: int, bar=None, ckpt_dir: str | Path | None = None,
+             stop_at: int | None = None, checkpoint_every: int = 500):
+    """Train the small CLIP with open_clip's contrastive loss on `batch_fn(step) -> (pixels [B,3,H,W], tokens)`.
+
+    Batches, flips and learning rates are functions of the step alone, and with `ckpt_dir` the model and optimiser
+    are saved every `checkpoint_every` steps (safetensors, written atomically): a killed run resumes from the latest
+    save and ends with the same weights as an uninterrupted one. `stop_at` ends early (to simulate a kill in tests).
+    Returns (model in eval mode, [{"step", "loss"}, ...] of the steps run here).
+    """
     import open_clip
     import torch
 
-    model = build_model(cfg, images_u8.shape[1], seed)
-    tokens = open_clip.get_tokenizer("ViT-B-32", context_length=cfg.context_length)(captions)
-    pixels = to_tensor(images_u8)
+    model = build_model(cfg, resolution, seed)
     loss_fn = open_clip.ClipLoss()
     decay = [p for n, p in model.named_parameters() if p.ndim >= 2 and "embedding" not in n]
     rest = [p for n, p in model.named_parameters() if not (p.ndim >= 2 and "embedding" not in n)]
     opt = torch.optim.AdamW([{"params": decay, "weight_decay": cfg.weight_decay}, {"params": rest, "weight_decay": 0}],
                             lr=cfg.learning_rate, betas=(0.9, 0.98), eps=1e-6)
-    gen = torch.Generator().manual_seed(seed)
+    start = _restore(ckpt_dir, model, opt) if ckpt_dir else 0
+    if bar is not None:
+        bar.update(start)
     history = []
     model.train()
-    for step in range(cfg.steps):
-        idx = torch.randperm(len(captions), generator=gen)[:cfg.batch_size]
-        x = pixels[idx]
-        flip = torch.rand(len(idx), generator=gen) < 0.5  # horizontal flips: captions never say left or right
+    for step in range(start, min(cfg.steps, stop_at or cfg.steps)):
+        x, tokens = batch_fn(step)
+        gen = torch.Generator().manual_seed(seed * 1_000_003 + step)
+        flip = torch.rand(len(x), generator=gen) < 0.5  # horizontal flips: captions never say left or right
         x = torch.where(flip[:, None, None, None], x.flip(-1), x)
         for group in opt.param_groups:
             group["lr"] = _lr_at(step, cfg)
-        image_features, text_features, logit_scale = model(x, tokens[idx])
+        image_features, text_features, logit_scale = model(x, tokens)
         loss = loss_fn(image_features, text_features, logit_scale)
         opt.zero_grad()
         loss.backward()
@@ -111,8 +142,44 @@ def train_clip(cfg: ScorerConfig, images_u8: np.ndarray, captions: list[str], se
         if bar is not None:
             bar.update(1)
             bar.set_postfix(loss=f"{float(loss):.3f}", refresh=False)
+        if ckpt_dir and ((step + 1) % checkpoint_every == 0 or step + 1 == cfg.steps):
+            _save(ckpt_dir, step + 1, model, opt)
     model.eval()
     return model, history
+
+
+def _save(directory, step: int, model, opt) -> None:
+    """Model and AdamW state at `step` as one safetensors file, replacing the previous save atomically."""
+    from safetensors.torch import save_file
+
+    tensors = {f"model.{k}": v.detach().contiguous() for k, v in model.state_dict().items()}
+    for i, state in opt.state_dict()["state"].items():
+        tensors.update({f"opt.{i}.{k}": v.detach().reshape(v.shape).contiguous() for k, v in state.items()})
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    tmp = directory / "state.safetensors.tmp"
+    save_file(tensors, str(tmp), metadata={"step": str(step)})
+    tmp.replace(directory / "state.safetensors")
+
+
+def _restore(directory, model, opt) -> int:
+    """The step of the latest save in `directory` (0 if none), with model and optimiser restored to it."""
+    from safetensors import safe_open
+
+    path = Path(directory) / "state.safetensors"
+    if not path.is_file():
+        return 0
+    with safe_open(str(path), "pt") as f:
+        step = int(f.metadata()["step"])
+        tensors = {k: f.get_tensor(k) for k in f.keys()}
+    model.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("model.")})
+    state = opt.state_dict()
+    for key, value in tensors.items():
+        if key.startswith("opt."):
+            _, i, name = key.split(".", 2)
+            state["state"].setdefault(int(i), {})[name] = value
+    opt.load_state_dict(state)
+    return step
 
 
 def retrieval_accuracy(image_emb: np.ndarray, captions: list[str], text_emb_of) -> dict:

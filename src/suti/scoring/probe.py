@@ -31,6 +31,7 @@ HEADS: dict[str, tuple[str, ...]] = {
 
 @dataclasses.dataclass(frozen=True)
 class ProbeConfig:
+    init: str = "scratch"           # pretrained: the released probe is loaded instead (stages.train_probe)
     steps: int = 2500
     batch_size: int = 64
     learning_rate: float = 4e-3
@@ -69,9 +70,13 @@ def labels_of(subject: world.Subject, scene: world.Scene) -> dict[str, int]:
     return {name: HEADS[name].index(values[name]) for name in HEADS}
 
 
-def random_example(rng: np.random.Generator, n_subjects: int):
-    """A random subject in a random scene, with the property changes prompts can ask for."""
-    subject = world.make_subject(int(rng.integers(1 << 30)), int(rng.integers(n_subjects)))
+def random_example(rng: np.random.Generator, n_subjects: int, subject_fn=None):
+    """A random subject in a random scene, with the property changes prompts can ask for. `subject_fn(rng)` draws
+    the identity (default: any world seed, ids below n_subjects)."""
+    if subject_fn is None:
+        subject = world.make_subject(int(rng.integers(1 << 30)), int(rng.integers(n_subjects)))
+    else:
+        subject = subject_fn(rng)
     u = rng.uniform(size=4)
     overrides = {}
     if u[0] < 0.2:
@@ -88,12 +93,12 @@ TRAIN_STREAM, EVAL_STREAM = 0x9B0BE, 0xE7A1
 
 
 def render_batch(seed: int, step: int, size: int, resolution: int, stream: int = TRAIN_STREAM,
-                 n_subjects: int = 100_000):
+                 n_subjects: int = 100_000, subject_fn=None):
     """(images float [-1, 1] [B,H,W,3], {head: int labels [B]}) for one deterministic step of a stream."""
     rng = np.random.default_rng([seed, stream, step])
     imgs, labels = [], {name: [] for name in HEADS}
     for _ in range(size):
-        subject, scene = random_example(rng, n_subjects)
+        subject, scene = random_example(rng, n_subjects, subject_fn)
         imgs.append(world.render(subject, scene, resolution))
         for name, value in labels_of(subject, scene).items():
             labels[name].append(value)
@@ -148,25 +153,36 @@ def predict_batched(predict, params, images: np.ndarray, batch: int = 256) -> di
     return {k: np.concatenate(v) for k, v in out.items()}
 
 
-def train_probe(cfg: ProbeConfig, seed: int, resolution: int, progress=None):
-    """Train a probe on fresh renders. Returns (graphdef, params, loss history)."""
+def train_probe(cfg: ProbeConfig, seed: int, resolution: int, progress=None, subject_fn=None, ckpt=None,
+                stop_at: int | None = None, checkpoint_every: int = 500):
+    """Train a probe on fresh renders (identities from `subject_fn`, see `random_example`). With `ckpt` (a
+    `training.checkpoints.Checkpointer`) it saves every `checkpoint_every` steps and resumes from the latest save,
+    ending with the same weights as an uninterrupted run. Returns (graphdef, params, loss history)."""
     model = Probe(cfg.width, nnx.Rngs(jax.random.key(seed)))
     graphdef, params = nnx.split(model, nnx.Param)
     lr = optax.warmup_cosine_decay_schedule(0.0, cfg.learning_rate, min(100, cfg.steps // 10 + 1), cfg.steps)
     tx = optax.adamw(lr, weight_decay=1e-4)
-    opt_state, step_fn, history = tx.init(params), make_probe_step(graphdef, tx), []
-    for step in range(cfg.steps):
-        images, labels = render_batch(seed, step, cfg.batch_size, resolution)
-        params, opt_state, loss = step_fn(params, opt_state, images, labels)
+    state, step_fn, history = {"params": params, "opt_state": tx.init(params)}, make_probe_step(graphdef, tx), []
+    start = ckpt.latest_step() if ckpt is not None and ckpt.latest_step() is not None else 0
+    if start:
+        state = ckpt.restore(start, state)
+    if progress is not None:
+        progress.update(start)
+    for step in range(start, min(cfg.steps, stop_at or cfg.steps)):
+        images, labels = render_batch(seed, step, cfg.batch_size, resolution, subject_fn=subject_fn)
+        params, opt_state, loss = step_fn(state["params"], state["opt_state"], images, labels)
+        state = {"params": params, "opt_state": opt_state}
         if (step + 1) % 100 == 0 or step + 1 == cfg.steps:
             history.append({"step": step + 1, "loss": float(loss)})
+        if ckpt is not None and ((step + 1) % checkpoint_every == 0 or step + 1 == cfg.steps):
+            ckpt.save(step + 1, state)
         if progress is not None:
             progress.update(1)
-    return graphdef, params, history
+    return graphdef, state["params"], history
 
 
-def evaluate_probe(graphdef, params, n: int, seed: int, resolution: int) -> dict[str, float]:
+def evaluate_probe(graphdef, params, n: int, seed: int, resolution: int, subject_fn=None) -> dict[str, float]:
     """Per-attribute accuracy on `n` clean renders of draws the probe never trained on (another seed stream)."""
-    images, labels = render_batch(seed, 0, n, resolution, stream=EVAL_STREAM)
+    images, labels = render_batch(seed, 0, n, resolution, stream=EVAL_STREAM, subject_fn=subject_fn)
     pred = predict_batched(make_predict(graphdef), params, images)
     return {name: float(np.mean(pred[name] == labels[name])) for name in HEADS}

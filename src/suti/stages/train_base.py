@@ -18,6 +18,8 @@ from suti.models.pipeline import TextToImagePipeline
 from suti.models.t2i import ModelConfig, build_tokenizer, param_counts
 from suti.models.text import words
 from suti.models.unet import UNetConfig
+from suti.pretrain import release
+from suti.pretrain.config import base_architecture
 from suti.stages.common import add_params_argument, log, write_summary
 from suti.training.checkpoints import Checkpointer, export_model
 from suti.training.config import DiffusionConfig, SampleConfig, TrainConfig
@@ -30,6 +32,7 @@ HELP = "train the base text-to-image model on the mined train split"
 
 @dataclasses.dataclass(frozen=True)
 class BaseConfig:
+    init: str = "scratch"            # pretrained: the released base model is loaded instead (`--pretrained`)
     model: dict = dataclasses.field(default_factory=dict)   # ModelConfig fields, UNet fields under "unet"
     diffusion: DiffusionConfig = DiffusionConfig()
     train: TrainConfig = TrainConfig()
@@ -51,7 +54,8 @@ def model_config(section: dict, resolution: int, tower: ClipTextTower | None = N
             raise SutiError("base.model.text_encoder is 'clip': give the frozen text tower (--text-tower DIR)")
         cfg = dataclasses.replace(cfg, text_dim=tower.width, text_layers=tower.layers, text_heads=tower.heads,
                                   max_tokens=tower.context_length)
-    return dataclasses.replace(cfg, unet=dataclasses.replace(unet, context_dim=cfg.text_dim))
+    return dataclasses.replace(cfg, unet=dataclasses.replace(unet, context_dim=cfg.text_dim,
+                                                             text_tokens=cfg.max_tokens))
 
 
 def names_combo(caption: str, cls: str, background: str) -> bool:
@@ -74,6 +78,8 @@ def add_arguments(p) -> None:
     p.add_argument("--samples", required=True, help="output PNG grid of samples")
     p.add_argument("--text-tower", help="frozen text tower of text_encoder clip: open_clip local-dir folder or "
                                         "MODEL:PRETRAINED")
+    p.add_argument("--pretrained", help="a released base model (pretrained/base): checked against the config and "
+                                        "world, copied to --model, its samples drawn, instead of training")
 
 
 def sample_grid(pipe: TextToImagePipeline, cfg: SampleConfig, seed: int) -> np.ndarray:
@@ -116,6 +122,8 @@ def fit(cfg: BaseConfig, resolution: int, ds: ImageTextSet, seed: int, tower: Cl
 def run(args) -> None:
     seed, resolution = int(args.params["seed"]), int(args.params["world"]["resolution"])
     cfg = from_dict(BaseConfig, args.params["base"])
+    if args.pretrained:
+        return use_pretrained(args, cfg, seed, resolution)
     tower = ClipTextTower.load(args.text_tower) if args.text_tower else None
     model_config(cfg.model, resolution, tower)  # a missing tower fails here, before the data is read
     ds, n_dropped = drop_heldout_combos(from_clusters(pq.read_table(args.clusters), "train"), cfg.heldout_combos)
@@ -135,3 +143,17 @@ def run(args) -> None:
                        text_tower=args.text_tower or "", steps=cfg.train.steps, train_seconds=seconds,
                        examples_per_s=float(np.mean([h["examples_per_s"] for h in history[1:]] or [0])),
                        final_loss=history[-1]["loss"], loss_curve=history), args.summary, figures=(args.samples,))
+
+
+def use_pretrained(args, cfg: BaseConfig, seed: int, resolution: int) -> None:
+    """The released base model instead of a trained one: checked, copied, and its sample grid drawn."""
+    record = release.adopt(args.pretrained, args.model, "base.init", base_architecture(args.params["base"]), "base",
+                           resolution)
+    pipe = TextToImagePipeline.load(args.model)
+    save_png(sample_grid(pipe, cfg.sample, seed), args.samples)
+    n_params, n_frozen = param_counts(pipe.params)
+    log.info("pretrained base model %s (%d images seen)", args.pretrained, record["images_seen"])
+    write_summary(dict(init="pretrained", pretrained=str(args.pretrained), git_commit=record["git_commit"],
+                       images=record["images_seen"], params=n_params, frozen_params=n_frozen,
+                       text_encoder=pipe.model_cfg.text_encoder, train_seconds=0.0,
+                       pretrain_seconds=record["wall_seconds"]), args.summary, figures=(args.samples,))

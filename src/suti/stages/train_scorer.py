@@ -19,6 +19,8 @@ from suti.scoring.clip_training import (
     retrieval_accuracy,
     train_clip,
 )
+from suti.pretrain import release
+from suti.pretrain.config import clip_architecture
 from suti.stages.common import add_params_argument, log, progress, write_summary
 
 HELP = "train the small CLIP scorer on the corpus captions"
@@ -29,6 +31,8 @@ def add_arguments(p) -> None:
     p.add_argument("--corpus", required=True, nargs="+", help="corpus shards")
     p.add_argument("--model", required=True, help="output open_clip local-dir folder")
     p.add_argument("--summary", required=True, help="output JSON: retrieval accuracy on held-out captions")
+    p.add_argument("--pretrained", help="a released CLIP (pretrained/clip): checked against the config and world, "
+                                        "copied to --model and measured, instead of training")
 
 
 def caption_pairs(corpus_paths, heldout_fraction: float):
@@ -50,6 +54,8 @@ def run(args) -> None:
     seed = int(args.params["seed"])
     cfg = from_dict(ScorerConfig, args.params["scorer"])
     images, captions, heldout = caption_pairs(args.corpus, cfg.heldout_fraction)
+    if args.pretrained:
+        return use_pretrained(args, images[heldout], [c for c, h in zip(captions, heldout) if h])
     train_captions = [c for c, h in zip(captions, heldout) if not h]
     log.info("train_scorer: %d pairs (%d held out)", len(captions), int(heldout.sum()))
     start = time.perf_counter()
@@ -65,3 +71,17 @@ def run(args) -> None:
     write_summary(dict(accuracy, scorer=scorer.id, train_pairs=len(train_captions), train_seconds=seconds,
                        images_per_second=cfg.steps * cfg.batch_size / seconds, final_loss=history[-1]["loss"],
                        loss_curve=history[::20]), args.summary)
+
+
+def use_pretrained(args, images: np.ndarray, captions: list[str]) -> None:
+    """The released CLIP instead of a trained one, with its retrieval on this corpus's held-out captions."""
+    resolution = int(args.params["world"]["resolution"])
+    record = release.adopt(args.pretrained, args.model, "scorer.init", clip_architecture(args.params["scorer"]),
+                           "scorer", resolution)
+    scorer = ClipScorer(f"local-dir:{args.model}")
+    accuracy = retrieval_accuracy(scorer.embed_images(images), captions, scorer.embed_texts)
+    log.info("pretrained CLIP (%s), retrieval on held-out captions: %s", args.pretrained, accuracy)
+    write_summary(dict(accuracy, scorer=scorer.id, init="pretrained", pretrained=str(args.pretrained),
+                       git_commit=record["git_commit"], train_seconds=0.0,
+                       zero_shot_heldout_renders={k: v for k, v in record["quality"].items()
+                                                  if k.startswith("zero_shot")}), args.summary)

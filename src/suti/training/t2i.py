@@ -81,11 +81,6 @@ def train_t2i(graphdef, params, images_u8, tokens, null_tokens, diffusion_cfg, t
       weights: optional float [N] per-example loss weights.
       ckpt, stop_at: checkpointing and resume (see `training.loop.train_loop`).
     """
-    schedule = get_schedule(diffusion_cfg.schedule, diffusion_cfg.num_steps)
-    loss_fn = make_t2i_loss(graphdef, schedule, Prediction(diffusion_cfg.prediction), train_cfg.cond_drop,
-                            jnp.asarray(null_tokens), train_cfg.min_snr_gamma)
-    tx = make_optimizer(train_cfg)
-    step_fn = make_train_step(loss_fn, tx, train_cfg.ema_decay)
 
     def batch_fn(step):
         idx = batch_indices(len(images_u8), train_cfg.batch_size, seed, step)
@@ -94,5 +89,17 @@ def train_t2i(graphdef, params, images_u8, tokens, null_tokens, diffusion_cfg, t
             batch["weights"] = weights[idx]
         return batch
 
+    return fit_t2i(graphdef, params, batch_fn, null_tokens, diffusion_cfg, train_cfg, seed, ckpt, stop_at, desc)
+
+
+def fit_t2i(graphdef, params, batch_fn, null_tokens, diffusion_cfg, train_cfg, seed: int, ckpt=None, stop_at=None,
+            desc="train_base"):
+    """Train a text-to-image model on `batch_fn(step) -> {"images" [-1, 1], "tokens"[, "weights"]}` (a dataset or
+    an endless render stream). Returns (final train state, history)."""
+    schedule = get_schedule(diffusion_cfg.schedule, diffusion_cfg.num_steps)
+    loss_fn = make_t2i_loss(graphdef, schedule, Prediction(diffusion_cfg.prediction), train_cfg.cond_drop,
+                            jnp.asarray(null_tokens), train_cfg.min_snr_gamma)
+    tx = make_optimizer(train_cfg)
+    step_fn = make_train_step(loss_fn, tx, train_cfg.ema_decay)
     rng = jax.random.fold_in(jax.random.key(seed), STREAM_TRAIN)
     return train_loop(step_fn, create_train_state(params, tx), batch_fn, train_cfg, rng, ckpt, stop_at, desc)

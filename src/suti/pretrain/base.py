@@ -1,0 +1,71 @@
+"""The pretrained base text-to-image model: trained on the pretraining render stream (captioned renders of
+identities no experiment contains, held-out (class, background) pairs never shown), conditioned on the pretrained
+CLIP's frozen text tower. Its learning curve (images seen against held-out class, colour and background by the
+probe) is measured during training at fixed milestones."""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from suti.data.training_set import to_unit_range
+from suti.evaluation import base_quality as bq
+from suti.models.clip_text import ClipTextTower
+from suti.models.pipeline import TextToImagePipeline
+from suti.models.t2i import ModelConfig, build_tokenizer
+from suti.pretrain import stream
+from suti.training.t2i import fit_t2i, init_model
+from suti.world import prompts
+
+TOKENIZER_CAPTIONS = 4096   # stream captions the tokenizer's vocabulary is built from (with every prompt word)
+
+
+def stream_tokenizer(mcfg: ModelConfig, seed: int, resolution: int):
+    """The tokenizer of the stream's words: a few thousand stream captions plus every prompt and caption word."""
+    rng = np.random.default_rng([seed, stream.BASE_STREAM, 0x7E47])
+    from suti import world
+
+    captions = [world.describe(*stream.draw(rng, seed)[:2], rng) for _ in range(TOKENIZER_CAPTIONS)]
+    return build_tokenizer(mcfg, captions + prompts.vocabulary_texts())
+
+
+def stream_batches(tokenizer, seed: int, batch_size: int, resolution: int, heldout_combos):
+    """batch_fn(step) -> {"images" [-1, 1], "tokens"}: fresh captioned renders every step."""
+
+    def batch_fn(step):
+        b = stream.batch(seed, stream.BASE_STREAM, step, batch_size, resolution, heldout_combos)
+        return {"images": to_unit_range(b["images"]), "tokens": tokenizer.encode(b["captions"])}
+
+    return batch_fn
+
+
+def init(mcfg: ModelConfig, seed: int, resolution: int, tower: ClipTextTower | None):
+    """(tokenizer, graphdef, params) of a fresh base model for the stream."""
+    tokenizer = stream_tokenizer(mcfg, seed, resolution)
+    graphdef, params = init_model(mcfg, tokenizer.size, seed, tower and tower.text_weights(tokenizer))
+    return tokenizer, graphdef, params
+
+
+def train_segment(graphdef, params, tokenizer, cfg, seed: int, resolution: int, ckpt, stop_at: int):
+    """Train (resuming from `ckpt`) up to step `stop_at`; returns (state, history). `params` (the fresh model, the
+    template a resume restores into) is copied: the train step donates its state's buffers."""
+    params = jax.tree.map(jnp.copy, params)
+    batch_fn = stream_batches(tokenizer, seed, cfg.train.batch_size, resolution, [tuple(c) for c in cfg.heldout_combos])
+    return fit_t2i(graphdef, params, batch_fn, tokenizer.encode([""])[0], cfg.diffusion, cfg.train, seed, ckpt,
+                   stop_at, desc="pretrain_base")
+
+
+def milestones(total: int, every: int) -> list[int]:
+    """Steps at which the learning curve is read: every `every` steps, and the last step."""
+    return sorted({*range(every, total, every), total}) if every > 0 else [total]
+
+
+def curve_point(pipe: TextToImagePipeline, probe, cfg, seed: int, colours_per_combo: int, n_per_prompt: int) -> dict:
+    """Held-out and seen class / colour / background by the probe (with 95% intervals) and the class word effect."""
+    graphdef, params = probe
+    specs = bq.prompt_specs([tuple(c) for c in cfg.heldout_combos], colours_per_combo, seed)
+    images = bq.sample_specs(pipe, specs, n_per_prompt, seed, cfg.sample)
+    hits = bq.correct(graphdef, params, images, specs, n_per_prompt)
+    return {"generated": bq.split_accuracy(hits, specs), "generated_ci95": bq.interval95(hits, specs),
+            "class_word_effect": bq.class_word_effect(pipe, cfg.sample)}

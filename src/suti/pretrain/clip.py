@@ -1,0 +1,71 @@
+"""The pretrained CLIP: the small open_clip model trained on the pretraining render stream, and its quality figures
+(zero-shot class, colour and background from caption-style prompts; image-to-caption retrieval), all on renders of
+held-out identities."""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+
+from suti.pretrain import stream
+from suti.scoring.clip_training import ScorerConfig, fit_clip, retrieval_accuracy, to_tensor, tokenize
+from suti.world import prompts, vocab
+
+SCENE_BACKGROUNDS = tuple(b for b in vocab.BACKGROUNDS if b != "studio")  # the ones a prompt names
+
+
+def stream_batches(cfg: ScorerConfig, seed: int, resolution: int):
+    """batch_fn(step) -> (pixels, tokens) of the CLIP's stream (fresh renders every step)."""
+
+    def batch_fn(step):
+        b = stream.batch(seed, stream.CLIP_STREAM, step, cfg.batch_size, resolution)
+        return to_tensor(b["images"]), tokenize(b["captions"], cfg.context_length)
+
+    return batch_fn
+
+
+def pretrain_clip(cfg: ScorerConfig, seed: int, resolution: int, bar=None, ckpt_dir=None, checkpoint_every=250,
+                  stop_at=None):
+    """(model, history): the small CLIP trained for cfg.steps on the stream, resumable from `ckpt_dir`."""
+    return fit_clip(cfg, resolution, stream_batches(cfg, seed, resolution), seed, bar, ckpt_dir, stop_at,
+                    checkpoint_every)
+
+
+def heldout_renders(n: int, seed: int, resolution: int) -> dict:
+    """Renders of held-out identities in named backgrounds: images, captions and true class / colour / background."""
+    out = {"images": [], "captions": [], "class": [], "colour": [], "background": []}
+    rng = np.random.default_rng([seed, stream.EVAL_STREAM])
+    from suti import world
+
+    while len(out["images"]) < n:
+        subject, scene = stream.draw(rng, seed, heldout=True)
+        if scene.background == "studio":
+            continue
+        out["images"].append(world.render(subject, scene, resolution))
+        out["captions"].append(world.describe(subject, scene, rng))
+        out["class"].append(subject.cls)
+        out["colour"].append(world.render_appearance(subject, scene)["colour"])
+        out["background"].append(scene.background)
+    out["images"] = np.stack(out["images"])
+    return out
+
+
+def zero_shot(scorer, renders: dict) -> dict:
+    """Accuracy of each attribute read zero-shot: every "a photo of a {colour} {class} {background}" prompt is
+    scored against each image, and the best one's class, colour and background are compared with the truth."""
+    combos = list(itertools.product(vocab.COLOURS, vocab.CLASSES, SCENE_BACKGROUNDS))
+    texts = [prompts.scene_prompt(cls, colour, bg) for colour, cls, bg in combos]
+    best = np.argmax(scorer.embed_images(renders["images"]) @ scorer.embed_texts(texts).T, axis=1)
+    picked = [combos[i] for i in best]
+    return {f"zero_shot_{name}": float(np.mean([p[k] == t for p, t in zip(picked, renders[name])]))
+            for k, name in enumerate(("colour", "class", "background"))}
+
+
+def quality(scorer, n: int, seed: int, resolution: int) -> dict:
+    """Zero-shot accuracies and caption retrieval (R@1, R@5) on `n` held-out renders."""
+    renders = heldout_renders(n, seed, resolution)
+    images = scorer.embed_images(renders["images"])
+    return dict(zero_shot(scorer, renders), **retrieval_accuracy(images, renders["captions"], scorer.embed_texts),
+                zero_shot_chance={"class": 1 / len(vocab.CLASSES), "colour": 1 / len(vocab.COLOURS),
+                                  "background": 1 / len(SCENE_BACKGROUNDS)}, eval_images=n)

@@ -1,0 +1,82 @@
+"""The `pretrain` config section (config/pretrain.yaml) and the architecture sections a released model must match.
+
+Architectures come from the experiment's own sections (`scorer`, `probe.width`, `base.model` + `base.diffusion` +
+`base.heldout_combos`), so the config that trains a model from scratch and the one that loads its release are one;
+`pretrain` holds only the pretraining budget and seed.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+from suti.config import from_dict
+from suti.scoring.clip_training import ScorerConfig
+from suti.scoring.probe import ProbeConfig
+from suti.training.config import SampleConfig, TrainConfig
+
+CLIP_ARCH_KEYS = ("embed_dim", "width", "layers", "head_width", "patch_size", "image_tower", "resnet_layers",
+                  "resnet_width", "context_length")
+
+
+@dataclasses.dataclass(frozen=True)
+class ClipBudget:
+    steps: int = 2000
+    batch_size: int = 256
+    learning_rate: float = 1e-3
+    warmup_steps: int = 100
+    weight_decay: float = 0.1
+    checkpoint_every: int = 250
+    n_eval: int = 2000            # held-out renders for zero-shot accuracy and caption retrieval
+
+
+@dataclasses.dataclass(frozen=True)
+class ProbeBudget:
+    steps: int = 2500
+    batch_size: int = 64
+    learning_rate: float = 4e-3
+    checkpoint_every: int = 500
+    n_eval: int = 2000
+
+
+@dataclasses.dataclass(frozen=True)
+class BaseBudget:
+    train: TrainConfig = TrainConfig()
+    sample: SampleConfig = SampleConfig()
+    curve_every: int = 1000                 # steps between learning-curve readings (0: only at the end)
+    curve: dict = dataclasses.field(default_factory=lambda: {"colours_per_combo": 2, "n_per_prompt": 2})
+    eval: dict = dataclasses.field(default_factory=lambda: {"colours_per_combo": 4, "n_per_prompt": 4})
+
+
+@dataclasses.dataclass(frozen=True)
+class PretrainConfig:
+    seed: int = 1                 # the pretraining world seed and RNG root (identities >= pretrain.stream.FIRST_ID)
+    clip: ClipBudget = ClipBudget()
+    probe: ProbeBudget = ProbeBudget()
+    base: BaseBudget = BaseBudget()
+
+
+def clip_architecture(scorer: dict) -> dict:
+    return {k: scorer[k] for k in CLIP_ARCH_KEYS if k in scorer}
+
+
+def probe_architecture(probe: dict) -> dict:
+    return {"width": probe["width"]}
+
+
+def base_architecture(base: dict) -> dict:
+    """What a released base model must share with the experiment: network, process and held-out combinations
+    (eval_base's held-out split is only held out if the release never saw it)."""
+    return {"model": base["model"], "diffusion": base["diffusion"],
+            "heldout_combos": [list(c) for c in base["heldout_combos"]]}
+
+
+def clip_config(scorer: dict, budget: ClipBudget) -> ScorerConfig:
+    """The ScorerConfig of the pretrained CLIP: the scorer section's architecture, the pretraining budget."""
+    return from_dict(ScorerConfig, dict(clip_architecture(scorer), steps=budget.steps, batch_size=budget.batch_size,
+                                        learning_rate=budget.learning_rate, warmup_steps=budget.warmup_steps,
+                                        weight_decay=budget.weight_decay))
+
+
+def probe_config(probe: dict, budget: ProbeBudget) -> ProbeConfig:
+    return ProbeConfig(steps=budget.steps, batch_size=budget.batch_size, learning_rate=budget.learning_rate,
+                       width=probe["width"], n_eval=budget.n_eval)

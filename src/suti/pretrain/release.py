@@ -1,0 +1,142 @@
+"""Released foundation models in `pretrained/<name>/`: provenance, fingerprints, and the check that an experiment's
+config and world are the ones a released model was trained for (a stale model is never used silently).
+
+`provenance.json` records the git commit, the config hash, the world fingerprint, the architecture config the
+experiment must match, images seen, wall time, hardware and the model's quality figures.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import platform
+import shutil
+import subprocess
+from pathlib import Path
+
+import numpy as np
+
+from suti import io
+from suti.errors import SutiError
+
+PROVENANCE = "provenance.json"
+RETRAIN = "set {key}: scratch to train it in the run, or re-release it (snakemake pretrain --configfile " \
+          "config/pretrain.yaml)"
+
+
+def world_fingerprint(resolution: int) -> str:
+    """sha256 over the world's vocabulary and renders of fixed draws: any change to subjects, scenes, captions or
+    the renderer changes it."""
+    from suti import world
+    from suti.pretrain import stream
+
+    digest = hashlib.sha256(json.dumps([world.CLASSES, world.COLOURS, world.BACKGROUNDS, world.COMPANIONS,
+                                        world.PATTERNS, world.MATERIALS], sort_keys=True).encode())
+    rng = np.random.default_rng([0, 0xF1A6])
+    for _ in range(16):
+        subject, scene = stream.draw(rng, 0)
+        digest.update(world.render(subject, scene, resolution).tobytes())
+        digest.update(world.describe(subject, scene, rng).encode())
+    return digest.hexdigest()[:16]
+
+
+def config_hash(config: dict) -> str:
+    return hashlib.sha256(json.dumps(config, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def git_commit() -> str:
+    try:
+        out = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, check=True,
+                             cwd=Path(__file__).parent)
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], capture_output=True,
+                               text=True, cwd=Path(__file__).parent).stdout.strip()
+        return out.stdout.strip() + ("-dirty" if dirty else "")
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+
+
+def hardware() -> dict:
+    import jax
+
+    return {"machine": platform.machine(), "cpus": os.cpu_count(), "jax_devices": [str(d) for d in jax.devices()],
+            "python": platform.python_version()}
+
+
+def provenance(name: str, architecture: dict, resolution: int, config: dict, images_seen: int, seconds: float,
+               quality: dict, **extra) -> dict:
+    """The provenance record of a released model."""
+    return dict(name=name, git_commit=git_commit(), config_hash=config_hash(config), config=config,
+                world_fingerprint=world_fingerprint(resolution), resolution=resolution, architecture=architecture,
+                images_seen=int(images_seen), wall_seconds=float(seconds), hardware=hardware(), quality=quality,
+                **extra)
+
+
+def release(source: str | Path, target: str | Path, record: dict) -> None:
+    """Copy an exported model folder to `target` with its provenance.json, atomically."""
+    target = Path(target)
+    tmp = target.with_name(target.name + ".release-tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    shutil.copytree(source, tmp)
+    io.write_json(record, tmp / PROVENANCE)
+    shutil.rmtree(target, ignore_errors=True)
+    tmp.rename(target)
+
+
+def read_provenance(directory: str | Path, key: str) -> dict:
+    path = Path(directory) / PROVENANCE
+    if not path.is_file():
+        raise SutiError(f"{key}: pretrained: no released model at {directory} ({PROVENANCE} missing); "
+                        + RETRAIN.format(key=key))
+    return json.loads(path.read_text())
+
+
+def _differences(expected, released, prefix: str) -> list[str]:
+    """Dotted keys whose values differ between two nested dicts."""
+    if isinstance(expected, dict) and isinstance(released, dict):
+        out = []
+        for k in sorted(set(expected) | set(released)):
+            out += _differences(expected.get(k), released.get(k), f"{prefix}.{k}")
+        return out
+    norm = lambda v: list(v) if isinstance(v, tuple) else v  # noqa: E731 (JSON has lists only)
+    return [] if norm(expected) == norm(released) else [f"{prefix} (config {expected!r}, released {released!r})"]
+
+
+def check(directory: str | Path, key: str, architecture: dict, arch_key: str, resolution: int) -> dict:
+    """The released model's provenance, after checking that it was trained for this world and architecture.
+
+    Args:
+      directory: the released model folder (pretrained/<name>).
+      key: the config key that asked for it ("base.init"), named in errors.
+      architecture: the config section the model must match (e.g. base.model + base.diffusion), named `arch_key`.
+      resolution: world.resolution.
+    Raises SutiError, in one line naming what differs.
+    """
+    record = read_provenance(directory, key)
+    where = f"{key}: pretrained: {directory} does not match this config:"
+    if record["resolution"] != resolution:
+        raise SutiError(f"{where} world.resolution (config {resolution}, released {record['resolution']}); "
+                        + RETRAIN.format(key=key))
+    if record["world_fingerprint"] != world_fingerprint(resolution):
+        raise SutiError(f"{where} the world (SynthBench's renderer, vocabulary or captions) changed since release "
+                        f"(fingerprint {world_fingerprint(resolution)}, released {record['world_fingerprint']}); "
+                        + RETRAIN.format(key=key))
+    diffs = _differences(json.loads(json.dumps(architecture)), record["architecture"], arch_key)
+    if diffs:
+        raise SutiError(f"{where} {'; '.join(diffs)}; " + RETRAIN.format(key=key))
+    return record
+
+
+def adopt(directory: str | Path, target: str | Path, key: str, architecture: dict, arch_key: str,
+          resolution: int) -> dict:
+    """Check a released model against this config and world (see `check`), then copy it to a stage's output folder
+    `target` (atomically), so downstream stages read one path whether the model was trained in the run or not.
+    Returns its provenance."""
+    record = check(directory, key, architecture, arch_key, resolution)
+    target = Path(target)
+    tmp = target.with_name(target.name + ".adopt-tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    shutil.copytree(directory, tmp)
+    shutil.rmtree(target, ignore_errors=True)
+    tmp.rename(target)
+    return record

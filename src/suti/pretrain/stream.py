@@ -1,0 +1,62 @@
+"""The pretraining render stream: captioned renders of identities no experiment can contain.
+
+An experiment's corpus draws identities `(world seed, id)` with `id < world.n_subjects + world.n_distractor_subjects`,
+which the config schema bounds below `FIRST_ID`. The stream draws ids at or above `FIRST_ID`, so held-out evaluation
+subjects stay unseen by the foundation models by construction, whatever the seeds. Batches are functions of
+(seed, stream, step) alone: a resumed run sees the batches an uninterrupted one would.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from suti import world
+from suti.world import vocab
+
+FIRST_ID = 1_000_000_000      # the first identity id of the pretraining stream (experiments stay below it)
+N_TRAIN_IDS = 900_000_000     # training draws ids FIRST_ID .. FIRST_ID + N_TRAIN_IDS - 1
+N_HELDOUT_IDS = 1_000_000     # the models' own held-out evaluation draws the next ones
+CLIP_STREAM, BASE_STREAM, PROBE_STREAM, EVAL_STREAM = 0xC11B, 0xBA5E, 0x9B0BE, 0xE7A1
+
+
+def stream_subject(rng: np.random.Generator, world_seed: int, heldout: bool = False) -> world.Subject:
+    """A random identity of the pretraining range: its training part, or (`heldout`) the part no model trains on."""
+    first = FIRST_ID + (N_TRAIN_IDS if heldout else 0)
+    return world.make_subject(world_seed, first + int(rng.integers(N_HELDOUT_IDS if heldout else N_TRAIN_IDS)))
+
+
+def random_scene(rng: np.random.Generator, heldout_combos=()) -> tuple[dict, world.Scene]:
+    """A random scene with the property changes prompts ask for (recolour, repattern, glass, companions). A
+    (class, background) pair in `heldout_combos` is never drawn: the background is redrawn (callers pass the
+    class through `heldout_combos` already filtered to it)."""
+    u = rng.uniform(size=3)
+    overrides = {}
+    if u[0] < 0.2:
+        overrides["recolour"] = str(rng.choice(list(vocab.COLOURS)))
+    if u[1] < 0.15:
+        overrides["repattern"] = str(rng.choice(vocab.PATTERNS[1:]))
+    if u[2] < 0.08:
+        overrides["material"] = "glass"
+    allowed = [b for b in vocab.BACKGROUNDS if b not in heldout_combos]
+    overrides["background"] = str(rng.choice(allowed))
+    return overrides, world.sample_scene(rng, companion_prob=0.35, shiny_prob=0.1, **overrides)
+
+
+def draw(rng: np.random.Generator, world_seed: int, heldout_combos=(), heldout: bool = False):
+    """One (subject, scene) of the stream; `heldout_combos` are (class, background) pairs never shown."""
+    subject = stream_subject(rng, world_seed, heldout)
+    banned = {b for c, b in heldout_combos if c == subject.cls}
+    return subject, random_scene(rng, banned)[1]
+
+
+def batch(seed: int, stream: int, step: int, size: int, resolution: int, heldout_combos=(),
+          captions: bool = True, heldout: bool = False) -> dict:
+    """One deterministic batch: {"images" uint8 [B,H,W,3], "captions" [B] (web-style, always naming the class),
+    "subjects" [B] Subject, "scenes" [B] Scene}."""
+    rng = np.random.default_rng([seed, stream, step])
+    draws = [draw(rng, seed, heldout_combos, heldout) for _ in range(size)]
+    out = {"images": np.stack([world.render(s, sc, resolution) for s, sc in draws]),
+           "subjects": [s for s, _ in draws], "scenes": [sc for _, sc in draws]}
+    if captions:
+        out["captions"] = [world.describe(s, sc, rng) for s, sc in draws]
+    return out

@@ -1,0 +1,91 @@
+"""`suti pretrain-base`: the base text-to-image model trained on the pretraining render stream, conditioned on the
+pretrained CLIP's frozen text tower, with its learning curve (held-out and seen class / colour / background by the
+pretrained probe, every `pretrain.base.curve_every` steps) and final quality."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import shutil
+import time
+
+from suti import io
+from suti.config import from_dict
+from suti.data.images import save_png
+from suti.evaluation import base_quality as bq
+from suti.models.clip_text import ClipTextTower
+from suti.models.pipeline import TextToImagePipeline
+from suti.models.t2i import param_counts
+from suti.pretrain import base as pretrain_base
+from suti.pretrain.config import PretrainConfig
+from suti.stages.common import add_params_argument, log, write_summary
+from suti.stages.train_base import BaseConfig, model_config, sample_grid
+from suti.stages.train_probe import load_probe
+from suti.training.checkpoints import Checkpointer, export_model
+from suti.training.fingerprint import fingerprint, resumable_dir
+
+HELP = "pretrain the base text-to-image model on the SynthBench render stream"
+
+
+def add_arguments(p) -> None:
+    add_params_argument(p)
+    p.add_argument("--text-tower", required=True, help="the pretrained CLIP (open_clip local-dir folder)")
+    p.add_argument("--probe", required=True, help="the pretrained probe that reads the learning curve")
+    p.add_argument("--model", required=True, help="output directory of the exported model (EMA weights)")
+    p.add_argument("--summary", required=True, help="output JSON: learning curve and final quality")
+    p.add_argument("--samples", required=True, help="output PNG: one row per class")
+
+
+def run(args) -> None:
+    resolution = int(args.params["world"]["resolution"])
+    pre = from_dict(PretrainConfig, args.params["pretrain"])
+    cfg = dataclasses.replace(from_dict(BaseConfig, args.params["base"]), train=pre.base.train,
+                              sample=pre.base.sample)
+    tower = ClipTextTower.load(args.text_tower)
+    mcfg = model_config(cfg.model, resolution, tower)
+    tokenizer, graphdef, params = pretrain_base.init(mcfg, pre.seed, resolution, tower)
+    work = resumable_dir(f"{args.model}.partial", fingerprint(args.params, args.text_tower, args.probe))
+    ckpt, curve_path = Checkpointer(work), work / "curve.json"
+    curve = json.loads(curve_path.read_text()) if curve_path.exists() else []  # points of a killed run survive
+    probe = load_probe(args.probe)[:2]
+    start, history = time.perf_counter(), []
+    for stop in pretrain_base.milestones(cfg.train.steps, pre.base.curve_every):
+        state, segment = pretrain_base.train_segment(graphdef, params, tokenizer, cfg, pre.seed, resolution, ckpt,
+                                                     stop)
+        history += segment
+        if any(p["step"] == stop for p in curve):
+            continue
+        pipe = TextToImagePipeline(graphdef, state["ema"], tokenizer, mcfg, cfg.diffusion)
+        point = pretrain_base.curve_point(pipe, probe, cfg, pre.seed, int(pre.base.curve["colours_per_combo"]),
+                                          int(pre.base.curve["n_per_prompt"]))
+        curve.append(dict(point, step=stop, images_seen=stop * cfg.train.batch_size,
+                          train_seconds=time.perf_counter() - start))
+        log.info("learning curve at %d images: %s", stop * cfg.train.batch_size, point)
+        io.write_json(curve, curve_path)
+    seconds = time.perf_counter() - start
+    pipe = TextToImagePipeline(graphdef, state["ema"], tokenizer, mcfg, cfg.diffusion)
+    final = final_quality(pipe, probe, cfg, pre, resolution)
+    export_model(args.model, pipe.params, {"model": mcfg, "diffusion": cfg.diffusion,
+                                           "tokenizer": tokenizer.to_json(),
+                                           "trained_on": {"stream": "pretrain", "seed": pre.seed,
+                                                          "images": cfg.train.steps * cfg.train.batch_size,
+                                                          "heldout_combos": cfg.heldout_combos}})
+    save_png(sample_grid(pipe, cfg.sample, pre.seed), args.samples)
+    shutil.rmtree(work)
+    n_params, n_frozen = param_counts(pipe.params)
+    write_summary(dict(final, learning_curve=curve, images_seen=cfg.train.steps * cfg.train.batch_size,
+                       params=n_params, frozen_params=n_frozen, steps=cfg.train.steps, train_seconds=seconds,
+                       loss_curve=history), args.summary, figures=(args.samples,))
+
+
+def final_quality(pipe, probe, cfg, pre, resolution: int) -> dict:
+    """eval_base's measure on the final model: held-out and seen combinations with intervals, the class word
+    effect, and the probe's reading of ground-truth renders of the same prompts."""
+    n, colours = int(pre.base.eval["n_per_prompt"]), int(pre.base.eval["colours_per_combo"])
+    out = pretrain_base.curve_point(pipe, probe, cfg, pre.seed, colours, n)
+    specs = bq.prompt_specs([tuple(c) for c in cfg.heldout_combos], colours, pre.seed)
+    out["ground_truth_renders"] = bq.accuracy(*probe, bq.oracle_renders(specs, n, pre.seed, resolution), specs, n)
+    out["ground_truth_class_word_effect"] = bq.render_class_word_effect(resolution)
+    out.update(chance=bq.chance(), prompts=len(specs), samples_per_prompt=n, guidance=cfg.sample.guidance,
+               sampler_steps=cfg.sample.steps, scorer="suti-probe-cnn")
+    return out

@@ -1,0 +1,55 @@
+"""`suti release-pretrained`: copy the pretrained CLIP, probe and base model into `pretrained/` (the folder the
+experiment loads by default and git tracks), each with its provenance.json: commit, config hash, world fingerprint,
+architecture, images seen, wall time, hardware and quality figures."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+from suti import io
+from suti.pretrain import release
+from suti.pretrain.config import base_architecture, clip_architecture, probe_architecture
+from suti.stages.common import add_params_argument, log
+
+HELP = "release the pretrained models into pretrained/ with their provenance"
+
+QUALITY_KEYS = {  # the summary figures each provenance.json carries
+    "clip": ("zero_shot_class", "zero_shot_colour", "zero_shot_background", "zero_shot_chance", "retrieval_r1",
+             "retrieval_r5", "retrieval_chance_r1", "eval_images"),
+    "probe": ("accuracy_class", "accuracy_colour", "accuracy_pattern", "accuracy_background", "accuracy_companion",
+              "accuracy_material", "n_eval"),
+    "base": ("generated", "generated_ci95", "class_word_effect", "ground_truth_renders",
+             "ground_truth_class_word_effect", "chance", "prompts", "samples_per_prompt", "guidance",
+             "sampler_steps", "learning_curve", "params", "frozen_params"),
+}
+
+
+def add_arguments(p) -> None:
+    add_params_argument(p)
+    for name in QUALITY_KEYS:
+        p.add_argument(f"--{name}", required=True, help=f"exported pretrained {name} model folder")
+        p.add_argument(f"--{name}-summary", required=True, help="its summary JSON")
+    p.add_argument("--samples", required=True, help="the base model's sample grid (copied beside it)")
+    p.add_argument("--out", required=True, help="the release folder (pretrained/)")
+    p.add_argument("--record", required=True, help="output JSON: what was released where")
+
+
+def run(args) -> None:
+    params, resolution = args.params, int(args.params["world"]["resolution"])
+    architectures = {"clip": clip_architecture(params["scorer"]), "probe": probe_architecture(params["probe"]),
+                     "base": base_architecture(params["base"])}
+    record = {}
+    for name, keys in QUALITY_KEYS.items():
+        summary = json.loads(Path(getattr(args, f"{name}_summary")).read_text())
+        prov = release.provenance(f"suti-pretrained-{name}", architectures[name], resolution, params,
+                                  summary["images_seen"], summary["train_seconds"],
+                                  {k: summary[k] for k in keys if k in summary}, seed=params["pretrain"]["seed"])
+        target = Path(args.out) / name
+        release.release(getattr(args, name), target, prov)
+        record[name] = {"path": str(target), "world_fingerprint": prov["world_fingerprint"],
+                        "config_hash": prov["config_hash"], "git_commit": prov["git_commit"]}
+        log.info("released %s to %s", name, target)
+    shutil.copy(args.samples, Path(args.out) / "base" / "samples.png")
+    io.write_json(record, args.record)

@@ -1,0 +1,106 @@
+# Pretraining of the foundation models, run rarely: snakemake pretrain --configfile config/pretrain.yaml
+# Trains the small CLIP, the probe and the base model on the pretraining render stream (identities no experiment
+# contains), then `release_pretrained` copies them into pretrained/ with provenance (commit that folder to ship them).
+
+
+rule pretrain_clip:
+    input:
+        code=get_code("pretrain_clip", "pretrain/__init__.py", "pretrain/clip.py", "pretrain/config.py",
+                      "pretrain/stream.py", "scoring/clip.py", "scoring/clip_training.py", "scoring/probe.py",
+                      "training/config.py", "world"),
+    output:
+        model=directory("results/pretrain/clip/model"),
+        summary="results/pretrain/clip/summary.json",
+        table="results/pretrain/clip/summary.parquet",
+    params:
+        cfg=get_pretrain_params(["scorer"], ["clip"]),
+    conda:
+        "../../environment.yml"
+    log:
+        "results/logs/pretrain_clip.log",
+    threads: 2
+    resources:
+        mem_mb=8000,
+        runtime=120,
+    shell:
+        "suti pretrain-clip --params {params.cfg:q} --model {output.model} --summary {output.summary} > {log} 2>&1"
+
+
+rule pretrain_probe:
+    input:
+        code=get_code("pretrain_probe", "pretrain/__init__.py", "pretrain/config.py", "pretrain/stream.py", "world",
+                      "scoring/probe.py", "scoring/clip_training.py", "models/layers.py", "training"),
+    output:
+        model=directory("results/pretrain/probe/model"),
+        summary="results/pretrain/probe/summary.json",
+        table="results/pretrain/probe/summary.parquet",
+    params:
+        cfg=get_pretrain_params(["probe"], ["probe"]),
+    conda:
+        "../../environment.yml"
+    log:
+        "results/logs/pretrain_probe.log",
+    threads: 2
+    resources:
+        mem_mb=4000,
+        runtime=60,
+    shell:
+        "suti pretrain-probe --params {params.cfg:q} --model {output.model} --summary {output.summary} > {log} 2>&1"
+
+
+rule pretrain_base:
+    input:
+        text_tower="results/pretrain/clip/model",
+        probe="results/pretrain/probe/model",
+        code=get_code("pretrain_base", "pretrain/__init__.py", "pretrain/base.py", "pretrain/config.py",
+                      "pretrain/stream.py", "diffusion", "models", "training", "data", "world", "scoring",
+                      "evaluation/__init__.py", "evaluation/base_quality.py", "stages/train_base.py",
+                      "stages/train_probe.py"),
+    output:
+        model=directory("results/pretrain/base/model"),
+        summary="results/pretrain/base/summary.json",
+        table="results/pretrain/base/summary.parquet",
+        samples="results/pretrain/base/samples.png",
+    params:
+        cfg=get_pretrain_params(["base"], ["base"]),
+    conda:
+        "../../environment.yml"
+    log:
+        "results/logs/pretrain_base.log",
+    threads: 2
+    resources:
+        mem_mb=8000,
+        runtime=180,
+    shell:
+        "suti pretrain-base --params {params.cfg:q} --text-tower {input.text_tower} --probe {input.probe} "
+        "--model {output.model} --summary {output.summary} --samples {output.samples} > {log} 2>&1"
+
+
+rule release_pretrained:
+    input:
+        clip="results/pretrain/clip/model",
+        clip_summary="results/pretrain/clip/summary.json",
+        probe="results/pretrain/probe/model",
+        probe_summary="results/pretrain/probe/summary.json",
+        base="results/pretrain/base/model",
+        base_summary="results/pretrain/base/summary.json",
+        samples="results/pretrain/base/samples.png",
+        code=get_code("release_pretrained", "pretrain"),
+    output:
+        record="results/pretrain/release.json",
+    params:
+        cfg=get_pretrain_params(["scorer", "probe", "base"], ["clip", "probe", "base"]),
+    conda:
+        "../../environment.yml"
+    log:
+        "results/logs/release_pretrained.log",
+    shell:
+        "suti release-pretrained --params {params.cfg:q} --clip {input.clip} --clip-summary {input.clip_summary} "
+        "--probe {input.probe} --probe-summary {input.probe_summary} --base {input.base} "
+        "--base-summary {input.base_summary} --samples {input.samples} --out pretrained "
+        "--record {output.record} > {log} 2>&1"
+
+
+rule pretrain:
+    input:
+        "results/pretrain/release.json",
