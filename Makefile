@@ -40,6 +40,7 @@ bench: $(STAMP)
 	$(PY) bench/bench_experts.py
 	$(PY) bench/bench_speed.py
 	$(PY) bench/bench_dag.py
+	$(PY) bench/bench_pretrain.py
 
 mlflow: $(STAMP)  ## the MLflow UI on 127.0.0.1 only
 	$(VENV)/bin/mlflow ui --host 127.0.0.1 --port 5000 --backend-store-uri sqlite:///results/mlflow.db

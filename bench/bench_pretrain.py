@@ -35,7 +35,7 @@ def base_rates(config: dict, pre: PretrainConfig, steps: int) -> dict:
     cfg = from_dict(BaseConfig, config["base"])
     tower = ClipTextTower.random(s["width"], s["layers"], s["width"] // s["head_width"], s["context_length"])
     mcfg = model_config(cfg.model, resolution, tower)
-    tokenizer, graphdef, params = pretrain_base.init(mcfg, pre.seed, resolution, tower)
+    tokenizer, graphdef, params = pretrain_base.init(mcfg, pre.seed, tower)
     train = pre.base.train
     loss_fn = make_t2i_loss(graphdef, get_schedule(cfg.diffusion.schedule, cfg.diffusion.num_steps),
                             Prediction(cfg.diffusion.prediction), train.cond_drop,

@@ -143,7 +143,7 @@ def test_base_pretraining_resumes_to_the_same_weights(tmp_path):
                                            "log_every": 1, "min_snr_gamma": 0.0},
                                  "heldout_combos": [["mug", "beach"]]})
     mcfg = model_config(cfg.model, 16, tower)
-    tokenizer, graphdef, params = base.init(mcfg, 1, 16, tower)
+    tokenizer, graphdef, params = base.init(mcfg, 1, tower)
     whole, _ = base.train_segment(graphdef, params, tokenizer, cfg, 1, 16, None, 4)
     base.train_segment(graphdef, params, tokenizer, cfg, 1, 16, Checkpointer(tmp_path), 3)  # killed at step 3
     resumed, history = base.train_segment(graphdef, params, tokenizer, cfg, 1, 16, Checkpointer(tmp_path), 4)

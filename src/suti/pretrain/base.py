@@ -9,6 +9,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from suti import world
 from suti.data.training_set import to_unit_range
 from suti.evaluation import base_quality as bq
 from suti.models.clip_text import ClipTextTower
@@ -21,12 +22,10 @@ from suti.world import prompts
 TOKENIZER_CAPTIONS = 4096   # stream captions the tokenizer's vocabulary is built from (with every prompt word)
 
 
-def stream_tokenizer(mcfg: ModelConfig, seed: int, resolution: int):
+def stream_tokenizer(mcfg: ModelConfig, seed: int):
     """The tokenizer of the stream's words: a few thousand stream captions plus every prompt and caption word."""
     rng = np.random.default_rng([seed, stream.BASE_STREAM, 0x7E47])
-    from suti import world
-
-    captions = [world.describe(*stream.draw(rng, seed)[:2], rng) for _ in range(TOKENIZER_CAPTIONS)]
+    captions = [world.describe(*stream.draw(rng, seed), rng) for _ in range(TOKENIZER_CAPTIONS)]
     return build_tokenizer(mcfg, captions + prompts.vocabulary_texts())
 
 
@@ -40,9 +39,9 @@ def stream_batches(tokenizer, seed: int, batch_size: int, resolution: int, heldo
     return batch_fn
 
 
-def init(mcfg: ModelConfig, seed: int, resolution: int, tower: ClipTextTower | None):
+def init(mcfg: ModelConfig, seed: int, tower: ClipTextTower | None):
     """(tokenizer, graphdef, params) of a fresh base model for the stream."""
-    tokenizer = stream_tokenizer(mcfg, seed, resolution)
+    tokenizer = stream_tokenizer(mcfg, seed)
     graphdef, params = init_model(mcfg, tokenizer.size, seed, tower and tower.text_weights(tokenizer))
     return tokenizer, graphdef, params
 

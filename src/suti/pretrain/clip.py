@@ -8,6 +8,7 @@ import itertools
 
 import numpy as np
 
+from suti import world
 from suti.pretrain import stream
 from suti.scoring.clip_training import ScorerConfig, fit_clip, retrieval_accuracy, to_tensor, tokenize
 from suti.world import prompts, vocab
@@ -36,8 +37,6 @@ def heldout_renders(n: int, seed: int, resolution: int) -> dict:
     """Renders of held-out identities in named backgrounds: images, captions and true class / colour / background."""
     out = {"images": [], "captions": [], "class": [], "colour": [], "background": []}
     rng = np.random.default_rng([seed, stream.EVAL_STREAM])
-    from suti import world
-
     while len(out["images"]) < n:
         subject, scene = stream.draw(rng, seed, heldout=True)
         if scene.background == "studio":

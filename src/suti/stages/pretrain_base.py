@@ -43,7 +43,7 @@ def run(args) -> None:
                               sample=pre.base.sample)
     tower = ClipTextTower.load(args.text_tower)
     mcfg = model_config(cfg.model, resolution, tower)
-    tokenizer, graphdef, params = pretrain_base.init(mcfg, pre.seed, resolution, tower)
+    tokenizer, graphdef, params = pretrain_base.init(mcfg, pre.seed, tower)
     work = resumable_dir(f"{args.model}.partial", fingerprint(args.params, args.text_tower, args.probe))
     ckpt, curve_path = Checkpointer(work), work / "curve.json"
     curve = json.loads(curve_path.read_text()) if curve_path.exists() else []  # points of a killed run survive

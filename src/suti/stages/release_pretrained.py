@@ -47,7 +47,7 @@ def run(args) -> None:
                                   summary["images_seen"], summary["train_seconds"],
                                   {k: summary[k] for k in keys if k in summary}, seed=params["pretrain"]["seed"])
         target = Path(args.out) / name
-        release.release(getattr(args, name), target, prov)
+        release.release(getattr(args, name), target, prov, half=True)
         record[name] = {"path": str(target), "world_fingerprint": prov["world_fingerprint"],
                         "config_hash": prov["config_hash"], "git_commit": prov["git_commit"]}
         log.info("released %s to %s", name, target)

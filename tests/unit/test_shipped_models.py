@@ -1,0 +1,68 @@
+"""The released foundation models in pretrained/: each matches the default config and world, loads, and still shows
+a figure of its quality on fresh renders of held-out identities (small samples, so the floors sit well below the
+figures in their provenance.json)."""
+
+from __future__ import annotations
+
+import functools
+import json
+
+import numpy as np
+import pytest
+
+from suti.config import load_config
+from suti.pretrain import release, stream
+from suti.pretrain.config import base_architecture, clip_architecture, probe_architecture
+
+ARCHITECTURES = {"clip": ("scorer", clip_architecture), "probe": ("probe", probe_architecture),
+                 "base": ("base", base_architecture)}
+
+
+@pytest.fixture(scope="module")
+def config(repo):
+    return load_config([repo / "config/config.yaml"], repo / "workflow/schemas/config.schema.yaml")
+
+
+@pytest.mark.parametrize("name", sorted(ARCHITECTURES))
+def test_each_release_matches_the_default_config_and_world(repo, config, name):
+    section, architecture = ARCHITECTURES[name]
+    assert config[section]["init"] == "pretrained"
+    record = release.check(repo / "pretrained" / name, f"{section}.init", architecture(config[section]), section,
+                           config["world"]["resolution"])
+    assert record["images_seen"] > 0 and record["git_commit"] and record["quality"]
+
+
+def test_shipped_probe_reads_heldout_renders(repo):
+    from suti.scoring.probe import evaluate_probe
+    from suti.stages.train_probe import load_probe
+
+    graphdef, params, _ = load_probe(repo / "pretrained/probe")
+    accuracy = evaluate_probe(graphdef, params, 256, 5, 32, functools.partial(stream.stream_subject, world_seed=1,
+                                                                              heldout=True))
+    assert accuracy["class"] >= 0.85 and accuracy["colour"] >= 0.85 and accuracy["background"] >= 0.9
+
+
+def test_shipped_clip_reads_class_colour_and_background_zero_shot(repo):
+    from suti.pretrain.clip import heldout_renders, zero_shot
+    from suti.scoring.clip import ClipScorer
+
+    scorer = ClipScorer(f"local-dir:{repo / 'pretrained/clip'}")
+    assert scorer.id.startswith("open_clip:suti-pretrained-clip")
+    scores = zero_shot(scorer, heldout_renders(200, 5, 32))
+    recorded = json.loads((repo / "pretrained/clip/provenance.json").read_text())["quality"]
+    for attribute in ("class", "colour", "background"):
+        assert scores[f"zero_shot_{attribute}"] >= recorded[f"zero_shot_{attribute}"] - 0.12
+
+
+def test_shipped_base_model_draws_the_prompted_colour_and_background(repo):
+    from suti.evaluation import base_quality as bq
+    from suti.models.pipeline import TextToImagePipeline
+    from suti.stages.train_probe import load_probe
+    from suti.training.config import SampleConfig
+
+    pipe = TextToImagePipeline.load(repo / "pretrained/base")
+    specs = bq.prompt_specs([("mug", "beach"), ("ball", "snow")], 4, 0)  # 8 held-out prompts, 8 seen prompts
+    images = bq.sample_specs(pipe, specs, 1, 0, SampleConfig(steps=10, guidance=3.0))
+    graphdef, params, _ = load_probe(repo / "pretrained/probe")
+    hits = bq.correct(graphdef, params, images, specs, 1)
+    assert np.mean(hits["background"]) >= 0.6 and np.mean(hits["colour"]) >= 0.5
