@@ -146,9 +146,10 @@ def check(directory: str | Path, key: str, architecture: dict, arch_key: str, re
     if record["resolution"] != resolution:
         raise SutiError(f"{where} world.resolution (config {resolution}, released {record['resolution']}); "
                         + RETRAIN.format(key=key))
-    if record["world_fingerprint"] != world_fingerprint(resolution):
+    current = world_fingerprint(resolution)
+    if record["world_fingerprint"] != current:
         raise SutiError(f"{where} the world (SynthBench's renderer, vocabulary or captions) changed since release "
-                        f"(fingerprint {world_fingerprint(resolution)}, released {record['world_fingerprint']}); "
+                        f"(fingerprint {current}, released {record['world_fingerprint']}); "
                         + RETRAIN.format(key=key))
     diffs = _differences(json.loads(json.dumps(architecture)), record["architecture"], arch_key)
     if diffs:

@@ -154,7 +154,7 @@ def _save(directory, step: int, model, opt) -> None:
 
     tensors = {f"model.{k}": v.detach().contiguous() for k, v in model.state_dict().items()}
     for i, state in opt.state_dict()["state"].items():
-        tensors.update({f"opt.{i}.{k}": v.detach().reshape(v.shape).contiguous() for k, v in state.items()})
+        tensors.update({f"opt.{i}.{k}": v.detach().contiguous() for k, v in state.items()})
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     tmp = directory / "state.safetensors.tmp"
