@@ -18,8 +18,9 @@ $(STAMP): requirements.txt pyproject.toml
 
 venv: $(STAMP)
 
-run: $(STAMP)  ## the default experiment: snakemake all on config/config.yaml
-	$(SNAKEMAKE) all
+run: $(STAMP)  ## the default experiment: snakemake all on config/config.yaml (+ CONFIGS="a.yaml b.yaml")
+	$(VENV)/bin/suti check-config $(CONFIGS)
+	$(SNAKEMAKE) all $(if $(CONFIGS),--configfile $(CONFIGS))
 
 test: $(STAMP)  ## unit tests, then the micro pipeline end to end
 	$(PY) -m pytest -q -n 2 --dist loadfile tests

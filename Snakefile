@@ -2,8 +2,7 @@
 #   snakemake --profile workflow/profiles/default all                              # default experiment (CPU)
 #   snakemake --profile workflow/profiles/default all --configfile config/micro.yaml  # CI scale
 
-
-configfile: "config/config.yaml"
+# config/config.yaml holds the defaults; workflow/rules/common.smk reads it (and names the line of a YAML error)
 
 
 include: "workflow/rules/common.smk"

@@ -3,87 +3,93 @@
 from __future__ import annotations
 
 import argparse
+import importlib
 import os
 import sys
 
 from suti import tracking
+from suti.config import parse_params
 from suti.errors import SutiError
-from suti.stages import (
-    build_corpus,
-    dreambench,
-    eval_base,
-    eval_experts,
-    eval_table,
-    evaluate,
-    filter_samples,
-    generate,
-    generate_eval,
-    mine_clusters,
-    pretrain_base,
-    pretrain_clip,
-    pretrain_probe,
-    release_pretrained,
-    report,
-    sample,
-    sample_experts,
-    sample_priors,
-    score_eval,
-    score_samples,
-    train_apprentice,
-    train_base,
-    train_experts,
-    train_probe,
-    train_scorer,
-)
+from suti.scoring import registry
+from suti.scoring.clip import is_folder, is_registry_name
 from suti.stages.common import setup_logging
 
+# command -> module of suti.stages (":Class" where one module holds two commands). A command imports only its own
+# module: stages import JAX or torch, and a bad input should fail before those seconds are spent.
 COMMANDS = {
-    "pretrain-clip": pretrain_clip,
-    "pretrain-probe": pretrain_probe,
-    "pretrain-base": pretrain_base,
-    "release-pretrained": release_pretrained,
-    "build-corpus": build_corpus,
-    "mine-clusters": mine_clusters,
-    "train-probe": train_probe,
-    "train-base": train_base,
-    "eval-base": eval_base,
-    "sample": sample,
-    "sample-priors": sample_priors,
-    "train-experts": train_experts,
-    "sample-experts": sample_experts,
-    "eval-experts": eval_experts,
-    "train-scorer": train_scorer,
-    "score-samples": score_samples,
-    "filter-samples": filter_samples,
-    "generate-eval": generate_eval,
-    "score-eval": score_eval,
-    "evaluate": evaluate,
-    "eval-table": eval_table,
-    "train-apprentice": train_apprentice,
-    "generate": generate,
-    "report": report,
-    "index-dreambench": dreambench,
-    "fetch-dreambench": dreambench.Fetch,
+    "pretrain-clip": "pretrain_clip",
+    "pretrain-probe": "pretrain_probe",
+    "pretrain-base": "pretrain_base",
+    "release-pretrained": "release_pretrained",
+    "build-corpus": "build_corpus",
+    "mine-clusters": "mine_clusters",
+    "train-probe": "train_probe",
+    "train-base": "train_base",
+    "eval-base": "eval_base",
+    "sample": "sample",
+    "sample-priors": "sample_priors",
+    "train-experts": "train_experts",
+    "sample-experts": "sample_experts",
+    "eval-experts": "eval_experts",
+    "train-scorer": "train_scorer",
+    "score-samples": "score_samples",
+    "filter-samples": "filter_samples",
+    "generate-eval": "generate_eval",
+    "score-eval": "score_eval",
+    "evaluate": "evaluate",
+    "eval-table": "eval_table",
+    "train-apprentice": "train_apprentice",
+    "generate": "generate",
+    "report": "report",
+    "index-dreambench": "dreambench",
+    "fetch-dreambench": "dreambench:Fetch",
+    "check-config": "check_config",
 }
 
 
-def parser() -> argparse.ArgumentParser:
+def command(name: str):
+    """The stage module (or class) behind a command: add_arguments, run, HELP."""
+    module, _, attr = COMMANDS[name].partition(":")
+    loaded = importlib.import_module(f"suti.stages.{module}")
+    return getattr(loaded, attr) if attr else loaded
+
+
+def parser(names=COMMANDS) -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="suti", description=__doc__)
     sub = p.add_subparsers(dest="command", required=True)
-    for name, module in COMMANDS.items():
-        module.add_arguments(sub.add_parser(name, help=module.HELP, description=module.HELP))
+    for name in names:
+        stage = command(name)
+        stage.add_arguments(sub.add_parser(name, help=stage.HELP, description=stage.HELP))
     return p
+
+
+def preflight(argv: list[str]) -> None:
+    """Checks of a stage's --params that need no heavy import: a configured open_clip model that is unknown, or whose
+    weights are not on this machine, fails here in about a second instead of after the stage's imports."""
+    p = argparse.ArgumentParser(add_help=False)
+    p.add_argument("--params", type=parse_params, default={})
+    params = p.parse_known_args(argv)[0].params
+    clip = params.get("scoring", {}).get("clip", {})
+    if clip.get("model") and not is_folder(clip["model"]):
+        registry.require_open_clip_weights(clip["model"], clip.get("pretrained", ""), "scoring.clip.model")
+    tower = params.get("base", {}).get("text_tower", "")
+    if tower and is_registry_name(tower):
+        registry.require_open_clip_weights(*tower.split(":", 1), "base.text_tower")
 
 
 def main(argv=None) -> int:
     os.environ.setdefault("HF_HUB_OFFLINE", "1")  # a missing pretrained weight fails at once, not after retries
+    argv = sys.argv[1:] if argv is None else list(argv)
+    chosen = argv[:1] if argv[:1] and argv[0] in COMMANDS else list(COMMANDS)
     try:
-        args = parser().parse_args(argv)
-    except SutiError as err:  # raised by argument type converters (bad --params)
+        if len(chosen) == 1:
+            preflight(argv[1:])
+        args = parser(chosen).parse_args(argv)
+    except SutiError as err:  # a failed preflight, or an argument type converter (bad --params)
         print(f"suti: error: {err}", file=sys.stderr)
         return 2
     setup_logging()
-    module = COMMANDS[args.command]
+    module = command(args.command)
     try:
         if hasattr(args, "params"):  # a pipeline stage: one tracked run per job
             tags = module.tracking_tags(args) if hasattr(module, "tracking_tags") else {}

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 import typing
 from pathlib import Path
 from typing import Any
@@ -17,8 +18,32 @@ import yaml
 from suti.errors import SutiError
 
 
+PREFIX = "config error: "
+
+
 class ConfigError(SutiError):
-    """A config value the schema does not allow; the message names the key and what is allowed."""
+    """A config value the schema does not allow; the message names the key and what is allowed. `key` (dotted, when
+    known) lets the workflow name the config file that set it (`in_file`)."""
+
+    def __init__(self, message: str, key: str | None = None):
+        super().__init__(message)
+        self.key = key
+
+    def in_file(self, files: list[str | Path]) -> ConfigError:
+        """The same error naming the last of `files` that sets its key (the one that took effect), if any does."""
+        source = next((f for f in reversed(files) if self.key and _sets(load_yaml(f), self.key)), None)
+        message = str(self)
+        if source is None or not message.startswith(PREFIX):
+            return self
+        return ConfigError(f"{PREFIX}{source}: {message.removeprefix(PREFIX)}", self.key)
+
+
+def _sets(data: dict, key: str) -> bool:
+    for part in key.split("."):
+        if not isinstance(data, dict) or part not in data:
+            return False
+        data = data[part]
+    return True
 
 
 def _with_defaults(validator_class):
@@ -61,19 +86,41 @@ def validate(config: dict, schema: dict) -> dict:
     errors = sorted(validator.iter_errors(config), key=lambda e: (len(e.absolute_path), list(map(str, e.path))))
     if errors:
         deepest = max(errors, key=lambda e: len(e.absolute_path))
-        raise ConfigError(_describe(deepest))
+        key = ".".join(str(p) for p in deepest.absolute_path if not isinstance(p, int))
+        raise ConfigError(_describe(deepest), key or None)
     return config
+
+
+def display_path(path: str | Path) -> str:
+    """A config file's path as people typed it: relative to the working folder when inside it."""
+    rel = os.path.relpath(path)
+    return str(path) if rel.startswith("..") else rel
+
+
+def load_yaml(path: str | Path) -> dict:
+    """A YAML mapping from a file; ConfigError in one line naming the file and the line of a syntax error."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"config error: no such config file: {path}")
+    try:
+        data = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as err:
+        mark, context = getattr(err, "problem_mark", None), getattr(err, "context_mark", None)
+        where = f" line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(err, "problem", None) or str(err).splitlines()[0]
+        if context is not None and getattr(err, "context", None):
+            problem += f" ({err.context} at line {context.line + 1})"
+        raise ConfigError(f"config error: {path}{where}: {problem}") from None
+    if data is not None and not isinstance(data, dict):
+        raise ConfigError(f"config error: {path}: a config file holds a mapping of sections, not a {type(data).__name__}")
+    return data or {}
 
 
 def load_config(paths: list[str | Path], schema_path: str | Path) -> dict:
     """Merge YAML files (later ones override earlier ones, key by key) and validate the result."""
     config: dict = {}
     for path in paths:
-        path = Path(path)
-        if not path.exists():
-            raise ConfigError(f"config error: no such config file: {path}")
-        with open(path) as f:
-            deep_update(config, yaml.safe_load(f) or {})
+        deep_update(config, load_yaml(path))
     return validate(config, load_schema(schema_path))
 
 
@@ -128,7 +175,7 @@ def parse_params(text: str) -> dict:
         path = Path(text[1:])
         if not path.exists():
             raise ConfigError(f"config error: no such params file: {path}")
-        return yaml.safe_load(path.read_text()) or {}
+        return load_yaml(path)
     try:
         return json.loads(text)
     except json.JSONDecodeError as err:

@@ -12,6 +12,7 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 
+from hostile import make_hostile_corpus
 from suti.data import tables
 
 pytestmark = pytest.mark.integration
@@ -57,6 +58,8 @@ def test_micro_pipeline_outputs(micro):
     res = work / "results"
     corpus = json.loads((res / "corpus/summary.json").read_text())
     assert corpus["pages"] == 40 and corpus["images_corrupt_bytes"] > 0
+    assert set(corpus["rejected"].values()) == {0}  # SynthBench keeps its noise for mining to find
+    assert pq.read_table(res / "corpus/rejected.parquet").schema == tables.REJECTED
     mining = json.loads((res / "mining/summary.json").read_text())
     assert mining["purity"] >= 0.95 and mining["recall"] >= 0.90
     assert mining["images_corrupt"] == corpus["images_corrupt_bytes"]
@@ -208,7 +211,8 @@ def test_expert_config_change_reruns_only_expert_stages(micro):
 def test_expert_fan_out_for_ten_thousand_subjects(repo, tmp_path):
     """One train_experts and one sample_experts job per shard, all planned before mining runs (bench/bench_dag.py
     times this dry run)."""
-    (tmp_path / "big.yaml").write_text("experts:\n  subjects: 10000\n  shard_size: 8\n")
+    (tmp_path / "big.yaml").write_text("world:\n  n_subjects: 12000\ncorpus:\n  n_pages: 12000\n"
+                                       "experts:\n  subjects: 10000\n  shard_size: 8\n")
     out = snakemake(repo, "-n", "--forceall", "all", "--configfile", "config/config.yaml", str(tmp_path / "big.yaml"),
                     "--quiet", "rules").stdout
     counts = {line.split()[0]: int(line.split()[1]) for line in out.splitlines()
@@ -256,11 +260,51 @@ def test_base_config_change_reruns_only_base_stages(micro):
 
 
 def test_bad_config_stops_before_any_job(micro):
+    """Schema and cross-section errors name the config file that set the key; a YAML error in the defaults names
+    its line; all at planning, in one line."""
     work, configs = micro
-    (work / "bad.yaml").write_text("corpus:\n  noise:\n    distractor: 2\n")
-    result = snakemake(work, "-n", "all", *configs, "bad.yaml", check=False)
-    assert result.returncode != 0
-    assert "config error: corpus.noise.distractor = 2: 2 is greater than the maximum of 0.5" in result.stderr
+    for text, expected in (
+        ("corpus:\n  noise:\n    distractor: 2\n",
+         "config error: bad.yaml: corpus.noise.distractor = 2: 2 is greater than the maximum of 0.5"),
+        ("apprentice:\n  demo_ablation: [1, 3, 9]\n",
+         "config error: bad.yaml: apprentice.demo_ablation = [1, 3, 9]: the apprentice takes at most"),
+        ("scoring:\n  clip:\n    model: ViT-NOPE-999\n",
+         "config error: bad.yaml: scoring.clip.model: unknown open_clip model 'ViT-NOPE-999'"),
+    ):
+        (work / "bad.yaml").write_text(text)
+        result = snakemake(work, "-n", "all", *configs, "bad.yaml", check=False)
+        assert result.returncode != 0 and result.stderr.strip().splitlines()[-1].startswith(expected), result.stderr
+    defaults = work / "config/config.yaml"
+    original = defaults.read_text()
+    try:
+        defaults.write_text(original + "oops: [\n")
+        result = snakemake(work, "-n", "all", *configs, check=False)
+        last = result.stderr.strip().splitlines()[-1]
+        assert last.startswith(f"config error: config/config.yaml line {original.count(chr(10)) + 2}"), last
+    finally:
+        defaults.write_text(original)
+
+
+def test_hostile_corpus_is_mined_and_every_bad_input_recorded(repo, tmp_path):
+    """A real-image manifest full of hostile rows goes through build_corpus and mine_clusters: the good pages are
+    mined, every bad row is in rejected.parquet with its reason, no secret outside the root reaches the corpus."""
+    corpus = make_hostile_corpus(tmp_path / "data")
+    work = tmp_path / "work"
+    work.mkdir()
+    for name in ("Snakefile", "workflow", "config", "src", "environment.yml"):
+        (shutil.copytree if (repo / name).is_dir() else shutil.copy)(repo / name, work / name)
+    (work / "hostile.yaml").write_text(f"corpus:\n  source: manifest\n  path: {corpus.manifest}\n")
+    snakemake(work, "results/mining/clusters.parquet", "--configfile", "config/micro.yaml", "hostile.yaml")
+    res = work / "results"
+    summary = json.loads((res / "corpus/summary.json").read_text())
+    assert summary["rejected"] == corpus.expected_manifest and summary["images"] == corpus.good + 1
+    rejected = pq.read_table(res / "corpus/rejected.parquet").to_pylist()
+    assert sorted(r["reason"] for r in rejected) == sorted(
+        reason for reason, n in corpus.expected_manifest.items() for _ in range(n))
+    shards = tables.read_table(sorted((res / "corpus").glob("shard-*.parquet"))).to_pylist()
+    assert not any("secret" in r["caption"] for r in shards)
+    mining = json.loads((res / "mining/summary.json").read_text())
+    assert mining["clusters_train"] + mining["clusters_heldout"] >= 5  # the six good pages, each one subject
 
 
 def test_micro_pretraining_releases_models_that_the_experiment_checks(micro):

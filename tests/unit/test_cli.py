@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 
@@ -19,7 +20,8 @@ def suti(*args):
 
 def test_stages_by_hand(tmp_path):
     shards = [tmp_path / "a.parquet", tmp_path / "b.parquet"]
-    r = suti("build-corpus", "--params", PARAMS, "--shards", *shards, "--summary", tmp_path / "corpus.json",
+    r = suti("build-corpus", "--params", PARAMS, "--shards", *shards, "--rejected", tmp_path / "rejected.parquet",
+             "--summary", tmp_path / "corpus.json",
              "--preview", tmp_path / "corpus.png")
     assert r.returncode == 0, r.stderr
     assert (tmp_path / "corpus.png").stat().st_size > 0 and (tmp_path / "corpus.parquet").exists()
@@ -53,7 +55,7 @@ def test_real_corpus_with_missing_folder_is_one_line(tmp_path):
     params = json.loads(PARAMS)
     params["corpus"].update(source="folder", path=str(tmp_path / "nowhere"), n_shards=1)
     r = suti("build-corpus", "--params", json.dumps(params), "--shards", tmp_path / "a.parquet",
-             "--summary", tmp_path / "s.json", "--preview", tmp_path / "p.png")
+             "--rejected", tmp_path / "r.parquet", "--summary", tmp_path / "s.json", "--preview", tmp_path / "p.png")
     assert r.returncode == 2
     assert r.stderr.strip() == f"suti: error: corpus.path: no such folder: {tmp_path / 'nowhere'}"
 
@@ -69,3 +71,33 @@ def test_every_command_has_help(capsys):
             parser().parse_args([name, "--help"])
         assert exit_.value.code == 0, name
     assert "usage: suti" in capsys.readouterr().out
+
+
+def test_missing_weights_fail_before_the_stage_imports_torch_or_jax(tmp_path):
+    """`suti score-eval` with pretrained CLIP weights absent offline: one line, from the preflight, before the stage
+    module (JAX, torch, open_clip) is imported."""
+    params = json.dumps({"scoring": {"clip": {"model": "ViT-B-32", "pretrained": "laion2b_s34b_b79k"}}})
+    code = ("import sys; from suti import cli; "
+            f"rc = cli.main(['score-eval', '--params', {params!r}, '--generations', 'g', '--out', 'o', "
+            "'--summary', 's']); print(rc, 'torch' in sys.modules, 'jax' in sys.modules)")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path,
+                       env=dict(os.environ, HF_HUB_OFFLINE="1"))
+    assert r.stdout.split() == ["2", "False", "False"], r.stderr
+    assert r.stderr.startswith("suti: error: scoring.clip.model: no weights for open_clip 'ViT-B-32'")
+    assert r.stderr.count("\n") == 1
+
+
+def test_check_config_names_file_line_and_key(tmp_path, repo):
+    (tmp_path / "bad.yaml").write_text("filter:\n  taus: [0.1,\n")
+    r = suti("check-config", "--defaults", repo / "config/config.yaml",
+             "--schema", repo / "workflow/schemas/config.schema.yaml", tmp_path / "bad.yaml")
+    assert r.returncode == 2 and r.stderr.startswith(f"suti: error: config error: {tmp_path / 'bad.yaml'} line 3")
+    (tmp_path / "demos.yaml").write_text("apprentice:\n  demos: 7\n")
+    r = suti("check-config", "--defaults", repo / "config/config.yaml",
+             "--schema", repo / "workflow/schemas/config.schema.yaml", repo / "config/micro.yaml", tmp_path / "demos.yaml")
+    assert r.returncode == 2
+    assert r.stderr.strip() == (f"suti: error: config error: {tmp_path / 'demos.yaml'}: apprentice.demos = 7: the "
+                                "apprentice takes at most apprentice.max_demos = 5 demonstrations")
+    r = suti("check-config", "--defaults", repo / "config/config.yaml",
+             "--schema", repo / "workflow/schemas/config.schema.yaml", repo / "config/micro.yaml")
+    assert r.returncode == 0, r.stderr

@@ -7,11 +7,14 @@ import re
 import pytest
 import yaml
 
+from suti import config_checks
 from suti.config import (
     ConfigError,
+    deep_update,
     from_dict,
     load_config,
     load_schema,
+    load_yaml,
     parse_params,
     validate,
 )
@@ -88,3 +91,82 @@ def test_params_parsing(tmp_path):
         parse_params("{bad")
     with pytest.raises(ConfigError, match="no such params file"):
         parse_params("@/nonexistent.json")
+
+
+# --- cross-section checks at planning (suti.config_checks) ---------------------------------------------------------
+
+
+@pytest.fixture
+def default_config(repo):
+    return load_config([repo / "config/config.yaml"], repo / SCHEMA_PATH)
+
+
+@pytest.mark.parametrize("override, expected", [
+    ({"apprentice": {"demo_ablation": [1, 3, 9]}},
+     "config error: apprentice.demo_ablation = [1, 3, 9]: the apprentice takes at most apprentice.max_demos = 5"),
+    ({"apprentice": {"demos": 9}}, "config error: apprentice.demos = 9: the apprentice takes at most"),
+    ({"filter": {"taus": [None, 0.1, 0.10]}}, "config error: filter.taus = [null, 0.1, 0.1]: 0.100 given twice"),
+    ({"apprentice": {"taus": [0.1, 0.1]}}, "config error: apprentice.taus = [0.1, 0.1]: 0.100 given twice"),
+    ({"apprentice": {"taus": [0.3], "main_tau": 0.3}}, "config error: apprentice.taus / main_tau ['0.300'] are not"),
+    ({"experts": {"subjects": 10000}},
+     "config error: experts.subjects = 10000: the corpus gives at most 720 training subjects (800 corpus.n_pages"),
+    ({"scoring": {"clip": {"model": "ViT-NOPE-999"}}},
+     "config error: scoring.clip.model: unknown open_clip model 'ViT-NOPE-999'"),
+    ({"scoring": {"clip": {"model": "ViT-B-32", "pretrained": "nope_tag"}}},
+     "config error: scoring.clip.model: open_clip 'ViT-B-32' has no pretrained tag 'nope_tag'"),
+    ({"scoring": {"dino": {"model": "vit_nope_999"}}}, "config error: scoring.dino.model: unknown timm model"),
+    ({"base": {"init": "scratch", "text_tower": "ViT-NOPE-1:openai"}},
+     "config error: base.text_tower: unknown open_clip model 'ViT-NOPE-1'"),
+])
+def test_cross_section_checks_stop_in_one_line_naming_the_key(default_config, override, expected):
+    config = deep_update(default_config, override)
+    with pytest.raises(ConfigError) as err:
+        config_checks.check(config)
+    assert str(err.value).startswith(expected) and "\n" not in str(err.value)
+    assert err.value.key.split(".")[0] == next(iter(override))
+
+
+def test_shipped_configs_pass_the_cross_section_checks(repo, default_config, monkeypatch):
+    config_checks.check(default_config)
+    micro = load_config([repo / "config/config.yaml", repo / "config/micro.yaml"], repo / SCHEMA_PATH)
+    config_checks.check(micro)
+    paper = load_config([repo / "config/config.yaml", repo / "config/paper.yaml"], repo / SCHEMA_PATH)
+    config_checks.check(paper, models=False)  # its ViT-B-32 weights are absent offline: see the next test
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    with pytest.raises(ConfigError, match="scoring.clip.model: no weights for open_clip 'ViT-B-32'"):
+        config_checks.check(paper)
+
+
+def test_real_corpus_pages_bound_the_experts(tmp_path, default_config):
+    for page in ("a", "b", "c"):
+        (tmp_path / page).mkdir()
+    config = deep_update(default_config, {"corpus": {"source": "folder", "path": str(tmp_path)},
+                                          "experts": {"subjects": 3}, "mining": {"heldout_fraction": 0.34}})
+    with pytest.raises(ConfigError, match=f"at most 2 training subjects \\(3 pages in {tmp_path}"):
+        config_checks.check_expert_subjects(config)
+    (tmp_path / "m.csv").write_text("path,caption\na/1.png,x\na/2.png,y\nb/1.png,z\n")
+    config["corpus"].update(source="manifest", path=str(tmp_path / "m.csv"))
+    with pytest.raises(ConfigError, match="at most 1 training subjects \\(2 pages"):
+        config_checks.check_expert_subjects(config)
+    config["corpus"]["path"] = str(tmp_path / "absent.csv")
+    config_checks.check_expert_subjects(config)  # unreadable at planning: build_corpus reports it
+
+
+def test_yaml_errors_name_the_file_and_line(tmp_path, repo):
+    (tmp_path / "bad.yaml").write_text("apprentice:\n  demos: [1,\n  x: 3\n")
+    with pytest.raises(ConfigError) as err:
+        load_config([repo / "config/config.yaml", tmp_path / "bad.yaml"], repo / SCHEMA_PATH)
+    assert str(err.value).startswith(f"config error: {tmp_path / 'bad.yaml'} line 4, column 1: ")
+    assert "line 2" in str(err.value) and "\n" not in str(err.value)
+    (tmp_path / "list.yaml").write_text("- a\n- b\n")
+    with pytest.raises(ConfigError, match="holds a mapping of sections, not a list"):
+        load_yaml(tmp_path / "list.yaml")
+
+
+def test_an_error_names_the_config_file_that_set_the_key(tmp_path):
+    (tmp_path / "a.yaml").write_text("apprentice:\n  demos: 9\n")
+    (tmp_path / "b.yaml").write_text("seed: 1\n")
+    err = ConfigError("config error: apprentice.demos = 9: too many", "apprentice.demos")
+    named = err.in_file([tmp_path / "a.yaml", tmp_path / "b.yaml"])
+    assert str(named) == f"config error: {tmp_path / 'a.yaml'}: apprentice.demos = 9: too many"
+    assert str(err.in_file([tmp_path / "b.yaml"])) == str(err)  # set by no file (a default, or --config)

@@ -206,3 +206,44 @@ def test_text_tower_from_the_open_clip_registry_fails_fast_offline(monkeypatch):
     assert "\n" not in str(err.value) and str(err.value).startswith("base.text_tower: no weights")
     with pytest.raises(SutiError, match="base.text_tower: unknown open_clip model 'ViT-Q-99'"):
         ClipTextTower.load("ViT-Q-99:whatever")
+
+
+def test_model_registry_is_cached_and_knows_installed_names(tmp_path, monkeypatch):
+    from suti.scoring import registry
+
+    monkeypatch.setenv("SUTI_CACHE_DIR", str(tmp_path))
+    reg = registry.registry()
+    assert list(tmp_path.glob("model-registry-open_clip_torch*-timm*.json"))
+    assert "ViT-B-32" in reg["open_clip_models"] and "laion2b_s34b_b79k" in reg["open_clip_pretrained"]["ViT-B-32"]
+    assert "vit_small_patch16_224.dino" in reg["timm_pretrained"]
+    assert registry.registry() == reg  # read back from the JSON
+    registry.check_open_clip("ViT-B-32", "laion2b_s34b_b79k", "k")
+    registry.check_timm("vit_small_patch16_224.dino", "k")
+    registry.check_timm("vit_small_patch16_224", "k")
+    with pytest.raises(SutiError, match="k: unknown timm model 'vit_q_99'"):
+        registry.check_timm("vit_q_99", "k")
+    with pytest.raises(SutiError, match="k: open_clip 'ViT-B-32' has no pretrained tag 'bogus'"):
+        registry.check_open_clip("ViT-B-32", "bogus", "k")
+
+
+def test_weights_in_the_hub_cache_or_a_file_count_as_present(tmp_path, monkeypatch):
+    """The offline check looks where open_clip would: the Hugging Face cache (safetensors or .bin), a URL's file in
+    ~/.cache/clip, or a checkpoint file; without them, offline, one line."""
+    import huggingface_hub.constants
+
+    from suti.scoring import registry
+
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(tmp_path / "hub"))
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    assert not registry.open_clip_weights_present("ViT-B-32", "laion2b_s34b_b79k")
+    repo = tmp_path / "hub" / "models--laion--CLIP-ViT-B-32-laion2B-s34B-b79K"
+    (repo / "refs").mkdir(parents=True)
+    (repo / "refs" / "main").write_text("abc123")
+    (repo / "snapshots" / "abc123").mkdir(parents=True)
+    (repo / "snapshots" / "abc123" / registry.HF_SAFE_WEIGHTS).write_bytes(b"weights")
+    assert registry.open_clip_weights_present("ViT-B-32", "laion2b_s34b_b79k")
+    registry.require_open_clip_weights("ViT-B-32", "laion2b_s34b_b79k", "scoring.clip.model")
+    (tmp_path / "w.pt").write_bytes(b"weights")
+    assert registry.open_clip_weights_present("ViT-B-32", str(tmp_path / "w.pt"))
+    with pytest.raises(SutiError, match="scoring.clip.model: no weights for open_clip 'ViT-B-16' pretrained='openai'"):
+        registry.require_open_clip_weights("ViT-B-16", "openai", "scoring.clip.model")

@@ -7,7 +7,8 @@ from pathlib import Path
 
 from snakemake.exceptions import WorkflowError
 
-from suti.config import ConfigError, load_schema, validate
+from suti import config_checks
+from suti.config import ConfigError, deep_update, display_path, load_schema, load_yaml, validate
 from suti.errors import SutiError
 from suti.evaluation.methods import APPRENTICE_KINDS, method_names, parse_method
 from suti.mining.embed import USES_CLIP
@@ -22,17 +23,16 @@ from suti.scoring.metrics import tau_name
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("JAX_COMPILATION_CACHE_DIR", str(Path(".cache/jax").resolve()))
 
+# config/config.yaml is read here, not by a `configfile:` directive, so that a YAML error in it names the file and
+# the line; `config` already holds the --configfile files and --config values, which override it key by key.
+# (Snakemake itself parses --configfile files before this runs: `suti check-config FILE...` locates their errors.)
+_CONFIG_FILES = [Path(workflow.basedir) / "config" / "config.yaml", *workflow.overwrite_configfiles]
 try:
+    config.update(deep_update(load_yaml(_CONFIG_FILES[0]), dict(config)))
     validate(config, load_schema(Path(workflow.current_basedir) / "../schemas/config.schema.yaml"))
+    config_checks.check(config)
 except ConfigError as err:
-    sys.exit(str(err))
-
-_missing_taus = set(map(str, config["apprentice"]["taus"] + [config["apprentice"]["main_tau"]])) - set(
-    map(str, config["filter"]["taus"]))
-if _missing_taus:
-    sys.exit(f"config error: apprentice.taus / main_tau {sorted(_missing_taus)} are not in filter.taus")
-if config["apprentice"]["main_tau"] not in config["apprentice"]["taus"]:
-    sys.exit("config error: apprentice.main_tau must be one of apprentice.taus")
+    sys.exit(str(err.in_file([display_path(f) for f in _CONFIG_FILES])))
 
 # The released foundation models (pretrained/<name>) and the config section that chooses each (`<section>.init`).
 # A release that does not match this config or world stops planning in one line naming what differs.

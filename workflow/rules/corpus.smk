@@ -4,6 +4,7 @@ rule build_corpus:
         code=get_code("build_corpus", "world", "data"),
     output:
         shards=get_corpus_shards(),
+        rejected="results/corpus/rejected.parquet",
         summary="results/corpus/summary.json",
         table="results/corpus/summary.parquet",
         preview=report(
@@ -23,4 +24,4 @@ rule build_corpus:
         runtime=30,
     shell:
         "suti build-corpus --params {params.cfg:q} --shards {output.shards} "
-        "--summary {output.summary} --preview {output.preview} > {log} 2>&1"
+        "--rejected {output.rejected} --summary {output.summary} --preview {output.preview} > {log} 2>&1"

@@ -17,6 +17,7 @@ import pyarrow as pa
 from suti import world
 from suti.data import tables
 from suti.data.images import encode_png
+from suti.data.ingest import IngestLimits
 from suti.world.config import WorldConfig
 
 _CORPUS_STREAM = 0xC0_4B05  # rng stream tag: corpus pages
@@ -37,12 +38,19 @@ class NoiseConfig:
 class CorpusConfig:
     source: str = "synthbench"            # "synthbench" | "folder" | "manifest"
     path: str = ""                        # the folder or manifest, for real corpora
+    root: str = ""                        # real corpora: nothing outside it is opened ("" = the folder / manifest's)
+    max_pixels: int = 40_000_000          # real corpora: larger images are skipped (decompression bombs)
+    max_file_mb: float = 64.0             # real corpora: larger image files are skipped
+    max_caption_chars: int = 1000         # real corpora: longer captions are truncated
     n_pages: int = 800
     images_per_page: tuple[int, int] = (3, 12)
     n_shards: int = 4
     companion_prob: float = 0.2
     shiny_prob: float = 0.1
     noise: NoiseConfig = NoiseConfig()
+
+    def limits(self) -> IngestLimits:
+        return IngestLimits(self.max_pixels, self.max_file_mb, self.max_caption_chars)
 
 
 def _image_row(page_id, subject, scene, caption, role, res):

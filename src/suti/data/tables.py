@@ -32,6 +32,13 @@ CORPUS = pa.schema([
 PUBLIC_CORPUS_COLUMNS: tuple[str, ...] = tuple(n for n in CORPUS.names if not n.startswith("gt_"))
 GT_COLUMNS: tuple[str, ...] = tuple(n for n in CORPUS.names if n.startswith("gt_"))
 
+REJECTED = pa.schema([                # results/corpus/rejected.parquet: real-corpus inputs skipped or altered at ingest
+    ("path", pa.string()),              # as the folder or manifest names it
+    ("page_id", pa.string()),           # the page it would have joined ("" when unknown)
+    ("reason", pa.string()),            # one of suti.data.ingest.REASONS
+    ("detail", pa.string()),            # what was found (decoder message, size, resolved target)
+])
+
 CLUSTERS = pa.schema([
     ("cluster_id", pa.string()),        # one mined subject
     ("split", pa.string()),             # "train" | "heldout"

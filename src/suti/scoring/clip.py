@@ -23,6 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from suti.errors import SutiError
+from suti.scoring import registry
 
 CONFIG_FILE = "open_clip_config.json"
 WEIGHTS_FILE = "open_clip_model.safetensors"
@@ -62,18 +63,14 @@ def _folder_label(path: Path) -> str:
     return json.loads(meta.read_text()).get("name", path.name) if meta.is_file() else path.name
 
 
+def is_folder(model: str) -> bool:
+    """Does `scoring.clip.model` name a local open_clip folder ("local-dir:PATH" or a directory), not a registry model?"""
+    return model.startswith("local-dir:") or Path(model).is_dir()
+
+
 def is_registry_name(source: str) -> bool:
     """Does a model source name an open_clip registry model ("MODEL:PRETRAINED") rather than a folder?"""
     return not source.startswith("local-dir:") and ":" in source and not Path(source).is_dir()
-
-
-def missing_weights_message(model: str, pretrained: str, key: str = "scoring.clip.model") -> str:
-    """One line: which weights are missing (named by the config key that asked for them) and how to provide them."""
-    local = ("set scoring.clip.pretrained to a local checkpoint file" if key == "scoring.clip.model"
-             else f"set {key} to a local open_clip folder")
-    return (f"{key}: no weights for open_clip {model!r} pretrained={pretrained!r} on this machine "
-            f"(HF_HUB_OFFLINE=1); on a connected machine run `python -c \"import open_clip; open_clip.create_model("
-            f"'{model}', pretrained='{pretrained}')\"` and copy ~/.cache/huggingface here, or {local}")
 
 
 class ClipScorer:
@@ -82,19 +79,20 @@ class ClipScorer:
     def __init__(self, model: str, pretrained: str = "", device: str = "cpu", batch_size: int = 256,
                  key: str = "scoring.clip.model"):
         """key: the config key that named this model, for error messages."""
+        local = model.removeprefix("local-dir:")
+        folder = is_folder(model)
+        if folder and not (Path(local) / CONFIG_FILE).is_file():
+            raise SutiError(f"{key}: {local} is not an open_clip model folder (no {CONFIG_FILE})")
+        if not folder:  # a bad name or absent weights fail here, in a second, before torch is imported
+            registry.require_open_clip_weights(model, pretrained, key)
         import open_clip  # heavy (torch): imported only where CLIP is actually used
         import torch
 
         self._torch, self.batch_size, self.device = torch, batch_size, device
-        local = model.removeprefix("local-dir:")
-        if model.startswith("local-dir:") or Path(local).is_dir():
-            if not (Path(local) / CONFIG_FILE).is_file():
-                raise SutiError(f"{key}: {local} is not an open_clip model folder (no {CONFIG_FILE})")
+        if folder:
             name, weights = f"local-dir:{local}", f"local:{_directory_hash(Path(local))}"
             label, pretrained = _folder_label(Path(local)), None
         else:
-            if model not in open_clip.list_models():
-                raise SutiError(f"{key}: unknown open_clip model {model!r} (see open_clip.list_models())")
             name, label = model, model
             weights = (f"file:{Path(pretrained).name}" if pretrained and Path(pretrained).is_file()
                        else pretrained or "random")
@@ -104,7 +102,7 @@ class ClipScorer:
                     name, pretrained=pretrained or None, device=device)
         except RuntimeError as err:
             if "download" in str(err).lower() or "cache" in str(err).lower():
-                raise SutiError(missing_weights_message(model, pretrained, key)) from None
+                raise SutiError(registry.missing_weights_message(model, pretrained, key)) from None
             raise
         self.model.eval()
         with _quiet_root_logger():

@@ -9,7 +9,7 @@ import pyarrow as pa
 
 from suti import io
 from suti.config import from_dict
-from suti.data import corpus, ingest
+from suti.data import corpus, ingest, tables
 from suti.data.images import decode_image, grid, save_png
 from suti.stages.common import add_params_argument, log, progress, write_summary
 from suti.world.config import WorldConfig
@@ -20,19 +20,23 @@ HELP = "build the corpus shards"
 def add_arguments(p) -> None:
     add_params_argument(p)
     p.add_argument("--shards", nargs="+", required=True, help="output parquet paths, one per shard")
+    p.add_argument("--rejected", required=True,
+                   help="output parquet: one row per real-corpus input skipped or altered, with its reason")
     p.add_argument("--summary", required=True, help="output JSON summary (a .parquet twin is written beside it)")
     p.add_argument("--preview", required=True, help="output PNG: a few pages, one per row")
 
 
-def _tables(seed: int, wcfg: WorldConfig, cfg: corpus.CorpusConfig) -> list[pa.Table]:
+def _tables(seed: int, wcfg: WorldConfig, cfg: corpus.CorpusConfig) -> tuple[list[pa.Table], pa.Table]:
+    """The corpus shards, and the rejected inputs (none for SynthBench, whose noise is kept on purpose for mining)."""
     if cfg.source == "synthbench":
         with progress(cfg.n_pages, "corpus pages") as bar:
-            return list(corpus.iter_shards(seed, wcfg, cfg, bar))
+            return list(corpus.iter_shards(seed, wcfg, cfg, bar)), tables.from_rows([], tables.REJECTED)
     reader = ingest.from_folder if cfg.source == "folder" else ingest.from_manifest
-    return ingest.split_shards(reader(cfg.path, wcfg.resolution), cfg.n_shards)
+    done = reader(cfg.path, wcfg.resolution, cfg.limits(), cfg.root)
+    return ingest.split_shards(done.table, cfg.n_shards), done.rejected
 
 
-def summarise(shards: list[pa.Table]) -> dict:
+def summarise(shards: list[pa.Table], rejected: pa.Table) -> dict:
     table = pa.concat_tables(shards)
     roles = collections.Counter(table.column("gt_role").to_pylist())
     corrupt = collections.Counter(table.column("gt_corrupt").to_pylist())
@@ -43,6 +47,7 @@ def summarise(shards: list[pa.Table]) -> dict:
         **{f"images_{k}": v for k, v in sorted(roles.items()) if k},
         images_corrupt_bytes=corrupt.get("bytes", 0),
         images_empty_caption=corrupt.get("caption", 0),
+        rejected=ingest.Ingested(table, rejected).counts(),
     )
 
 
@@ -68,10 +73,11 @@ def run(args) -> None:
     cfg = from_dict(corpus.CorpusConfig, args.params["corpus"])
     if len(args.shards) != cfg.n_shards:
         raise ValueError(f"{len(args.shards)} shard paths for corpus.n_shards = {cfg.n_shards}")
-    shards = _tables(seed, wcfg, cfg)
+    shards, rejected = _tables(seed, wcfg, cfg)
     for table, path in zip(shards, args.shards):
         io.write_parquet(table, path)
-    summary = summarise(shards)
+    io.write_parquet(rejected, args.rejected)
+    summary = summarise(shards, rejected)
     log.info("corpus: %s", summary)
     save_png(preview(shards[0]), args.preview)
     write_summary(summary, args.summary, figures=(args.preview,))

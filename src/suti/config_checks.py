@@ -1,0 +1,114 @@
+"""Checks across config sections that the schema cannot express, run at planning before any job.
+
+Each failure is one line naming the key, as schema errors are (`suti.config`). The model-name checks read the
+installed open_clip and timm registries without loading weights (`suti.scoring.registry`).
+"""
+
+from __future__ import annotations
+
+import collections
+import json
+import os
+from pathlib import Path
+
+from suti.config import ConfigError
+from suti.data import ingest
+from suti.errors import SutiError
+from suti.scoring import registry
+from suti.scoring.clip import is_folder, is_registry_name
+from suti.scoring.metrics import tau_name
+
+
+def check(config: dict, models: bool = True) -> None:
+    """Every check below on a validated config (defaults filled); ConfigError on the first failure."""
+    check_taus(config)
+    check_demos(config)
+    check_expert_subjects(config)
+    if models:
+        check_models(config)
+
+
+def _duplicates(values) -> list[str]:
+    return sorted(name for name, n in collections.Counter(map(tau_name, values)).items() if n > 1)
+
+
+def check_taus(config: dict) -> None:
+    """No tau twice (0.1 and 0.10 are one training set), and every apprentice tau is one the filter makes."""
+    for key, values in (("filter.taus", config["filter"]["taus"]), ("apprentice.taus", config["apprentice"]["taus"])):
+        if _duplicates(values):
+            raise ConfigError(f"config error: {key} = {json.dumps(values)}: {', '.join(_duplicates(values))} given "
+                              f"twice", key)
+    apprentice = config["apprentice"]
+    missing = {tau_name(t) for t in [*apprentice["taus"], apprentice["main_tau"]]} - set(
+        map(tau_name, config["filter"]["taus"]))
+    if missing:
+        raise ConfigError(f"config error: apprentice.taus / main_tau {sorted(missing)} are not in filter.taus",
+                          "apprentice.taus")
+    if tau_name(apprentice["main_tau"]) not in map(tau_name, apprentice["taus"]):
+        raise ConfigError("config error: apprentice.main_tau must be one of apprentice.taus", "apprentice.main_tau")
+
+
+def check_demos(config: dict) -> None:
+    """Demonstration counts the apprentice can take (it has apprentice.max_demos slots)."""
+    apprentice = config["apprentice"]
+    most = apprentice["max_demos"]
+    for key in ("demos", "demo_ablation"):
+        values = apprentice[key] if isinstance(apprentice[key], list) else [apprentice[key]]
+        if max(values, default=0) > most:
+            raise ConfigError(f"config error: apprentice.{key} = {apprentice[key]}: the apprentice takes at most "
+                              f"apprentice.max_demos = {most} demonstrations", f"apprentice.{key}")
+
+
+def corpus_pages(corpus: dict) -> tuple[int, str] | None:
+    """How many pages the corpus has at most, and whence; None when a real corpus cannot be read at planning (its
+    build_corpus job reports why)."""
+    if corpus["source"] == "synthbench":
+        return corpus["n_pages"], "corpus.n_pages"
+    path = Path(corpus["path"])
+    try:
+        if corpus["source"] == "folder":
+            entries = list(os.scandir(path))
+            pages = sum(e.is_dir() for e in entries) + any(e.is_file() for e in entries)
+        else:
+            table = ingest.read_manifest(path)
+            column = "page" if "page" in table.column_names else "path"
+            values = table.column(column).to_pylist()
+            pages = len(set(values if column == "page" else (Path(str(v)).parent for v in values)))
+    except (OSError, SutiError):
+        return None
+    return pages, f"pages in {path}"
+
+
+def check_expert_subjects(config: dict) -> None:
+    """experts.subjects no more than the mined training split can hold: one subject per page at most, less the
+    pages mining holds out."""
+    found = corpus_pages(config["corpus"])
+    if found is None:
+        return
+    pages, source = found
+    fraction = config["mining"]["heldout_fraction"]
+    most = pages - (int(round(pages * fraction)) if fraction > 0 and pages >= 2 else 0)
+    wanted = config["experts"]["subjects"]
+    if wanted > most:
+        raise ConfigError(f"config error: experts.subjects = {wanted}: the corpus gives at most {most} training "
+                          f"subjects ({pages} {source}, less mining.heldout_fraction = {fraction})", "experts.subjects")
+
+
+def check_models(config: dict) -> None:
+    """Configured open_clip and timm names exist in the installed packages; an open_clip model's weights are on this
+    machine when the hub is offline (the pipeline's default), else its first job would fail."""
+    clip = config["scoring"]["clip"]
+    base = config["base"]
+    tower = base["text_tower"]
+    trains_base = base["init"] == "scratch" and base["model"]["text_encoder"] == "clip"
+    key = "scoring.clip.model"
+    try:
+        if clip["model"] and not is_folder(clip["model"]):
+            registry.require_open_clip_weights(clip["model"], clip["pretrained"], key)
+        key = "base.text_tower"
+        if trains_base and tower and is_registry_name(tower):
+            registry.require_open_clip_weights(*tower.split(":", 1), key)
+        key = "scoring.dino.model"
+        registry.check_timm(config["scoring"]["dino"]["model"], key)
+    except SutiError as err:
+        raise ConfigError(f"config error: {err}", key) from None
