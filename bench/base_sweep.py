@@ -1,5 +1,5 @@
 """Base-model ablation sweep: train variants of the default config's base model on the same mined train split, at
-the same budget, and read their samples with the probe (issue 3's measure: prompted class / colour / background).
+the same budget, and read their samples with the probe (the base-model measure: prompted class / colour / background).
 
 Each variant is a name followed by `key=value` overrides of the `base` config section (dotted keys, YAML values):
 
@@ -37,8 +37,8 @@ from suti.evaluation import base_quality as bq
 from suti.models.clip_text import ClipTextTower
 from suti.models.t2i import param_counts
 from suti.scoring.clip import is_registry_name
-from suti.stages.train_base import BaseConfig, drop_heldout_combos, fit
-from suti.stages.train_probe import load_probe
+from suti.scoring.probe import load_probe
+from suti.training.base_model import BaseConfig, drop_heldout_combos, fit
 
 
 def parse_variants(tokens: list[str]) -> dict[str, dict]:

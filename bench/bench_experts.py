@@ -21,7 +21,7 @@ from suti.config import default_config, from_dict
 from suti.experts import training as et
 from suti.experts.config import ExpertsSection
 from suti.models.lora import count_lora_params
-from suti.stages.train_base import BaseConfig, init_base, model_config, timing_tower
+from suti.training.base_model import BaseConfig, init_base, model_config, timing_tower
 
 
 def fake_data(k: int, res: int, max_tokens: int, vocab_size: int) -> et.ExpertData:

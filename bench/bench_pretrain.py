@@ -23,7 +23,7 @@ from suti.models.clip_text import ClipTextTower
 from suti.pretrain import base as pretrain_base
 from suti.pretrain.clip import stream_batches as clip_batches
 from suti.pretrain.config import PretrainConfig, clip_config
-from suti.stages.train_base import BaseConfig, model_config
+from suti.training.base_model import BaseConfig, model_config
 from suti.training.optim import make_optimizer
 from suti.training.state import create_train_state, make_train_step
 from suti.training.t2i import make_t2i_loss

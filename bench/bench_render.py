@@ -1,6 +1,6 @@
 """SynthBench rendering speed on one core: images/s at each resolution, and the PNG-encoding share.
 
-Target (issue: foundation): >= 1,000 images/s at 32 px on one core, so rendering is never the bottleneck.
+Target: >= 1,000 images/s at 32 px on one core, so rendering is never the bottleneck.
 Run: `python bench/bench_render.py [--out bench/out/render.json]`.
 """
 

@@ -27,8 +27,8 @@ from suti.evaluation import generators, plans
 from suti.evaluation.config import EvaluationConfig
 from suti.experts.config import ExpertsSection
 from suti.models.pipeline import TextToImagePipeline
-from suti.stages.sample_priors import class_prompt
-from suti.stages.train_base import BaseConfig, init_base, model_config, timing_tower
+from suti.experts.prompts import class_prompt
+from suti.training.base_model import BaseConfig, init_base, model_config, timing_tower
 from suti.world import vocab
 
 

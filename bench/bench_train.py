@@ -23,7 +23,7 @@ from suti.diffusion.process import Prediction, predict_eps_x0
 from suti.diffusion.samplers import guided
 from suti.diffusion.schedules import get_schedule
 from suti.models.t2i import count_params
-from suti.stages.train_base import BaseConfig, init_base, model_config, timing_tower
+from suti.training.base_model import BaseConfig, init_base, model_config, timing_tower
 from suti.training.optim import make_optimizer
 from suti.training.state import create_train_state, make_train_step
 from suti.training.t2i import make_sample_fn, make_t2i_loss

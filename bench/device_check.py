@@ -24,7 +24,7 @@ from suti.mining.embed import get_embedder
 from suti.models.pipeline import TextToImagePipeline
 from suti.models.text import Tokenizer
 from suti.scoring.probe import ProbeConfig, evaluate_probe, train_probe
-from suti.stages.train_base import drop_heldout_combos, model_config
+from suti.training.base_model import drop_heldout_combos, model_config
 from suti.training.checkpoints import export_model
 from suti.training.config import DiffusionConfig, SampleConfig, TrainConfig
 from suti.training.t2i import init_model, train_t2i

@@ -101,7 +101,7 @@ def load_yaml(path: str | Path) -> dict:
     """A YAML mapping from a file; ConfigError in one line naming the file and the line of a syntax error."""
     path = Path(path)
     if not path.is_file():
-        raise ConfigError(f"config error: no such config file: {path}")
+        raise ConfigError(f"config error: no such config file: {display_path(path)}")
     try:
         data = yaml.safe_load(path.read_text())
     except yaml.YAMLError as err:
@@ -110,9 +110,9 @@ def load_yaml(path: str | Path) -> dict:
         problem = getattr(err, "problem", None) or str(err).splitlines()[0]
         if context is not None and getattr(err, "context", None):
             problem += f" ({err.context} at line {context.line + 1})"
-        raise ConfigError(f"config error: {path}{where}: {problem}") from None
+        raise ConfigError(f"config error: {display_path(path)}{where}: {problem}") from None
     if data is not None and not isinstance(data, dict):
-        raise ConfigError(f"config error: {path}: a config file holds a mapping of sections, not a {type(data).__name__}")
+        raise ConfigError(f"config error: {display_path(path)}: a config file holds a mapping of sections, not a {type(data).__name__}")
     return data or {}
 
 

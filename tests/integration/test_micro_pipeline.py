@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -199,6 +200,29 @@ def test_rerun_only_what_changed(micro):
         embed.write_text(original)
 
 
+def _jobs_updated_by(out: str, path: str) -> set[str]:
+    """Rules of a dry run whose reason names `path` among their updated input files."""
+    jobs = re.findall(r"^rule (\w+):\n(.*?)(?=^rule |\Z)", out, re.S | re.M)
+    return {name for name, body in jobs if re.search(r"reason: .*Updated input files: [^\n]*" + re.escape(path), body)}
+
+
+def test_an_edit_deep_in_the_imports_reruns_the_rules_that_run_it(micro):
+    """Code inputs are import closures: sampling calls training/t2i.py through models/pipeline.py, so an edit
+    there re-runs the base model's sampling rules; rules whose commands never import it are not touched."""
+    work, configs = micro
+    module = work / "src/suti/training/t2i.py"
+    original = module.read_text()
+    module.write_text(original + "\n# an edit\n")
+    try:
+        out = snakemake(work, "-n", "all", *configs).stdout
+    finally:
+        module.write_text(original)
+    updated = _jobs_updated_by(out, "src/suti/training/t2i.py")
+    assert {"train_base", "eval_base", "sample_priors", "train_experts", "train_apprentice"} <= updated, updated
+    assert not updated & {"build_corpus", "mine_clusters", "train_probe", "train_scorer", "score_samples",
+                          "filter_samples", "eval_table", "index_dreambench"}, updated
+
+
 def test_expert_config_change_reruns_only_expert_stages(micro):
     work, configs = micro
     (work / "tweak_experts.yaml").write_text("experts:\n  train:\n    steps: 5\n")
@@ -344,14 +368,16 @@ def test_micro_pretraining_releases_models_that_the_experiment_checks(micro):
 
 
 def test_dvc_repro_push_pull_and_exp_run_on_the_micro_results(micro, repo, tmp_path):
-    """DVC over the finished micro run: its stages call Snakemake targets that are up to date, so `dvc repro` only
-    records hashes; then a push / pull round trip through a local remote, and one `dvc exp run -S` sweep. Runs
-    last: it makes the micro config the work folder's config/config.yaml (the same values Snakemake already ran)."""
+    """DVC over a copy of the finished micro run: its stages call Snakemake targets that are up to date, so
+    `dvc repro` re-runs nothing and only records hashes; then a push / pull round trip through a local remote, and
+    one `dvc exp run -S` sweep. The copy's config/config.yaml is the merged micro config (the values Snakemake ran),
+    since DVC reads its params from there."""
     import yaml
 
     from suti.config import load_config
 
-    work, configs = micro
+    work = tmp_path / "work"
+    shutil.copytree(micro[0], work, symlinks=True)  # copy2 keeps mtimes: Snakemake still sees everything up to date
     merged = load_config([work / "config/config.yaml", work / "config/micro.yaml", work / "local.yaml"],
                          work / "workflow/schemas/config.schema.yaml")
     (work / "config/config.yaml").write_text(yaml.safe_dump(merged, sort_keys=False))
@@ -369,8 +395,9 @@ def test_dvc_repro_push_pull_and_exp_run_on_the_micro_results(micro, repo, tmp_p
     run(str(BIN / "dvc"), "init", "-q")
     run("git", "add", "-A")
     run("git", "commit", "-qm", "micro")
-    out = run(str(BIN / "dvc"), "repro")
-    assert "Nothing to be done" in out or "Running stage" in out
+    results = {p: p.stat().st_mtime_ns for p in (work / "results").rglob("*") if p.is_file() and "logs" not in p.parts}
+    run(str(BIN / "dvc"), "repro")
+    assert {p: p.stat().st_mtime_ns for p in results} == results  # Snakemake found nothing to re-run
     assert "up to date" in run(str(BIN / "dvc"), "status")
     run(str(BIN / "dvc"), "remote", "add", "-d", "store", str(tmp_path / "remote"))
     run(str(BIN / "dvc"), "push")

@@ -40,10 +40,20 @@ def test_empty_config_gets_every_default(schema):
 
 
 @pytest.mark.parametrize("name", ["config.yaml", "micro.yaml", "paper.yaml"])
-def test_shipped_configs_validate(repo, name):
+def test_shipped_configs_validate_and_their_overrides_take_effect(repo, name):
     paths = [repo / "config/config.yaml"] + ([repo / "config" / name] if name != "config.yaml" else [])
     config = load_config(paths, repo / SCHEMA_PATH)
-    from_dict(CorpusConfig, config["corpus"])
+
+    def leaves(node, prefix=()):
+        for key, value in node.items():
+            yield from leaves(value, (*prefix, key)) if isinstance(value, dict) else [((*prefix, key), value)]
+
+    for key, value in leaves(load_yaml(paths[-1])):
+        merged = config
+        for part in key:
+            merged = merged[part]
+        assert merged == value, key
+    assert from_dict(CorpusConfig, config["corpus"]).n_pages == config["corpus"]["n_pages"]
 
 
 @pytest.mark.parametrize("override, expected", [

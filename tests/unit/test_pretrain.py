@@ -11,12 +11,11 @@ import jax
 import numpy as np
 import pytest
 
-from suti import io
 from suti.config import load_config
 from suti.data.corpus import CorpusConfig, iter_shards
 from suti.errors import SutiError
 from suti.pretrain import release, stream
-from suti.pretrain.config import base_architecture, clip_architecture, probe_architecture
+from suti.pretrain.config import base_architecture
 from suti.world.config import WorldConfig
 
 
@@ -131,7 +130,7 @@ def test_base_pretraining_resumes_to_the_same_weights(tmp_path):
     from suti.config import from_dict
     from suti.models.clip_text import ClipTextTower
     from suti.pretrain import base
-    from suti.stages.train_base import BaseConfig, model_config
+    from suti.training.base_model import BaseConfig, model_config
     from suti.training.checkpoints import Checkpointer
 
     tower = ClipTextTower.random(16, 1, 2, 16)

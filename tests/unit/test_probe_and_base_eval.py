@@ -15,7 +15,7 @@ from suti.scoring.probe import (
     render_batch,
     train_probe,
 )
-from suti.stages.train_base import drop_heldout_combos, names_combo
+from suti.training.base_model import drop_heldout_combos, names_combo
 
 HELD = [("mug", "beach"), ("ball", "snow")]
 

@@ -33,8 +33,7 @@ def test_each_release_matches_the_default_config_and_world(repo, config, name):
 
 
 def test_shipped_probe_reads_heldout_renders(repo):
-    from suti.scoring.probe import evaluate_probe
-    from suti.stages.train_probe import load_probe
+    from suti.scoring.probe import evaluate_probe, load_probe
 
     graphdef, params, _ = load_probe(repo / "pretrained/probe")
     accuracy = evaluate_probe(graphdef, params, 256, 5, 32, functools.partial(stream.stream_subject, world_seed=1,
@@ -57,7 +56,7 @@ def test_shipped_clip_reads_class_colour_and_background_zero_shot(repo):
 def test_shipped_base_model_draws_the_prompted_colour_and_background(repo):
     from suti.evaluation import base_quality as bq
     from suti.models.pipeline import TextToImagePipeline
-    from suti.stages.train_probe import load_probe
+    from suti.scoring.probe import load_probe
     from suti.training.config import SampleConfig
 
     pipe = TextToImagePipeline.load(repo / "pretrained/base")

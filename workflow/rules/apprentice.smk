@@ -3,7 +3,7 @@ rule train_apprentice:
         samples="results/filter/{tau}/samples.parquet",
         clusters="results/mining/clusters.parquet",
         base="results/base/model",
-        code=get_code("train_apprentice", "apprentice", "models", "diffusion", "training", "world/prompts.py"),
+        code=get_code("train-apprentice"),
     output:
         model=directory("results/apprentice/{tau}/model"),
         summary="results/apprentice/{tau}/train.json",

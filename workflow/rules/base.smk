@@ -3,7 +3,7 @@ rule train_base:
         clusters="results/mining/clusters.parquet",
         text_tower=get_text_tower_input(),
         pretrained=get_pretrained_input("base"),
-        code=get_code("train_base", "diffusion", "models", "training", "data", "world", "scoring/clip.py", "pretrain"),
+        code=get_code("train-base"),
     output:
         model=directory("results/base/model"),
         summary="results/base/summary.json",
@@ -35,8 +35,7 @@ rule eval_base:
     input:
         model="results/base/model",
         probe="results/probe/model",
-        code=get_code("eval_base", "evaluation/__init__.py", "evaluation/base_quality.py", "scoring", "models",
-                      "diffusion", "world", "stages/train_base.py", "stages/train_probe.py"),
+        code=get_code("eval-base"),
     output:
         summary="results/base/quality.json",
         table="results/base/quality.parquet",

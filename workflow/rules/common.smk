@@ -8,6 +8,8 @@ from pathlib import Path
 from snakemake.exceptions import WorkflowError
 
 from suti import config_checks
+from suti.cli import COMMANDS
+from suti.codedeps import closure
 from suti.config import ConfigError, deep_update, display_path, load_schema, load_yaml, validate
 from suti.errors import SutiError
 from suti.evaluation.methods import APPRENTICE_KINDS, method_names, parse_method
@@ -92,8 +94,7 @@ wildcard_constraints:
 # default profile), evaluation jobs, which only consume its outputs, fill the free slots instead of delaying it.
 CHAIN_PRIORITY = 1
 
-SRC = Path(workflow.basedir) / "src" / "suti"
-CORE_MODULES = ["__init__.py", "config.py", "errors.py", "io.py", "stages/__init__.py", "stages/common.py"]
+SRC = Path(workflow.basedir) / "src"
 
 
 def get_params(*sections):
@@ -101,12 +102,11 @@ def get_params(*sections):
     return json.dumps({"seed": config["seed"], **{s: config[s] for s in sections}}, sort_keys=True)
 
 
-def get_code(stage, *packages):
-    """Source files a rule runs (stage module, library packages, core modules); editing one re-runs it."""
-    files = [SRC / m for m in CORE_MODULES] + [SRC / "stages" / f"{stage}.py"]
-    for package in packages:  # a package folder, or a single module given as "package/module.py"
-        files.extend([SRC / package] if package.endswith(".py") else sorted((SRC / package).rglob("*.py")))
-    return [str(f.relative_to(workflow.basedir)) for f in files]
+def get_code(command):
+    """The source files `suti <command>` runs: the static import closure of the CLI and the command's stage module
+    (suti.codedeps), so that an edit anywhere that code reaches re-runs the rule, and nowhere else does."""
+    stage = f"suti.stages.{COMMANDS[command].partition(':')[0]}"
+    return [str(f.relative_to(workflow.basedir)) for f in closure(SRC, "suti.cli", stage)]
 
 
 def get_corpus_shards():

@@ -1,7 +1,7 @@
 rule build_corpus:
     input:
         source=get_corpus_source(),
-        code=get_code("build_corpus", "world", "data"),
+        code=get_code("build-corpus"),
     output:
         shards=get_corpus_shards(),
         rejected="results/corpus/rejected.parquet",

@@ -14,7 +14,7 @@ rule fetch_dreambench:
 rule index_dreambench:
     input:
         root=get_dreambench_root(),
-        code=get_code("dreambench", "data"),
+        code=get_code("index-dreambench"),
     output:
         images="results/dreambench/images.parquet",
         prompts="results/dreambench/prompts.parquet",

@@ -1,9 +1,7 @@
 rule evaluate:
     input:
         unpack(get_evaluate_inputs),
-        code=get_code("evaluate", "evaluation", "models", "diffusion", "world", "data", "apprentice", "experts",
-                      "scoring", "stages/generate_eval.py", "stages/score_eval.py", "stages/sample_priors.py",
-                      "stages/train_experts.py", "stages/score_samples.py", "stages/train_probe.py"),
+        code=get_code("evaluate"),
     output:
         generations="results/eval/{bench}/{method}/generations.parquet",
         grid=report(
@@ -38,7 +36,7 @@ rule evaluate:
 rule eval_table:
     input:
         scores=get_eval_scores(),
-        code=get_code("eval_table", "evaluation"),
+        code=get_code("eval-table"),
     output:
         markdown=report("results/eval/table.md", caption="../report/eval_table.rst", category="Evaluation"),
         csv="results/eval/table.csv",

@@ -1,7 +1,7 @@
 rule sample_priors:
     input:
         base="results/base/model",
-        code=get_code("sample_priors", "models", "diffusion", "experts/config.py"),
+        code=get_code("sample-priors"),
     output:
         priors="results/experts/priors.parquet",
     params:
@@ -24,7 +24,7 @@ rule train_experts:
         clusters="results/mining/clusters.parquet",
         base="results/base/model",
         priors="results/experts/priors.parquet",
-        code=get_code("train_experts", "experts", "models", "diffusion", "training", "stages/sample_priors.py"),
+        code=get_code("train-experts"),
     output:
         model=directory("results/experts/{shard}/model"),
         summary="results/experts/{shard}/train.json",
@@ -49,7 +49,7 @@ rule sample_experts:
     input:
         base="results/base/model",
         experts="results/experts/{shard}/model",
-        code=get_code("sample_experts", "experts", "models", "diffusion", "world"),
+        code=get_code("sample-experts"),
     output:
         samples="results/experts/{shard}/samples.parquet",
         grid="results/experts/{shard}/samples.png",
@@ -78,8 +78,7 @@ rule eval_experts:
         probe="results/probe/model",
         clusters="results/mining/clusters.parquet",
         corpus=get_corpus_shards(),
-        code=get_code("eval_experts", "evaluation/__init__.py", "evaluation/expert_quality.py", "scoring", "experts",
-                      "models", "diffusion", "world", "data", "stages/train_probe.py"),
+        code=get_code("eval-experts"),
     output:
         summary="results/experts/quality.json",
         summary_table="results/experts/quality.parquet",

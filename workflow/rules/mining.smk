@@ -2,8 +2,7 @@ rule mine_clusters:
     input:
         corpus=get_corpus_shards(),
         scorer=get_mining_scorer_input(),
-        code=get_code("mine_clusters", "mining", "data", "evaluation/__init__.py", "evaluation/mining_quality.py",
-                      "scoring/clip.py"),
+        code=get_code("mine-clusters"),
     output:
         clusters="results/mining/clusters.parquet",
         summary="results/mining/summary.json",

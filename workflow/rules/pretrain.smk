@@ -5,9 +5,7 @@
 
 rule pretrain_clip:
     input:
-        code=get_code("pretrain_clip", "pretrain/__init__.py", "pretrain/clip.py", "pretrain/config.py",
-                      "pretrain/stream.py", "scoring/clip.py", "scoring/clip_training.py", "scoring/probe.py",
-                      "training/config.py", "world"),
+        code=get_code("pretrain-clip"),
     output:
         model=directory("results/pretrain/clip/model"),
         summary="results/pretrain/clip/summary.json",
@@ -28,8 +26,7 @@ rule pretrain_clip:
 
 rule pretrain_probe:
     input:
-        code=get_code("pretrain_probe", "pretrain/__init__.py", "pretrain/config.py", "pretrain/stream.py", "world",
-                      "scoring/probe.py", "scoring/clip_training.py", "models/layers.py", "training"),
+        code=get_code("pretrain-probe"),
     output:
         model=directory("results/pretrain/probe/model"),
         summary="results/pretrain/probe/summary.json",
@@ -52,10 +49,7 @@ rule pretrain_base:
     input:
         text_tower="results/pretrain/clip/model",
         probe="results/pretrain/probe/model",
-        code=get_code("pretrain_base", "pretrain/__init__.py", "pretrain/base.py", "pretrain/config.py",
-                      "pretrain/stream.py", "diffusion", "models", "training", "data", "world", "scoring",
-                      "evaluation/__init__.py", "evaluation/base_quality.py", "stages/train_base.py",
-                      "stages/train_probe.py"),
+        code=get_code("pretrain-base"),
     output:
         model=directory("results/pretrain/base/model"),
         summary="results/pretrain/base/summary.json",
@@ -85,7 +79,7 @@ rule release_pretrained:
         base="results/pretrain/base/model",
         base_summary="results/pretrain/base/summary.json",
         samples="results/pretrain/base/samples.png",
-        code=get_code("release_pretrained", "pretrain"),
+        code=get_code("release-pretrained"),
     output:
         record="results/pretrain/release.json",
     params:

@@ -1,7 +1,7 @@
 rule train_probe:
     input:
         pretrained=get_pretrained_input("probe"),
-        code=get_code("train_probe", "pretrain", "world", "scoring/probe.py", "models/layers.py", "training/checkpoints.py"),
+        code=get_code("train-probe"),
     output:
         model=directory("results/probe/model"),
         summary="results/probe/summary.json",

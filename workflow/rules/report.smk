@@ -5,7 +5,7 @@ rule report:
         generations=expand("results/eval/synthbench/{method}/generations.parquet",
                            method=get_eval_methods("synthbench")),
         clusters="results/mining/clusters.parquet",
-        code=get_code("report", "evaluation"),
+        code=get_code("report"),
     output:
         markdown=report("results/report/report.md", caption="../report/report_tables.rst", category="Report"),
         summary="results/report/report.json",

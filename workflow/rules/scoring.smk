@@ -2,7 +2,7 @@ rule train_scorer:
     input:
         corpus=get_corpus_shards(),
         pretrained=get_pretrained_input("clip"),
-        code=get_code("train_scorer", "scoring/clip.py", "scoring/clip_training.py", "data", "pretrain", "world"),
+        code=get_code("train-scorer"),
     output:
         model=directory("results/scorer/model"),
         summary="results/scorer/summary.json",
@@ -31,8 +31,7 @@ rule score_samples:
         scorer=get_scorer_input(),
         probe="results/probe/model",
         corpus=get_corpus_shards(),
-        code=get_code("score_samples", "scoring", "data", "world/prompts.py", "evaluation/__init__.py",
-                      "evaluation/expert_quality.py", "evaluation/protocol.py", "stages/train_probe.py"),
+        code=get_code("score-samples"),
     output:
         scores="results/filter/scores/{shard}.parquet",
         summary="results/filter/scores/{shard}.summary.json",
@@ -59,7 +58,7 @@ rule filter_samples:
     input:
         samples=get_expert_outputs("samples.parquet"),
         scores=expand("results/filter/scores/{shard}.parquet", shard=get_expert_shards()),
-        code=get_code("filter_samples", "scoring", "data"),
+        code=get_code("filter-samples"),
     output:
         samples="results/filter/{tau}/samples.parquet",
         counts="results/filter/{tau}/counts.parquet",

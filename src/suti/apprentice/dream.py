@@ -16,6 +16,7 @@ import optax
 from suti.apprentice.training import make_apprentice_loss
 from suti.diffusion.process import Prediction
 from suti.diffusion.schedules import get_schedule
+from suti.experts.prompts import class_prompt
 from suti.training.optim import trainable_only
 from suti.training.state import create_train_state, make_train_step
 
@@ -46,7 +47,7 @@ class DreamSutiTuner:
 
     def tune(self, demos, demo_tokens, demo_mask, class_noun: str, key: jax.Array):
         """Fine-tuned apprentice params for one subject (demos in [-1, 1], as `ApprenticePipeline.demo_arrays`)."""
-        prompt = self.pipe.tokenizer.encode([f"a photo of a {class_noun}"])[0]
+        prompt = self.pipe.tokenizer.encode([class_prompt(class_noun)])[0]
         # a copy: the train step donates its state, and the pipeline's own weights must survive for the next subject
         state = create_train_state(jax.tree.map(jnp.copy, self.pipe.params), self.tx)
         for step in range(self.cfg.steps):

@@ -18,6 +18,7 @@ from suti.diffusion.process import Prediction
 from suti.diffusion.samplers import get_sampler, guided
 from suti.diffusion.schedules import get_schedule
 from suti.errors import SutiError
+from suti.experts.prompts import class_prompt
 from suti.models.t2i import ModelConfig, TextToImage
 from suti.models.text import Tokenizer, load_tokenizer
 from suti.training.checkpoints import load_meta, load_params
@@ -122,7 +123,7 @@ def generate(pipe: ApprenticePipeline, demos: list[np.ndarray], class_noun: str,
     if not demos:
         raise SutiError("give at least one demonstration image")
     text = prompt.format(class_noun) if "{}" in prompt else prompt
-    captions = captions or [f"a photo of a {class_noun}"] * len(demos)
+    captions = captions or [class_prompt(class_noun)] * len(demos)
     d, t, m = pipe.demo_arrays(demos, captions)
     seeds = np.array([(seed * 1_000_003 + i) & 0x7FFFFFFF for i in range(n)])
     return pipe.sample([text] * n, np.repeat(d[None], n, 0), np.repeat(t[None], n, 0), np.repeat(m[None], n, 0),

@@ -99,7 +99,7 @@ FILTER_COUNTS = pa.schema([
 
 EVAL_GENERATIONS = pa.schema([
     ("bench", pa.string()),             # synthbench | dreambench
-    ("method", pa.string()),            # base | oracle | ... (issue 6: experts, suti, dream_suti)
+    ("method", pa.string()),            # base | oracle | experts-k<K> | suti-<tau>-k<K> | dreamsuti-<tau>-k<K>
     ("subject", pa.string()),
     ("class_noun", pa.string()),
     ("prompt_id", pa.string()),

@@ -7,6 +7,7 @@ import dataclasses
 import numpy as np
 import pyarrow as pa
 
+from suti.data import tables
 from suti.data.images import decode_image
 
 
@@ -31,6 +32,33 @@ def from_clusters(clusters: pa.Table, split: str) -> ImageTextSet:
         raise ValueError(f"no mined images in split {split!r}")
     images = np.stack([decode_image(r["image"]) for r in rows])
     return ImageTextSet(images, tuple(r["caption"] for r in rows), tuple(r["cluster_id"] for r in rows))
+
+
+def decode_by(rows, key: str, wanted=None) -> dict[str, np.ndarray]:
+    """{row[key]: uint8 [M, H, W, 3]}: the rows' decoded images grouped by `key` in row order (only the keys in
+    `wanted`, when given)."""
+    out: dict[str, list] = {}
+    for row in rows:
+        if wanted is None or row[key] in wanted:
+            out.setdefault(row[key], []).append(decode_image(row["image"]))
+    return {k: np.stack(v) for k, v in out.items()}
+
+
+def subject_images(clusters_path, subjects) -> dict[str, np.ndarray]:
+    """{cluster id: uint8 [M, H, W, 3]}: the mined images of the given subjects."""
+    return decode_by(tables.read_table([clusters_path], ["cluster_id", "image"]).to_pylist(), "cluster_id",
+                     set(subjects))
+
+
+def train_subject_pngs(clusters_path) -> tuple[dict[str, list], dict[str, str]]:
+    """({subject: [PNG bytes]}, {subject: class noun}) of the mined train split."""
+    rows = tables.read_table([clusters_path], ["cluster_id", "split", "class_noun", "image"]).to_pylist()
+    images, classes = {}, {}
+    for r in rows:
+        if r["split"] == "train":
+            images.setdefault(r["cluster_id"], []).append(r["image"])
+            classes[r["cluster_id"]] = r["class_noun"]
+    return images, classes
 
 
 def to_unit_range(images_u8: np.ndarray) -> np.ndarray:

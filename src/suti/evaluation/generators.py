@@ -18,6 +18,7 @@ import numpy as np
 from suti import world
 from suti.data import tables
 from suti.data.images import decode_image
+from suti.experts.prompts import class_prompt
 from suti.models.pipeline import TextToImagePipeline
 from suti.training.config import SampleConfig
 from suti.world import prompts
@@ -99,9 +100,8 @@ def train_dreambooth(base, demonstrations: dict, class_of: dict, priors: dict, c
 
     from suti.experts.config import subject_seed
     from suti.experts.store import ExpertShard, save_shard
+    from suti.experts.prompts import instance_prompt
     from suti.experts.training import ExpertData, train_experts
-    from suti.stages.sample_priors import class_prompt
-    from suti.stages.train_experts import instance_prompt
 
     subjects = sorted(demonstrations)
     tok = base.tokenizer
@@ -160,7 +160,7 @@ def dreambench_demonstrations(photos: list[dict], subjects, k: int) -> dict[str,
     pools = collections.defaultdict(list)
     for p in sorted(photos, key=lambda p: p["image_id"]):
         if p["subject"] in subjects:
-            pools[p["subject"]].append((decode_image(p["image"]), f"a photo of a {p['class_noun']}"))
+            pools[p["subject"]].append((decode_image(p["image"]), class_prompt(p["class_noun"])))
     return {s: pools[s][:k] for s in subjects}
 
 

@@ -23,7 +23,7 @@ import dataclasses
 import numpy as np
 
 from suti.scoring import metrics
-from suti.scoring.probe import HEADS, make_predict, predict_batched, to_model_input
+from suti.scoring.probe import HEADS, load_probe, make_predict, predict_batched, to_model_input
 from suti.world import prompts
 
 METRICS = ("dino", "clip_i", "clip_t", "subject_accuracy", "prompt_accuracy")
@@ -145,3 +145,9 @@ def summarise(rows: list[dict], n_boot: int, seed: int) -> list[dict]:
                 values, subjects, n_boot, seed)
         out.append(summary)
     return out
+
+
+def load_probe_reader(directory, min_accuracy: float) -> ProbeReader:
+    """The exported probe as a `ProbeReader`: trusted for the heads it reads at >= min_accuracy on clean renders."""
+    graphdef, params, meta = load_probe(directory)
+    return ProbeReader(graphdef, params, dict(meta["accuracy"]), min_accuracy)

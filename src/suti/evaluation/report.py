@@ -72,7 +72,7 @@ PAPER = {"fidelity": "DINO 0.741 vs DreamBooth 0.696", "text": "CLIP-T 0.304 vs 
 
 
 def targets(summary: list[dict], main_tau: str, demos: int, bench: str = "synthbench") -> list[dict]:
-    """Issue 6's targets for the apprentice against the DreamBooth experts, measured on `bench`: fidelity (DINO where
+    """The paper's targets for the apprentice against the DreamBooth experts, measured on `bench`: fidelity (DINO where
     it was computed, else CLIP-I) at least theirs, CLIP-T within 2% of theirs, fidelity rising from the fewest to the
     most demonstrations, and at least 20x less time per subject. Each row: bench, target, paper, measured, met; a
     target whose methods were not evaluated has no row."""

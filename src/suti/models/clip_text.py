@@ -5,7 +5,7 @@ CLIP that `train_scorer` writes, or any open_clip model exported the same way) o
 Why: the base model's jointly trained text encoder does not separate colour words within the CPU budget (pooled
 captions that differ only in colour: cosine 0.90), while the contrastively trained CLIP tower does (0.48). In a
 trial at the default budget, conditioning the base model on these frozen features (with a patch-2 UNet) lifted the
-prompted colour from chance (0.09) to 0.81 (issue 3). Imagen and Stable Diffusion condition on frozen text towers
+prompted colour from chance (0.09) to 0.81. Imagen and Stable Diffusion condition on frozen text towers
 for the same reason. This module is the tower alone; its weights are plain arrays, never trained parameters.
 
 `features(weights, tokens)` matches open_clip's `encode_text` up to `ln_final` (all positions), `pooled` its

@@ -16,7 +16,10 @@ import optax
 from flax import nnx
 
 from suti import world
+from suti.config import from_dict
+from suti.errors import SutiError
 from suti.models.layers import groups
+from suti.training.checkpoints import load_meta, load_params
 from suti.world import vocab
 
 HEADS: dict[str, tuple[str, ...]] = {
@@ -186,3 +189,14 @@ def evaluate_probe(graphdef, params, n: int, seed: int, resolution: int, subject
     images, labels = render_batch(seed, 0, n, resolution, stream=EVAL_STREAM, subject_fn=subject_fn)
     pred = predict_batched(make_predict(graphdef), params, images)
     return {name: float(np.mean(pred[name] == labels[name])) for name in HEADS}
+
+
+def load_probe(directory):
+    """(graphdef, params, meta) of an exported probe."""
+    try:
+        meta = load_meta(directory)
+    except FileNotFoundError as err:
+        raise SutiError(f"no exported probe at {directory}") from err
+    cfg = from_dict(ProbeConfig, meta["probe"])
+    graphdef, like = nnx.split(nnx.eval_shape(lambda: Probe(cfg.width, nnx.Rngs(0))), nnx.Param)
+    return graphdef, load_params(directory, like), meta

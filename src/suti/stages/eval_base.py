@@ -9,9 +9,9 @@ from suti.config import from_dict
 from suti.data.images import grid, save_png
 from suti.evaluation import base_quality as bq
 from suti.models.pipeline import TextToImagePipeline
+from suti.scoring.probe import load_probe
 from suti.stages.common import add_params_argument, log, write_summary
-from suti.stages.train_base import BaseConfig
-from suti.stages.train_probe import load_probe
+from suti.training.base_model import BaseConfig
 
 HELP = "measure the base model's prompt following with the probe"
 

@@ -13,8 +13,8 @@ from suti.data.images import decode_image, grid, save_png
 from suti.evaluation import expert_quality as eq
 from suti.experts.config import ExpertsSection
 from suti.models.pipeline import TextToImagePipeline
+from suti.scoring.probe import load_probe
 from suti.stages.common import add_params_argument, log, write_summary
-from suti.stages.train_probe import load_probe
 from suti.world import prompts
 
 HELP = "measure expert subject fidelity against the base model by SynthBench ground truth"

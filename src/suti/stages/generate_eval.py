@@ -78,7 +78,7 @@ def renderer(args, params: dict, cfg: EvaluationConfig, rows: list[dict]):
 
         from suti.experts.config import ExpertsSection
         from suti.models.pipeline import TextToImagePipeline
-        from suti.stages.sample_priors import load_priors
+        from suti.experts.priors import load_priors
 
         experts = from_dict(ExpertsSection, params["experts"])
         base = TextToImagePipeline.load(args.base)

@@ -18,9 +18,9 @@ from suti.models.pipeline import TextToImagePipeline
 from suti.models.t2i import param_counts
 from suti.pretrain import base as pretrain_base
 from suti.pretrain.config import PretrainConfig
+from suti.scoring.probe import load_probe
 from suti.stages.common import add_params_argument, log, write_summary
-from suti.stages.train_base import BaseConfig, model_config, sample_grid
-from suti.stages.train_probe import load_probe
+from suti.training.base_model import BaseConfig, model_config, sample_grid
 from suti.training.checkpoints import Checkpointer, export_model
 from suti.training.fingerprint import fingerprint, resumable_dir
 

@@ -94,7 +94,7 @@ def run(args) -> None:
     sections += [f"| {r['bench']} | {r['method']} | {r['seconds_per_subject']:.2f} | {r['images_per_subject']:.0f} | "
                  f"{r['ratio_to_suti']:.2f} |" for r in speed]
     goals = report.targets(summary, main_tau, demos)
-    sections += ["", "## Targets (issue 6; apprentice vs DreamBooth experts on SynthBench, measured)", "",
+    sections += ["", "## Targets (the apprentice against the DreamBooth experts on SynthBench, measured)", "",
                  "| Target | Paper | Measured | Met |", "|---|---|---|---|"]
     sections += [f"| {g['target']} | {g['paper']} | {g['measured']} | "
                  f"{'yes' if g['met'] else 'no'} |" for g in goals]

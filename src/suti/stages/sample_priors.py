@@ -2,22 +2,17 @@
 
 from __future__ import annotations
 
-import numpy as np
-
 from suti import io, tracking
 from suti.config import from_dict
 from suti.data import tables
-from suti.data.images import decode_image, encode_png
+from suti.data.images import encode_png
 from suti.experts.config import ExpertsSection
+from suti.experts.prompts import class_prompt
 from suti.models.pipeline import TextToImagePipeline
 from suti.stages.common import add_params_argument, log
 from suti.world import vocab
 
 HELP = "sample class-prior images from the base model (DreamBooth prior preservation)"
-
-
-def class_prompt(cls: str) -> str:
-    return f"a photo of a {cls}"
 
 
 def add_arguments(p) -> None:
@@ -37,12 +32,3 @@ def run(args) -> None:
     io.write_parquet(tables.from_rows(rows, tables.PRIORS), args.out)
     tracking.active().log_metrics({"images": len(rows), "classes": len(vocab.CLASSES)})
     log.info("wrote %d prior images (%d classes) to %s", len(rows), len(vocab.CLASSES), args.out)
-
-
-def load_priors(path) -> dict[str, np.ndarray]:
-    """{class noun: uint8 [n, H, W, 3]} from a priors table."""
-    table = tables.read_table([path], ["class_noun", "image"]).to_pylist()
-    out: dict[str, list] = {}
-    for row in table:
-        out.setdefault(row["class_noun"], []).append(decode_image(row["image"]))
-    return {k: np.stack(v) for k, v in out.items()}

@@ -9,12 +9,13 @@ from suti import io
 from suti.config import from_dict
 from suti.data import tables
 from suti.data.images import decode_image
+from suti.data.training_set import decode_by, subject_images
 from suti.evaluation import protocol
 from suti.evaluation.expert_quality import subject_truth
+from suti.evaluation.protocol import load_probe_reader
 from suti.scoring.clip import ClipSpec, load_clip
 from suti.scoring.dino import DinoSpec, load_dino
 from suti.stages.common import add_params_argument, log, write_summary
-from suti.stages.score_samples import subject_images
 
 HELP = "score a method's evaluation images: DINO, CLIP-I, CLIP-T (+ SynthBench probe accuracies)"
 
@@ -39,19 +40,13 @@ def tracking_tags(args) -> dict:
 def references(args, bench: str, subjects: set[str]) -> dict[str, np.ndarray]:
     if bench == "synthbench":
         return subject_images(args.clusters, subjects)
-    out = {}
-    for row in tables.read_table([args.dreambench_images], ["subject", "image"]).to_pylist():
-        if row["subject"] in subjects:
-            out.setdefault(row["subject"], []).append(decode_image(row["image"]))
-    return {k: np.stack(v) for k, v in out.items()}
+    return decode_by(tables.read_table([args.dreambench_images], ["subject", "image"]).to_pylist(), "subject", subjects)
 
 
 def probe_and_truths(args, min_accuracy: float):
     """(ProbeReader, truths, probe id) for SynthBench, or Nones with the reason where not available."""
     if not (args.probe and args.clusters and args.corpus):
         return None, None, "missing: no probe given (--probe, --clusters, --corpus)"
-    from suti.stages.train_probe import load_probe_reader
-
     reader = load_probe_reader(args.probe, min_accuracy)
     truths = subject_truth(pq.read_table(args.clusters), args.corpus)
     return reader, truths, reader.id if truths else "missing: corpus has no ground truth"

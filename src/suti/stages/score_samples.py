@@ -10,6 +10,9 @@ from suti import io
 from suti.config import from_dict
 from suti.data import tables
 from suti.data.images import decode_image
+from suti.data.training_set import subject_images
+from suti.evaluation.expert_quality import subject_truth
+from suti.evaluation.protocol import load_probe_reader, probe_accuracies
 from suti.scoring import metrics
 from suti.scoring.clip import ClipSpec, load_clip
 from suti.stages.common import add_params_argument, log, write_summary
@@ -27,16 +30,6 @@ def add_arguments(p) -> None:
     p.add_argument("--corpus", nargs="+", help="corpus shards (ground truth, with --probe)")
     p.add_argument("--out", required=True, help="output parquet of scores, one row per sample")
     p.add_argument("--summary", required=True, help="output JSON")
-
-
-def subject_images(clusters_path, subjects) -> dict[str, np.ndarray]:
-    """{cluster id: uint8 [M, H, W, 3]} for the given subjects."""
-    table = tables.read_table([clusters_path], ["cluster_id", "image"]).to_pylist()
-    wanted, out = set(subjects), {}
-    for row in table:
-        if row["cluster_id"] in wanted:
-            out.setdefault(row["cluster_id"], []).append(decode_image(row["image"]))
-    return {k: np.stack(v) for k, v in out.items()}
 
 
 def score_rows(rows: list[dict], references: dict[str, np.ndarray], scorer) -> list[dict]:
@@ -64,10 +57,6 @@ def score_rows(rows: list[dict], references: dict[str, np.ndarray], scorer) -> l
 def add_probe_accuracies(scored: list[dict], rows: list[dict], args) -> None:
     """SynthBench only: the probe's subject and prompt accuracy of each sample, so that the filter's effect on the
     training set can be checked against ground truth (never used to filter)."""
-    from suti.evaluation.expert_quality import subject_truth
-    from suti.evaluation.protocol import probe_accuracies
-    from suti.stages.train_probe import load_probe_reader
-
     truths = subject_truth(pq.read_table(args.clusters), args.corpus)
     if truths is None or not rows:
         return

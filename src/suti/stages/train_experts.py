@@ -6,17 +6,18 @@ import shutil
 import time
 
 import numpy as np
-import pyarrow.parquet as pq
 
 from suti.config import from_dict
 from suti.data.images import decode_image
+from suti.data.training_set import train_subject_pngs
 from suti.errors import SutiError
 from suti.experts.config import ExpertsSection, shard_subjects, subject_seed
+from suti.experts.priors import load_priors
+from suti.experts.prompts import class_prompt, instance_prompt
 from suti.experts.store import save_shard
 from suti.experts.training import ExpertData, expert_mesh, train_experts
 from suti.models.pipeline import TextToImagePipeline
 from suti.stages.common import add_params_argument, log, write_summary
-from suti.stages.sample_priors import class_prompt, load_priors
 from suti.training.fingerprint import fingerprint, resumable_dir
 
 HELP = "train one shard of subject experts"
@@ -32,25 +33,10 @@ def add_arguments(p) -> None:
     p.add_argument("--summary", required=True, help="output JSON summary")
 
 
-def instance_prompt(identifier: str, cls: str) -> str:
-    return f"a photo of {identifier} {cls}"
-
-
-def subject_images(clusters_path: str) -> tuple[dict[str, list], dict[str, str]]:
-    """({subject: [PNG bytes]}, {subject: class noun}) of the mined train split."""
-    rows = pq.read_table(clusters_path, columns=["cluster_id", "split", "class_noun", "image"]).to_pylist()
-    images, classes = {}, {}
-    for r in rows:
-        if r["split"] == "train":
-            images.setdefault(r["cluster_id"], []).append(r["image"])
-            classes[r["cluster_id"]] = r["class_noun"]
-    return images, classes
-
-
 def run(args) -> None:
     seed = int(args.params["seed"])
     cfg = from_dict(ExpertsSection, args.params["experts"])
-    images, classes = subject_images(args.clusters)
+    images, classes = train_subject_pngs(args.clusters)
     subjects = shard_subjects(list(images), cfg, args.shard)
     base = TextToImagePipeline.load(args.base)
     priors = load_priors(args.priors)

@@ -4,15 +4,12 @@ from __future__ import annotations
 
 import time
 
-from flax import nnx
-
 from suti.config import from_dict
-from suti.errors import SutiError
 from suti.pretrain import release
 from suti.pretrain.config import probe_architecture
-from suti.scoring.probe import HEADS, Probe, ProbeConfig, evaluate_probe, train_probe
+from suti.scoring.probe import HEADS, ProbeConfig, evaluate_probe, load_probe, train_probe
 from suti.stages.common import add_params_argument, log, progress, write_summary
-from suti.training.checkpoints import export_model, load_meta, load_params
+from suti.training.checkpoints import export_model
 
 HELP = "train the SynthBench attribute probe on renders"
 
@@ -23,25 +20,6 @@ def add_arguments(p) -> None:
     p.add_argument("--summary", required=True, help="output JSON: per-attribute accuracy on clean renders")
     p.add_argument("--pretrained", help="a released probe (pretrained/probe): checked against the config and world, "
                                         "copied to --model and measured, instead of training")
-
-
-def load_probe(directory):
-    """(graphdef, params, meta) of an exported probe."""
-    try:
-        meta = load_meta(directory)
-    except FileNotFoundError as err:
-        raise SutiError(f"no exported probe at {directory}") from err
-    cfg = from_dict(ProbeConfig, meta["probe"])
-    graphdef, like = nnx.split(nnx.eval_shape(lambda: Probe(cfg.width, nnx.Rngs(0))), nnx.Param)
-    return graphdef, load_params(directory, like), meta
-
-
-def load_probe_reader(directory, min_accuracy: float):
-    """The exported probe as a `ProbeReader`: trusted for the heads it reads at >= min_accuracy on clean renders."""
-    from suti.evaluation.protocol import ProbeReader
-
-    graphdef, params, meta = load_probe(directory)
-    return ProbeReader(graphdef, params, dict(meta["accuracy"]), min_accuracy)
 
 
 def run(args) -> None:

@@ -7,16 +7,9 @@ from typing import Any, Callable
 import jax
 import jax.numpy as jnp
 import optax
-from flax import nnx
 
 TrainState = dict[str, Any]
 LossFn = Callable[[Any, dict, jax.Array], tuple[jax.Array, dict]]
-
-
-def split_model(model: nnx.Module):
-    """(graphdef, params, rest): parameters apart from the module structure and any non-parameter state."""
-    graphdef, params, rest = nnx.split(model, nnx.Param, ...)
-    return graphdef, params, rest
 
 
 def create_train_state(params, tx: optax.GradientTransformation) -> TrainState:

@@ -53,7 +53,7 @@ def make_sample_fn(graphdef, schedule: Schedule, prediction: Prediction, cfg: Sa
 
 
 # Named RNG streams derived from a job's root key (never reuse a key across purposes).
-STREAM_INIT, STREAM_TRAIN, STREAM_SAMPLE = 1, 2, 3
+STREAM_INIT, STREAM_TRAIN = 1, 2
 
 
 def init_model(model_cfg, vocab_size: int, seed: int, text_weights: dict | None = None):
