@@ -75,7 +75,8 @@ def make_hostile_corpus(base: Path, n_pages: int = 6, resolution: int = 32) -> H
     (bad / "blank.txt").write_text("  \n\t ")                          # empty_caption
     (bad / "long.png").write_bytes((root / rows[3][0]).read_bytes())
     (bad / "long.txt").write_text(LONG_CAPTION)                        # caption_truncated (kept)
-    expected = dict(outside_root=3, missing=1, corrupt=2, too_large=1, empty_caption=1, caption_truncated=1)
+    expected = dict(outside_root=3, missing=1, unreadable=0, corrupt=2, too_large=1, empty_caption=1,
+                    caption_truncated=1)
     lines = ["path,caption,page"] + [f"{p},{c},{g}" for p, c, g in rows] + [
         f"../outside/{secret_png.name},a photo of a mug,evil",          # outside_root ('..')
         f"{secret_png},a photo of a mug,evil",                           # outside_root (absolute)
@@ -89,7 +90,6 @@ def make_hostile_corpus(base: Path, n_pages: int = 6, resolution: int = 32) -> H
     ]
     manifest = root / "manifest.csv"
     manifest.write_text("\n".join(lines) + "\n")
-    expected_manifest = dict(outside_root=3, missing=1, corrupt=2, too_large=1, empty_caption=1,
-                             caption_truncated=1)
+    expected_manifest = dict(expected)
     assert os.path.islink(bad / "link.png")
     return HostileCorpus(root, manifest, [secret_txt, secret_png], good, expected, expected_manifest)

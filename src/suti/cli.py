@@ -72,8 +72,10 @@ def preflight(argv: list[str]) -> None:
     clip = params.get("scoring", {}).get("clip", {})
     if clip.get("model") and not is_folder(clip["model"]):
         registry.require_open_clip_weights(clip["model"], clip.get("pretrained", ""), "scoring.clip.model")
-    tower = params.get("base", {}).get("text_tower", "")
-    if tower and is_registry_name(tower):
+    base = params.get("base", {})
+    tower = base.get("text_tower", "")
+    trains_base = base.get("init") == "scratch" and base.get("model", {}).get("text_encoder") == "clip"
+    if trains_base and tower and is_registry_name(tower):  # as planning decides: only a base trained in the run reads it
         registry.require_open_clip_weights(*tower.split(":", 1), "base.text_tower")
 
 

@@ -14,6 +14,7 @@ from pathlib import Path
 from suti.config import ConfigError
 from suti.data import ingest
 from suti.errors import SutiError
+from suti.mining.clusters import n_heldout
 from suti.scoring import registry
 from suti.scoring.clip import is_folder, is_registry_name
 from suti.scoring.metrics import tau_name
@@ -39,11 +40,10 @@ def check_taus(config: dict) -> None:
             raise ConfigError(f"config error: {key} = {json.dumps(values)}: {', '.join(_duplicates(values))} given "
                               f"twice", key)
     apprentice = config["apprentice"]
-    missing = {tau_name(t) for t in [*apprentice["taus"], apprentice["main_tau"]]} - set(
-        map(tau_name, config["filter"]["taus"]))
+    made = set(map(tau_name, config["filter"]["taus"]))
+    missing = {tau_name(t) for t in apprentice["taus"]} - made
     if missing:
-        raise ConfigError(f"config error: apprentice.taus / main_tau {sorted(missing)} are not in filter.taus",
-                          "apprentice.taus")
+        raise ConfigError(f"config error: apprentice.taus {sorted(missing)} are not in filter.taus", "apprentice.taus")
     if tau_name(apprentice["main_tau"]) not in map(tau_name, apprentice["taus"]):
         raise ConfigError("config error: apprentice.main_tau must be one of apprentice.taus", "apprentice.main_tau")
 
@@ -70,10 +70,7 @@ def corpus_pages(corpus: dict) -> tuple[int, str] | None:
             entries = list(os.scandir(path))
             pages = sum(e.is_dir() for e in entries) + any(e.is_file() for e in entries)
         else:
-            table = ingest.read_manifest(path)
-            column = "page" if "page" in table.column_names else "path"
-            values = table.column(column).to_pylist()
-            pages = len(set(values if column == "page" else (Path(str(v)).parent for v in values)))
+            pages = len({ingest.manifest_page(entry, path) for entry in ingest.read_manifest(path).to_pylist()})
     except (OSError, SutiError):
         return None
     return pages, f"pages in {path}"
@@ -87,7 +84,7 @@ def check_expert_subjects(config: dict) -> None:
         return
     pages, source = found
     fraction = config["mining"]["heldout_fraction"]
-    most = pages - (int(round(pages * fraction)) if fraction > 0 and pages >= 2 else 0)
+    most = pages - n_heldout(pages, fraction)
     wanted = config["experts"]["subjects"]
     if wanted > most:
         raise ConfigError(f"config error: experts.subjects = {wanted}: the corpus gives at most {most} training "

@@ -81,7 +81,7 @@ def test_missing_weights_fail_before_the_stage_imports_torch_or_jax(tmp_path):
             f"rc = cli.main(['score-eval', '--params', {params!r}, '--generations', 'g', '--out', 'o', "
             "'--summary', 's']); print(rc, 'torch' in sys.modules, 'jax' in sys.modules)")
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path,
-                       env=dict(os.environ, HF_HUB_OFFLINE="1"))
+                       env=dict(os.environ, HF_HUB_OFFLINE="1", HF_HUB_CACHE=str(tmp_path / "hub")))
     assert r.stdout.split() == ["2", "False", "False"], r.stderr
     assert r.stderr.startswith("suti: error: scoring.clip.model: no weights for open_clip 'ViT-B-32'")
     assert r.stderr.count("\n") == 1

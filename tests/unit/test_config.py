@@ -117,7 +117,8 @@ def default_config(repo):
     ({"apprentice": {"demos": 9}}, "config error: apprentice.demos = 9: the apprentice takes at most"),
     ({"filter": {"taus": [None, 0.1, 0.10]}}, "config error: filter.taus = [null, 0.1, 0.1]: 0.100 given twice"),
     ({"apprentice": {"taus": [0.1, 0.1]}}, "config error: apprentice.taus = [0.1, 0.1]: 0.100 given twice"),
-    ({"apprentice": {"taus": [0.3], "main_tau": 0.3}}, "config error: apprentice.taus / main_tau ['0.300'] are not"),
+    ({"apprentice": {"taus": [0.3], "main_tau": 0.3}}, "config error: apprentice.taus ['0.300'] are not in filter"),
+    ({"apprentice": {"main_tau": 0.2}}, "config error: apprentice.main_tau must be one of apprentice.taus"),
     ({"experts": {"subjects": 10000}},
      "config error: experts.subjects = 10000: the corpus gives at most 720 training subjects (800 corpus.n_pages"),
     ({"scoring": {"clip": {"model": "ViT-NOPE-999"}}},
@@ -136,7 +137,10 @@ def test_cross_section_checks_stop_in_one_line_naming_the_key(default_config, ov
     assert err.value.key.split(".")[0] == next(iter(override))
 
 
-def test_shipped_configs_pass_the_cross_section_checks(repo, default_config, monkeypatch):
+def test_shipped_configs_pass_the_cross_section_checks(repo, default_config, monkeypatch, tmp_path):
+    import huggingface_hub.constants
+
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(tmp_path))  # an empty hub cache
     config_checks.check(default_config)
     micro = load_config([repo / "config/config.yaml", repo / "config/micro.yaml"], repo / SCHEMA_PATH)
     config_checks.check(micro)
@@ -160,6 +164,10 @@ def test_real_corpus_pages_bound_the_experts(tmp_path, default_config):
         config_checks.check_expert_subjects(config)
     config["corpus"]["path"] = str(tmp_path / "absent.csv")
     config_checks.check_expert_subjects(config)  # unreadable at planning: build_corpus reports it
+    config["corpus"]["path"] = str(tmp_path / "m.csv")
+    config["mining"]["heldout_fraction"] = 0.9  # mining still keeps one of two subjects for training
+    config["experts"]["subjects"] = 1
+    config_checks.check_expert_subjects(config)
 
 
 def test_yaml_errors_name_the_file_and_line(tmp_path, repo):

@@ -41,10 +41,11 @@ def test_folder_ingest_pages_captions_and_a_corrupt_file(tmp_path):
 def test_manifest_ingest_csv_and_parquet(tmp_path):
     for i in range(4):
         _photo(tmp_path / f"{i}.png", 40 * i)
-    (tmp_path / "m.csv").write_text("path,caption,page\n" + "".join(f"{i}.png,cap {i},p{i % 2}\n" for i in range(4)))
+    (tmp_path / "m.csv").write_text("path,caption,page\n" + "".join(f"{i}.png,cap {i},p{i % 2}\n" for i in range(3))
+                                    + "3.png,cap 3,\n")
     rows = ingest.from_manifest(tmp_path / "m.csv", 32).table.to_pylist()
     assert [r["caption"] for r in rows] == ["cap 0", "cap 1", "cap 2", "cap 3"]
-    assert {r["page_id"] for r in rows} == {"p0", "p1"}
+    assert [r["page_id"] for r in rows] == ["p0", "p1", "p0", tmp_path.name]  # no page: the image's folder
     tables.from_rows([dict(page_id="x", image_id="y", caption="c")], tables.CORPUS)  # nulls allowed
 
 
@@ -161,3 +162,27 @@ def test_corpus_root_confines_a_manifest_and_must_contain_the_folder(tmp_path):
     assert len(ingest.from_manifest(inner / "m.csv", 32, root=corpus.root).table) == 2
     with pytest.raises(SutiError, match="corpus.root"):
         ingest.from_folder(corpus.root, 32, root=inner)
+
+
+def test_unreadable_files_other_formats_and_long_caption_files(tmp_path, monkeypatch):
+    """An I/O error is counted, never fatal; only the listed image formats are decoded (an EPS file named .png is
+    corrupt, never handed to Ghostscript); a caption file of any length is read in part and truncated."""
+    for name in ("a", "b", "c"):
+        _photo(tmp_path / f"{name}.png", 90)
+        (tmp_path / f"{name}.txt").write_text("a photo of a mug")
+    (tmp_path / "eps.png").write_bytes(b"%!PS-Adobe-3.0 EPSF-3.0\n%%BoundingBox: 0 0 10 10\nshowpage\n")
+    (tmp_path / "eps.txt").write_text("a photo of a mug")
+    (tmp_path / "c.txt").write_text("word " * 5000)  # 25,000 characters
+    real_open = open
+
+    def flaky_open(path, *args, **kwargs):
+        if str(path).endswith("b.png"):
+            raise PermissionError(13, "Permission denied")
+        return real_open(path, *args, **kwargs)
+
+    monkeypatch.setattr(ingest, "open", flaky_open, raising=False)
+    done = ingest.from_folder(tmp_path, 32)
+    reasons = {r["path"]: r["reason"] for r in done.rejected.to_pylist()}
+    assert reasons == {"b.png": "unreadable", "eps.png": "corrupt", "c.png": "caption_truncated"}
+    assert sorted(done.table.column("image_id").to_pylist()) == ["a", "c"]
+    assert len(done.table.column("caption")[1].as_py()) == 1000

@@ -32,7 +32,8 @@ from suti.errors import SutiError
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".webp", ".bmp", ".gif"}
 # Why an input was skipped (or, for caption_truncated, altered and kept).
-REASONS = ("outside_root", "missing", "corrupt", "too_large", "empty_caption", "caption_truncated")
+REASONS = ("outside_root", "missing", "unreadable", "corrupt", "too_large", "empty_caption", "caption_truncated")
+DECODERS = ["PNG", "JPEG", "WEBP", "BMP", "GIF"]  # the only Pillow plugins untrusted bytes reach (no EPS, no PSD, ...)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -75,18 +76,22 @@ def confine(path: Path, root: Path) -> Path:
     return real
 
 
-def read_bounded(real: Path, max_bytes: int) -> bytes:
-    """The bytes of a regular file of at most `max_bytes` (never opens a folder, device or pipe, which could block)."""
+def read_bounded(real: Path, max_bytes: int, truncate: bool = False) -> tuple[bytes, bool]:
+    """(bytes, cut) of a regular file: at most `max_bytes`, a larger file Rejected as too_large, or with `truncate`
+    its first `max_bytes` (cut True). Never opens a folder, device or pipe, which could block."""
     try:
         info = real.stat()
     except (OSError, ValueError) as err:
         raise Rejected("missing", f"{type(err).__name__}: {err}") from None
     if not stat.S_ISREG(info.st_mode):
         raise Rejected("missing", "not a regular file")
-    if info.st_size > max_bytes:
+    if info.st_size > max_bytes and not truncate:
         raise Rejected("too_large", f"{info.st_size} bytes > {max_bytes}")
-    with open(real, "rb") as f:
-        return f.read(max_bytes + 1)
+    try:
+        with open(real, "rb") as f:
+            return f.read(max_bytes), info.st_size > max_bytes
+    except OSError as err:  # permissions, I/O errors
+        raise Rejected("unreadable", f"{type(err).__name__}: {err}") from None
 
 
 def decode_untrusted(raw: bytes, max_pixels: int) -> np.ndarray:
@@ -94,7 +99,7 @@ def decode_untrusted(raw: bytes, max_pixels: int) -> np.ndarray:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
-            with Image.open(io.BytesIO(raw)) as im:
+            with Image.open(io.BytesIO(raw), formats=DECODERS) as im:
                 width, height = im.size
                 if width * height > max_pixels:
                     raise Rejected("too_large", f"{width}x{height} px > {max_pixels}")
@@ -107,12 +112,13 @@ def decode_untrusted(raw: bytes, max_pixels: int) -> np.ndarray:
         raise Rejected("corrupt", f"{type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}") from None
 
 
-def clean_caption(text: str, max_chars: int) -> tuple[str, bool]:
-    """One line of printable text, at most `max_chars` long; (caption, truncated). Empty is Rejected."""
+def clean_caption(text: str, max_chars: int, cut: bool = False) -> tuple[str, bool]:
+    """One line of printable text, at most `max_chars` long; (caption, truncated). Empty is Rejected. `cut`: the text
+    is already a prefix of a longer caption."""
     text = " ".join("".join(ch for ch in text if ch.isprintable() or ch.isspace()).split())
     if not text:
         raise Rejected("empty_caption", "no caption text")
-    return text[:max_chars], len(text) > max_chars
+    return text[:max_chars], cut or len(text) > max_chars
 
 
 class _Ingest:
@@ -127,10 +133,12 @@ class _Ingest:
         self.rejected.append(dict(path=path, page_id=page, reason=err.reason, detail=err.detail))
 
     def add(self, name: str, page: str, image_id: str, image_path: Path, caption_fn) -> None:
-        """One input: `caption_fn()` gives its raw caption text (or raises Rejected); `name` is how it is listed."""
+        """One input: `caption_fn()` gives (raw caption text, cut short) or raises Rejected; `name` is how it is
+        listed."""
         try:
-            raw = read_bounded(confine(image_path, self.root), int(self.limits.max_file_mb * 2**20))
-            caption, truncated = clean_caption(caption_fn(), self.limits.max_caption_chars)
+            raw, _ = read_bounded(confine(image_path, self.root), int(self.limits.max_file_mb * 2**20))
+            text, cut = caption_fn()
+            caption, truncated = clean_caption(text, self.limits.max_caption_chars, cut)
             image = decode_untrusted(raw, self.limits.max_pixels)
         except Rejected as err:
             self.reject(name, page, err)
@@ -164,7 +172,14 @@ def from_folder(folder: str | Path, resolution: int, limits: IngestLimits = Inge
     if not top.is_relative_to(ingest.root):
         raise SutiError(f"corpus.root: {ingest.root} does not contain corpus.path {folder}")
     found = 0
-    for dirpath, dirnames, filenames in os.walk(top):  # followlinks=False: a linked folder is listed, not entered
+
+    def unreadable(err: OSError) -> None:
+        name = Path(err.filename or top)
+        ingest.reject(name.relative_to(top).as_posix() if name.is_relative_to(top) else str(name), "",
+                      Rejected("unreadable", f"{type(err).__name__}: {err.strerror}"))
+
+    # followlinks=False: a linked folder is listed, never entered; an unreadable folder is recorded, not skipped
+    for dirpath, dirnames, filenames in os.walk(top, onerror=unreadable):
         dirnames.sort()
         here = Path(dirpath)
         for name in dirnames:
@@ -181,14 +196,14 @@ def from_folder(folder: str | Path, resolution: int, limits: IngestLimits = Inge
             rel = path.relative_to(top)
             page = rel.parts[0] if len(rel.parts) > 1 else top.name
 
-            def caption(sidecar=path.with_suffix(".txt")) -> str:
+            def caption(sidecar=path.with_suffix(".txt")) -> tuple[str, bool]:
                 if not os.path.lexists(sidecar):
-                    return ""
-                try:
-                    raw = read_bounded(confine(sidecar, ingest.root), 16 * limits.max_caption_chars)
+                    return "", False
+                try:  # a long caption file is read up to 4 bytes a character, then truncated like any caption
+                    raw, cut = read_bounded(confine(sidecar, ingest.root), 4 * limits.max_caption_chars, truncate=True)
                 except Rejected as err:
                     raise Rejected(err.reason, f"caption file {sidecar.name}: {err.detail}") from None
-                return raw.decode("utf-8", errors="replace")
+                return raw.decode("utf-8", errors="replace"), cut
 
             ingest.add(rel.as_posix(), page, rel.with_suffix("").as_posix(), path, caption)
     if not found:
@@ -219,10 +234,18 @@ def from_manifest(path: str | Path, resolution: int, limits: IngestLimits = Inge
     ingest = _Ingest(_root(Path(os.path.realpath(path.parent)), root), f"manifest:{path}", resolution, limits)
     for i, entry in enumerate(manifest):
         listed = "" if entry["path"] is None else str(entry["path"])
-        page = str(entry.get("page") or "") or Path(listed).parent.name
         caption = "" if entry["caption"] is None else str(entry["caption"])
-        ingest.add(listed, page, f"{i:08d}", path.parent / listed, lambda caption=caption: caption)
+        ingest.add(listed, manifest_page(entry, path), f"{i:08d}", path.parent / listed, lambda c=caption: (c, False))
     return ingest.result()
+
+
+def manifest_page(entry: dict, manifest: Path) -> str:
+    """A manifest row's page: its `page` value, or else the name of the folder its image is in."""
+    page = entry.get("page")
+    if page is not None and str(page) != "":
+        return str(page)
+    listed = "" if entry["path"] is None else str(entry["path"])
+    return (Path(manifest).parent / listed).parent.name
 
 
 def split_shards(table: pa.Table, n_shards: int) -> list[pa.Table]:

@@ -143,14 +143,20 @@ def mine_page(rows: list[dict], cfg: MiningConfig, embedder: Embedder, stats: Mi
             for r, s in zip(chosen, sims)]
 
 
+def n_heldout(n_subjects: int, heldout_fraction: float) -> int:
+    """How many of n subjects are held out: the fraction rounded, at least one and never all (given two or more)."""
+    n = int(round(n_subjects * heldout_fraction))
+    if heldout_fraction > 0 and n_subjects >= 2:
+        n = min(max(n, 1), n_subjects - 1)
+    return n
+
+
 def split_clusters(cluster_ids: list[str], heldout_fraction: float, seed: int) -> dict[str, str]:
     """Disjoint train / held-out subjects: an exact fraction, chosen by a seeded permutation of sorted ids."""
     ids = sorted(set(cluster_ids))
-    n_heldout = int(round(len(ids) * heldout_fraction))
-    if heldout_fraction > 0 and len(ids) >= 2:
-        n_heldout = min(max(n_heldout, 1), len(ids) - 1)
+    n_heldout_ = n_heldout(len(ids), heldout_fraction)
     order = np.random.default_rng([seed, 0x5711]).permutation(len(ids))
-    heldout = {ids[i] for i in order[:n_heldout]}
+    heldout = {ids[i] for i in order[:n_heldout_]}
     return {c: ("heldout" if c in heldout else "train") for c in ids}
 
 

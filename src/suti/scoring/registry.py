@@ -22,7 +22,10 @@ HF_SAFE_WEIGHTS = "open_clip_model.safetensors"
 
 
 def _cache_file() -> Path:
-    versions = "-".join(f"{p}{importlib.metadata.version(p)}" for p in ("open_clip_torch", "timm"))
+    try:
+        versions = "-".join(f"{p}{importlib.metadata.version(p)}" for p in ("open_clip_torch", "timm"))
+    except importlib.metadata.PackageNotFoundError as err:
+        raise SutiError(f"{err.name} is not installed: pip install -r requirements.txt") from None
     root = Path(os.environ.get("SUTI_CACHE_DIR") or Path.home() / ".cache" / "suti")
     return root / f"model-registry-{versions}.json"
 
@@ -64,8 +67,16 @@ def registry() -> dict:
         except ValueError:
             pass  # a damaged cache is rebuilt
     reg = _build()
-    write_json(reg, path)
+    try:
+        write_json(reg, path)
+    except OSError:
+        pass  # an unwritable cache only costs the next call the same seconds
     return reg
+
+
+def clean_tag(tag: str) -> str:
+    """A pretrained tag as open_clip looks it up (OpenAI, laion2b-s34b-b79k are openai, laion2b_s34b_b79k)."""
+    return tag.lower().replace("-", "_")
 
 
 def check_open_clip(model: str, pretrained: str, key: str) -> None:
@@ -75,7 +86,7 @@ def check_open_clip(model: str, pretrained: str, key: str) -> None:
         raise SutiError(f"{key}: unknown open_clip model {model!r} (open_clip {importlib.metadata.version('open_clip_torch')}"
                         f" knows {len(reg['open_clip_models'])}, e.g. ViT-B-32; see open_clip.list_models())")
     tags = reg["open_clip_pretrained"].get(model, {})
-    if pretrained and not Path(pretrained).is_file() and pretrained not in tags:
+    if pretrained and not Path(pretrained).is_file() and clean_tag(pretrained) not in tags:
         known = ", ".join(sorted(tags)) or "none"
         raise SutiError(f"{key}: open_clip {model!r} has no pretrained tag {pretrained!r} and no such file "
                         f"(tags: {known})")
@@ -102,7 +113,7 @@ def open_clip_weights_present(model: str, pretrained: str) -> bool:
     """Are the weights of (model, pretrained) on this machine: a file, or open_clip's hub or URL cache?"""
     if not pretrained or Path(pretrained).is_file():
         return True
-    source = registry()["open_clip_pretrained"].get(model, {}).get(pretrained, {})
+    source = registry()["open_clip_pretrained"].get(model, {}).get(clean_tag(pretrained), {})
     if "repo" in source and _in_hub_cache(source["repo"], source["files"]):
         return True
     url_file = source.get("url_file")

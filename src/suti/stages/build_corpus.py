@@ -79,5 +79,5 @@ def run(args) -> None:
     io.write_parquet(rejected, args.rejected)
     summary = summarise(shards, rejected)
     log.info("corpus: %s", summary)
-    save_png(preview(shards[0]), args.preview)
+    save_png(preview(next(s for s in shards if len(s))), args.preview)  # a corpus of few pages leaves shards empty
     write_summary(summary, args.summary, figures=(args.preview,))
