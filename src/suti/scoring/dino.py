@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from suti.errors import SutiError
+from suti.scoring import registry
 
 DEFAULT_MODEL = "vit_small_patch16_224.dino"
 
@@ -71,6 +72,8 @@ def load_dino(spec: DinoSpec, device: str = "cpu") -> DinoScorer | Missing:
     """The DINO scorer, or `Missing(reason)` when its weights are not on this machine."""
     if spec.weights and not Path(spec.weights).is_file():
         return Missing(f"DINO weights file {spec.weights} (scoring.dino.weights) does not exist")
+    if not spec.weights and registry.offline() and registry.timm_weights_present(spec.model) is False:
+        return Missing(_no_weights(spec.model, "not in the Hugging Face cache"))  # without building the model
     import timm
 
     if not timm.is_model(spec.model):
@@ -80,6 +83,10 @@ def load_dino(spec: DinoSpec, device: str = "cpu") -> DinoScorer | Missing:
     except OSError as err:  # the hub's "not in the local cache" errors are OSErrors
         if spec.weights:
             raise
-        return Missing(f"no cached weights for timm {spec.model} (offline: {type(err).__name__}); download them on a "
-                       f"connected machine with timm.create_model('{spec.model}', pretrained=True) and copy "
-                       f"~/.cache/huggingface here, or set scoring.dino.weights to a local file")
+        return Missing(_no_weights(spec.model, type(err).__name__))
+
+
+def _no_weights(model: str, why: str) -> str:
+    return (f"no cached weights for timm {model} (offline: {why}); download them on a connected machine with "
+            f"timm.create_model('{model}', pretrained=True) and copy ~/.cache/huggingface here, or set "
+            f"scoring.dino.weights to a local file")

@@ -129,6 +129,13 @@ def missing_weights_message(model: str, pretrained: str, key: str = "scoring.cli
             f"'{model}', pretrained='{pretrained}')\"` and copy ~/.cache/huggingface here, or {local}")
 
 
+def timm_weights_present(model: str) -> bool | None:
+    """Are a timm model's hub weights in the Hugging Face cache? None when timm would fetch them from a URL instead
+    (not known here)."""
+    repo = registry()["timm_pretrained"].get(model) or ""
+    return _in_hub_cache(repo, ["model.safetensors", "pytorch_model.bin"]) if repo else None
+
+
 def require_open_clip_weights(model: str, pretrained: str, key: str) -> None:
     """Offline (HF_HUB_OFFLINE=1, the pipeline's default) and absent: one line saying how to provide them."""
     check_open_clip(model, pretrained, key)
