@@ -12,12 +12,12 @@ from suti.cli import COMMANDS
 from suti.codedeps import closure
 from suti.config import ConfigError, deep_update, display_path, load_schema, load_yaml, validate
 from suti.errors import SutiError
-from suti.evaluation.methods import APPRENTICE_KINDS, method_names, parse_method
+from suti.evaluation.methods import APPRENTICE_KINDS, METHOD_PATTERN, method_names, parse_method
 from suti.mining.embed import USES_CLIP
 from suti.pretrain import release
 from suti.pretrain.config import base_architecture, clip_architecture, probe_architecture
 from suti.scoring.clip import is_registry_name
-from suti.scoring.metrics import tau_name
+from suti.scoring.metrics import TAU_PATTERN, tau_name
 
 # Jobs inherit this environment: no hub retries for missing weights (a missing one fails at once), and one JAX
 # compile cache shared by all rules. Rules call the `suti` command: run Snakemake from the activated .venv (or
@@ -85,9 +85,9 @@ os.environ.setdefault("SUTI_TRACKING", "1" if config["tracking"]["enabled"] else
 
 wildcard_constraints:
     shard=r"\d+",
-    tau=r"none|\d+\.\d{3}",
+    tau=TAU_PATTERN,
     bench=r"synthbench|dreambench",
-    method=r"base|oracle|experts-k\d+|(dream)?suti-(none|\d+\.\d{3})-k\d+",
+    method=METHOD_PATTERN,
 
 
 # The chain corpus -> mining -> base -> experts -> filter -> apprentices runs first: with two jobs at a time (the

@@ -19,9 +19,11 @@ import dataclasses
 import re
 
 from suti.errors import SutiError
-from suti.scoring.metrics import tau_name
+from suti.scoring.metrics import TAU_PATTERN, tau_name
 
-_APPRENTICE = re.compile(r"^(suti|dreamsuti)-(none|\d+\.\d{3})-k(\d+)$")
+# Every method name, as one pattern (the {method} wildcard); its groups are parsed below.
+METHOD_PATTERN = rf"base|oracle|experts-k\d+|(?:dream)?suti-(?:{TAU_PATTERN})-k\d+"
+_APPRENTICE = re.compile(rf"^(suti|dreamsuti)-({TAU_PATTERN})-k(\d+)$")
 _EXPERTS = re.compile(r"^experts-k(\d+)$")
 
 

@@ -46,6 +46,9 @@ def keep_mask(delta: np.ndarray, clip_i: np.ndarray, tau: float | None, clip_i_f
     return (delta >= tau) & (clip_i >= clip_i_floor)
 
 
+TAU_PATTERN = r"none|\d+\.\d{3}"  # what tau_name writes: the {tau} wildcard
+
+
 def tau_name(tau: float | None) -> str:
     """The tau wildcard: "none" (no filter) or the value with 3 decimals ("0.010")."""
     return "none" if tau is None else f"{tau:.3f}"
