@@ -7,11 +7,10 @@ import importlib
 import os
 import sys
 
-from suti import tracking
+from suti import config_checks, tracking
 from suti.config import parse_params
 from suti.errors import SutiError
 from suti.scoring import registry
-from suti.scoring.clip import is_folder, is_registry_name
 from suti.stages.common import setup_logging
 
 # command -> module of suti.stages (":Class" where one module holds two commands). A command imports only its own
@@ -69,14 +68,8 @@ def preflight(argv: list[str]) -> None:
     p = argparse.ArgumentParser(add_help=False)
     p.add_argument("--params", type=parse_params, default={})
     params = p.parse_known_args(argv)[0].params
-    clip = params.get("scoring", {}).get("clip", {})
-    if clip.get("model") and not is_folder(clip["model"]):
-        registry.require_open_clip_weights(clip["model"], clip.get("pretrained", ""), "scoring.clip.model")
-    base = params.get("base", {})
-    tower = base.get("text_tower", "")
-    trains_base = base.get("init") == "scratch" and base.get("model", {}).get("text_encoder") == "clip"
-    if trains_base and tower and is_registry_name(tower):  # as planning decides: only a base trained in the run reads it
-        registry.require_open_clip_weights(*tower.split(":", 1), "base.text_tower")
+    for model, pretrained, key in config_checks.open_clip_models(params):  # the models planning checks
+        registry.require_open_clip_weights(model, pretrained, key)
 
 
 def main(argv=None) -> int:

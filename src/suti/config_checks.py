@@ -91,20 +91,28 @@ def check_expert_subjects(config: dict) -> None:
                           f"subjects ({pages} {source}, less mining.heldout_fraction = {fraction})", "experts.subjects")
 
 
+def open_clip_models(config: dict) -> list[tuple[str, str, str]]:
+    """(model, pretrained tag, config key) of every open_clip registry model a run loads: scoring.clip.model unless
+    it is a folder, and base.text_tower when a base model is trained in the run. Works on partial sections (a
+    stage's --params) as on a whole config."""
+    clip = config.get("scoring", {}).get("clip", {})
+    base = config.get("base", {})
+    tower = base.get("text_tower", "")
+    trains_base = base.get("init") == "scratch" and base.get("model", {}).get("text_encoder") == "clip"
+    models = []
+    if clip.get("model") and not is_folder(clip["model"]):
+        models.append((clip["model"], clip.get("pretrained", ""), "scoring.clip.model"))
+    if trains_base and tower and is_registry_name(tower):
+        models.append((*tower.split(":", 1), "base.text_tower"))
+    return models
+
+
 def check_models(config: dict) -> None:
     """Configured open_clip and timm names exist in the installed packages; an open_clip model's weights are on this
     machine when the hub is offline (the pipeline's default), else its first job would fail."""
-    clip = config["scoring"]["clip"]
-    base = config["base"]
-    tower = base["text_tower"]
-    trains_base = base["init"] == "scratch" and base["model"]["text_encoder"] == "clip"
-    key = "scoring.clip.model"
     try:
-        if clip["model"] and not is_folder(clip["model"]):
-            registry.require_open_clip_weights(clip["model"], clip["pretrained"], key)
-        key = "base.text_tower"
-        if trains_base and tower and is_registry_name(tower):
-            registry.require_open_clip_weights(*tower.split(":", 1), key)
+        for model, pretrained, key in open_clip_models(config):
+            registry.require_open_clip_weights(model, pretrained, key)
         key = "scoring.dino.model"
         registry.check_timm(config["scoring"]["dino"]["model"], key)
     except SutiError as err:
