@@ -7,7 +7,7 @@ import importlib
 import os
 import sys
 
-from suti import config_checks, tracking
+from suti import tracking
 from suti.config import parse_params
 from suti.errors import SutiError
 from suti.scoring import registry
@@ -68,7 +68,7 @@ def preflight(argv: list[str]) -> None:
     p = argparse.ArgumentParser(add_help=False)
     p.add_argument("--params", type=parse_params, default={})
     params = p.parse_known_args(argv)[0].params
-    for model, pretrained, key in config_checks.open_clip_models(params):  # the models planning checks
+    for model, pretrained, key in registry.open_clip_models(params):  # the models planning checks
         registry.require_open_clip_weights(model, pretrained, key)
 
 

@@ -16,7 +16,6 @@ from suti.data import ingest
 from suti.errors import SutiError
 from suti.mining.clusters import n_heldout
 from suti.scoring import registry
-from suti.scoring.clip import is_folder, is_registry_name
 from suti.scoring.metrics import tau_name
 
 
@@ -91,27 +90,11 @@ def check_expert_subjects(config: dict) -> None:
                           f"subjects ({pages} {source}, less mining.heldout_fraction = {fraction})", "experts.subjects")
 
 
-def open_clip_models(config: dict) -> list[tuple[str, str, str]]:
-    """(model, pretrained tag, config key) of every open_clip registry model a run loads: scoring.clip.model unless
-    it is a folder, and base.text_tower when a base model is trained in the run. Works on partial sections (a
-    stage's --params) as on a whole config."""
-    clip = config.get("scoring", {}).get("clip", {})
-    base = config.get("base", {})
-    tower = base.get("text_tower", "")
-    trains_base = base.get("init") == "scratch" and base.get("model", {}).get("text_encoder") == "clip"
-    models = []
-    if clip.get("model") and not is_folder(clip["model"]):
-        models.append((clip["model"], clip.get("pretrained", ""), "scoring.clip.model"))
-    if trains_base and tower and is_registry_name(tower):
-        models.append((*tower.split(":", 1), "base.text_tower"))
-    return models
-
-
 def check_models(config: dict) -> None:
     """Configured open_clip and timm names exist in the installed packages; an open_clip model's weights are on this
     machine when the hub is offline (the pipeline's default), else its first job would fail."""
     try:
-        for model, pretrained, key in open_clip_models(config):
+        for model, pretrained, key in registry.open_clip_models(config):
             registry.require_open_clip_weights(model, pretrained, key)
         key = "scoring.dino.model"
         registry.check_timm(config["scoring"]["dino"]["model"], key)

@@ -16,7 +16,7 @@ from suti.evaluation.methods import APPRENTICE_KINDS, METHOD_PATTERN, method_nam
 from suti.mining.embed import USES_CLIP
 from suti.pretrain import release
 from suti.pretrain.config import base_architecture, clip_architecture, probe_architecture
-from suti.scoring.clip import is_registry_name
+from suti.scoring.registry import is_registry_name
 from suti.scoring.metrics import TAU_PATTERN, tau_name
 
 # Jobs inherit this environment: no hub retries for missing weights (a missing one fails at once), and one JAX

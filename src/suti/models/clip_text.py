@@ -33,7 +33,8 @@ from suti.errors import SutiError
 from suti.models.layers import FrozenParam
 from suti.models.text import IDENTIFIERS, check_identifiers_unused
 from suti.scoring import registry
-from suti.scoring.clip import CONFIG_FILE, WEIGHTS_FILE, is_registry_name
+from suti.scoring.clip import CONFIG_FILE, WEIGHTS_FILE
+from suti.scoring.registry import is_registry_name
 
 BPE_VOCAB = 49408   # open_clip's default BPE tokenizer (SimpleTokenizer): start-of-text 49406, end-of-text 49407
 

@@ -24,6 +24,7 @@ import numpy as np
 
 from suti.errors import SutiError
 from suti.scoring import registry
+from suti.scoring.registry import is_folder, is_registry_name
 
 CONFIG_FILE = "open_clip_config.json"
 WEIGHTS_FILE = "open_clip_model.safetensors"
@@ -61,16 +62,6 @@ def _folder_label(path: Path) -> str:
     """The model's own name from our meta.json (the trained small CLIP), else the folder name."""
     meta = path / "meta.json"
     return json.loads(meta.read_text()).get("name", path.name) if meta.is_file() else path.name
-
-
-def is_folder(model: str) -> bool:
-    """Does `scoring.clip.model` name a local open_clip folder ("local-dir:PATH" or a directory), not a registry model?"""
-    return model.startswith("local-dir:") or Path(model).is_dir()
-
-
-def is_registry_name(source: str) -> bool:
-    """Does a model source name an open_clip registry model ("MODEL:PRETRAINED") rather than a folder?"""
-    return not source.startswith("local-dir:") and ":" in source and not Path(source).is_dir()
 
 
 class ClipScorer:

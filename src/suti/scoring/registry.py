@@ -141,3 +141,29 @@ def require_open_clip_weights(model: str, pretrained: str, key: str) -> None:
     check_open_clip(model, pretrained, key)
     if offline() and not open_clip_weights_present(model, pretrained):
         raise SutiError(missing_weights_message(model, pretrained, key))
+
+
+def is_folder(model: str) -> bool:
+    """Does `scoring.clip.model` name a local open_clip folder ("local-dir:PATH" or a directory), not a registry model?"""
+    return model.startswith("local-dir:") or Path(model).is_dir()
+
+
+def is_registry_name(source: str) -> bool:
+    """Does a model source name an open_clip registry model ("MODEL:PRETRAINED") rather than a folder?"""
+    return not source.startswith("local-dir:") and ":" in source and not Path(source).is_dir()
+
+
+def open_clip_models(config: dict) -> list[tuple[str, str, str]]:
+    """(model, pretrained tag, config key) of every open_clip registry model a run loads: scoring.clip.model unless
+    it is a folder, and base.text_tower when a base model is trained in the run. Works on partial sections (a
+    stage's --params) as on a whole config."""
+    clip = config.get("scoring", {}).get("clip", {})
+    base = config.get("base", {})
+    tower = base.get("text_tower", "")
+    trains_base = base.get("init") == "scratch" and base.get("model", {}).get("text_encoder") == "clip"
+    models = []
+    if clip.get("model") and not is_folder(clip["model"]):
+        models.append((clip["model"], clip.get("pretrained", ""), "scoring.clip.model"))
+    if trains_base and tower and is_registry_name(tower):
+        models.append((*tower.split(":", 1), "base.text_tower"))
+    return models
