@@ -32,9 +32,15 @@ def _module_name(src: Path, path: Path) -> str:
     return ".".join(parts)
 
 
-def imported_modules(src: Path, path: Path) -> set[str]:
+def imported_modules(src: Path, path: Path) -> frozenset[str]:
     """Dotted names of the `suti` modules a file imports, anywhere in it (`from a import b` adds a.b when b is a
     module)."""
+    return _imported_modules(src, path, path.stat().st_mtime_ns)
+
+
+@functools.lru_cache(maxsize=None)
+def _imported_modules(src: Path, path: Path, mtime_ns: int) -> frozenset[str]:
+    """Cached per file version: planning asks for the closure of every rule's command, which share most files."""
     tree = ast.parse(path.read_text(), filename=str(path))
     package = _module_name(src, path) if path.name == "__init__.py" else _module_name(src, path).rpartition(".")[0]
     found = set()
@@ -49,7 +55,8 @@ def imported_modules(src: Path, path: Path) -> set[str]:
                 base = node.module or ""
             found.add(base)
             found.update(f"{base}.{alias.name}" for alias in node.names)
-    return {name for name in found if module_file(src, name) is not None or src.joinpath(*name.split(".")).is_dir()}
+    return frozenset(name for name in found
+                     if module_file(src, name) is not None or src.joinpath(*name.split(".")).is_dir())
 
 
 def _with_parents(module: str) -> list[str]:

@@ -15,7 +15,6 @@ from suti.config import load_config
 from suti.data.corpus import CorpusConfig, iter_shards
 from suti.errors import SutiError
 from suti.pretrain import release, stream
-from suti.pretrain.config import base_architecture
 from suti.world.config import WorldConfig
 
 
@@ -66,7 +65,7 @@ def _fake_release(tmp_path: Path, architecture: dict, resolution: int = 32) -> P
 
 def test_release_records_provenance_and_check_accepts_its_own_config(tmp_path, repo):
     config = load_config([repo / "config/config.yaml"], repo / "workflow/schemas/config.schema.yaml")
-    arch = base_architecture(config["base"])
+    arch = release.base_architecture(config["base"])
     folder = _fake_release(tmp_path, arch)
     record = json.loads((folder / "provenance.json").read_text())
     for key in ("git_commit", "config_hash", "world_fingerprint", "images_seen", "wall_seconds", "hardware",
@@ -81,7 +80,7 @@ def test_release_records_provenance_and_check_accepts_its_own_config(tmp_path, r
 
 def test_a_mismatched_release_fails_in_one_line_naming_what_differs(tmp_path, repo, monkeypatch):
     config = load_config([repo / "config/config.yaml"], repo / "workflow/schemas/config.schema.yaml")
-    arch = base_architecture(config["base"])
+    arch = release.base_architecture(config["base"])
     folder = _fake_release(tmp_path, arch)
     changed = json.loads(json.dumps(arch))
     changed["model"]["unet"]["channels"] = 48

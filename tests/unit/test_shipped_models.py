@@ -12,10 +12,9 @@ import pytest
 
 from suti.config import load_config
 from suti.pretrain import release, stream
-from suti.pretrain.config import base_architecture, clip_architecture, probe_architecture
 
-ARCHITECTURES = {"clip": ("scorer", clip_architecture), "probe": ("probe", probe_architecture),
-                 "base": ("base", base_architecture)}
+ARCHITECTURES = {"clip": ("scorer", release.clip_architecture), "probe": ("probe", release.probe_architecture),
+                 "base": ("base", release.base_architecture)}
 
 
 @pytest.fixture(scope="module")

@@ -15,7 +15,6 @@ from suti.errors import SutiError
 from suti.evaluation.methods import APPRENTICE_KINDS, METHOD_PATTERN, method_names, parse_method
 from suti.mining.embed import USES_CLIP
 from suti.pretrain import release
-from suti.pretrain.config import base_architecture, clip_architecture, probe_architecture
 from suti.scoring.registry import is_registry_name
 from suti.scoring.metrics import TAU_PATTERN, tau_name
 
@@ -38,8 +37,8 @@ except ConfigError as err:
 
 # The released foundation models (pretrained/<name>) and the config section that chooses each (`<section>.init`).
 # A release that does not match this config or world stops planning in one line naming what differs.
-PRETRAINED = {"clip": ("scorer", clip_architecture), "probe": ("probe", probe_architecture),
-              "base": ("base", base_architecture)}
+PRETRAINED = {"clip": ("scorer", release.clip_architecture), "probe": ("probe", release.probe_architecture),
+              "base": ("base", release.base_architecture)}
 
 
 def uses_pretrained(name):

@@ -1,8 +1,7 @@
-"""The `pretrain` config section (config/pretrain.yaml) and the architecture sections a released model must match.
+"""The `pretrain` config section (config/pretrain.yaml): the pretraining budget and seed of each model.
 
-Architectures come from the experiment's own sections (`scorer`, `probe.width`, `base.model` + `base.diffusion` +
-`base.heldout_combos`), so the config that trains a model from scratch and the one that loads its release are one;
-`pretrain` holds only the pretraining budget and seed.
+Architectures come from the experiment's own sections (`suti.pretrain.release`'s `*_architecture`), so the config
+that trains a model from scratch and the one that loads its release are one.
 """
 
 from __future__ import annotations
@@ -10,13 +9,10 @@ from __future__ import annotations
 import dataclasses
 
 from suti.config import from_dict
+from suti.pretrain.release import clip_architecture
 from suti.scoring.clip_training import ScorerConfig
 from suti.scoring.probe import ProbeConfig
 from suti.training.config import SampleConfig, TrainConfig
-
-CLIP_ARCH_KEYS = ("embed_dim", "width", "layers", "head_width", "patch_size", "image_tower", "resnet_layers",
-                  "resnet_width", "context_length")
-
 
 @dataclasses.dataclass(frozen=True)
 class ClipBudget:
@@ -53,21 +49,6 @@ class PretrainConfig:
     clip: ClipBudget = ClipBudget()
     probe: ProbeBudget = ProbeBudget()
     base: BaseBudget = BaseBudget()
-
-
-def clip_architecture(scorer: dict) -> dict:
-    return {k: scorer[k] for k in CLIP_ARCH_KEYS if k in scorer}
-
-
-def probe_architecture(probe: dict) -> dict:
-    return {"width": probe["width"]}
-
-
-def base_architecture(base: dict) -> dict:
-    """What a released base model must share with the experiment: network, process and held-out combinations
-    (eval_base's held-out split is only held out if the release never saw it)."""
-    return {"model": base["model"], "diffusion": base["diffusion"],
-            "heldout_combos": [list(c) for c in base["heldout_combos"]]}
 
 
 def clip_config(scorer: dict, budget: ClipBudget) -> ScorerConfig:

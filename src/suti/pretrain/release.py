@@ -170,3 +170,24 @@ def adopt(directory: str | Path, target: str | Path, key: str, architecture: dic
     shutil.rmtree(target, ignore_errors=True)
     tmp.rename(target)
     return record
+
+
+# What a release must share with the experiment that loads it, read from the experiment's own sections (`scorer`,
+# `probe.width`, `base.model` + `base.diffusion` + `base.heldout_combos`).
+CLIP_ARCH_KEYS = ("embed_dim", "width", "layers", "head_width", "patch_size", "image_tower", "resnet_layers",
+                  "resnet_width", "context_length")
+
+
+def clip_architecture(scorer: dict) -> dict:
+    return {k: scorer[k] for k in CLIP_ARCH_KEYS if k in scorer}
+
+
+def probe_architecture(probe: dict) -> dict:
+    return {"width": probe["width"]}
+
+
+def base_architecture(base: dict) -> dict:
+    """What a released base model must share with the experiment: network, process and held-out combinations
+    (eval_base's held-out split is only held out if the release never saw it)."""
+    return {"model": base["model"], "diffusion": base["diffusion"],
+            "heldout_combos": [list(c) for c in base["heldout_combos"]]}

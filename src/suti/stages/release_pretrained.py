@@ -10,7 +10,6 @@ from pathlib import Path
 
 from suti import io
 from suti.pretrain import release
-from suti.pretrain.config import base_architecture, clip_architecture, probe_architecture
 from suti.stages.common import add_params_argument, log
 
 HELP = "release the pretrained models into pretrained/ with their provenance"
@@ -38,8 +37,9 @@ def add_arguments(p) -> None:
 
 def run(args) -> None:
     params, resolution = args.params, int(args.params["world"]["resolution"])
-    architectures = {"clip": clip_architecture(params["scorer"]), "probe": probe_architecture(params["probe"]),
-                     "base": base_architecture(params["base"])}
+    architectures = {"clip": release.clip_architecture(params["scorer"]),
+                     "probe": release.probe_architecture(params["probe"]),
+                     "base": release.base_architecture(params["base"])}
     record = {}
     for name, keys in QUALITY_KEYS.items():
         summary = json.loads(Path(getattr(args, f"{name}_summary")).read_text())

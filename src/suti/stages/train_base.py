@@ -14,7 +14,6 @@ from suti.models.clip_text import ClipTextTower
 from suti.models.pipeline import TextToImagePipeline
 from suti.models.t2i import param_counts
 from suti.pretrain import release
-from suti.pretrain.config import base_architecture
 from suti.stages.common import add_params_argument, log, write_summary
 from suti.training.base_model import BaseConfig, drop_heldout_combos, fit, model_config, sample_grid
 from suti.training.checkpoints import Checkpointer, export_model
@@ -63,8 +62,8 @@ def run(args) -> None:
 
 def use_pretrained(args, cfg: BaseConfig, seed: int, resolution: int) -> None:
     """The released base model instead of a trained one: checked, copied, and its sample grid drawn."""
-    record = release.adopt(args.pretrained, args.model, "base.init", base_architecture(args.params["base"]), "base",
-                           resolution)
+    architecture = release.base_architecture(args.params["base"])
+    record = release.adopt(args.pretrained, args.model, "base.init", architecture, "base", resolution)
     pipe = TextToImagePipeline.load(args.model)
     save_png(sample_grid(pipe, cfg.sample, seed), args.samples)
     n_params, n_frozen = param_counts(pipe.params)

@@ -6,7 +6,6 @@ import time
 
 from suti.config import from_dict
 from suti.pretrain import release
-from suti.pretrain.config import probe_architecture
 from suti.scoring.probe import HEADS, ProbeConfig, evaluate_probe, load_probe, train_probe
 from suti.stages.common import add_params_argument, log, progress, write_summary
 from suti.training.checkpoints import export_model
@@ -42,7 +41,7 @@ def run(args) -> None:
 
 def use_pretrained(args, cfg: ProbeConfig, seed: int, resolution: int) -> None:
     """The released probe instead of a trained one, measured on this run's clean renders."""
-    record = release.adopt(args.pretrained, args.model, "probe.init", probe_architecture(args.params["probe"]),
+    record = release.adopt(args.pretrained, args.model, "probe.init", release.probe_architecture(args.params["probe"]),
                            "probe", resolution)
     graphdef, params, _ = load_probe(args.model)
     accuracy = evaluate_probe(graphdef, params, cfg.n_eval, seed, resolution)

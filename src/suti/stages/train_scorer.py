@@ -20,7 +20,6 @@ from suti.scoring.clip_training import (
     train_clip,
 )
 from suti.pretrain import release
-from suti.pretrain.config import clip_architecture
 from suti.stages.common import add_params_argument, log, progress, write_summary
 
 HELP = "train the small CLIP scorer on the corpus captions"
@@ -76,7 +75,7 @@ def run(args) -> None:
 def use_pretrained(args, images: np.ndarray, captions: list[str]) -> None:
     """The released CLIP instead of a trained one, with its retrieval on this corpus's held-out captions."""
     resolution = int(args.params["world"]["resolution"])
-    record = release.adopt(args.pretrained, args.model, "scorer.init", clip_architecture(args.params["scorer"]),
+    record = release.adopt(args.pretrained, args.model, "scorer.init", release.clip_architecture(args.params["scorer"]),
                            "scorer", resolution)
     scorer = ClipScorer(f"local-dir:{args.model}")
     accuracy = retrieval_accuracy(scorer.embed_images(images), captions, scorer.embed_texts)
