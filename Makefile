@@ -43,7 +43,8 @@ bench: $(STAMP)
 	$(PY) bench/bench_dag.py
 	$(PY) bench/bench_pretrain.py
 
-mlflow: $(STAMP)  ## the MLflow UI on 127.0.0.1 only
+mlflow: $(STAMP)  ## the MLflow UI on 127.0.0.1 only (after publishing any runs a killed workflow left spooled)
+	$(VENV)/bin/suti publish-runs
 	$(VENV)/bin/mlflow ui --host 127.0.0.1 --port 5000 --backend-store-uri sqlite:///results/mlflow.db
 
 clean:

@@ -43,6 +43,7 @@ COMMANDS = {
     "index-dreambench": "dreambench",
     "fetch-dreambench": "dreambench:Fetch",
     "check-config": "check_config",
+    "publish-runs": "publish_runs",
 }
 
 

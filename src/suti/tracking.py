@@ -4,6 +4,12 @@ Where runs go: `MLFLOW_TRACKING_URI` (the workflow sets it from `tracking.uri` i
 store `results/mlflow.db` with artifacts beside it in `results/mlflow-artifacts/`. `SUTI_TRACKING=0` turns
 tracking off. MLflow only records: nothing in the pipeline reads it back.
 
+A job records its run (params, tags, metrics by step, artifacts, times, status) as a folder in a spool, and
+`publish` logs spooled runs to MLflow. Importing MLflow and opening its store costs ~5 s, more than many jobs
+take, so under Snakemake (`SUTI_TRACKING_SPOOL` set by the workflow) jobs only spool, and the workflow publishes
+them all in one process when it ends, failed or not (`onsuccess` / `onerror`; `suti publish-runs` by hand). A job
+run outside the workflow publishes its own run as it ends.
+
 Every run is tagged with what makes an ablation one query: stage, shard, tau, demos, seed, git commit, config hash
 and sweep id (`SUTI_SWEEP_ID`, e.g. set per `dvc exp run`), e.g.
 `mlflow.search_runs(experiment_names=["suti/train_experts"], filter_string="tags.sweep = 'a'")`.
@@ -17,29 +23,39 @@ import hashlib
 import json
 import logging
 import os
+import shutil
 import subprocess
+import tempfile
+import time
 from pathlib import Path
 from typing import Iterator
 
 log = logging.getLogger("suti.tracking")
 
 DEFAULT_URI = "sqlite:///results/mlflow.db"
+DEFAULT_SPOOL = "results/mlflow-spool"
+SPOOL_ENV = "SUTI_TRACKING_SPOOL"
 PREFIX = "suti"
+RECORD = "record.json"
+BATCH = 100  # MLflow takes at most 100 params (and 1,000 metrics) per log_batch call
+
+
+def _now_ms() -> int:
+    return int(time.time() * 1000)
 
 
 class Run:
-    """What a stage logs to; a no-op when tracking is off."""
+    """What a stage logs to: it fills a run record (a no-op when tracking is off)."""
 
-    def __init__(self, mlflow=None):
-        self._mlflow = mlflow
+    def __init__(self, record: dict | None = None, folder: Path | None = None):
+        self._record, self._folder = record, folder
 
     def log_metrics(self, metrics: dict, step: int | None = None) -> None:
-        if self._mlflow is None:
+        if self._record is None:
             return
-        numeric = {k: float(v) for k, v in _flatten(metrics).items()
-                   if isinstance(v, (int, float)) and not isinstance(v, bool)}
-        if numeric:
-            self._mlflow.log_metrics(numeric, step=step)
+        now = _now_ms()
+        self._record["metrics"].extend([k, float(v), step or 0, now] for k, v in _flatten(metrics).items()
+                                       if isinstance(v, (int, float)) and not isinstance(v, bool))
 
     def log_history(self, history: list[dict], step_key: str = "step") -> None:
         """A training curve: each row's numbers as metrics at its step."""
@@ -47,8 +63,12 @@ class Run:
             self.log_metrics({k: v for k, v in row.items() if k != step_key}, step=int(row[step_key]))
 
     def log_artifact(self, path: str | Path) -> None:
-        if self._mlflow is not None and Path(path).exists():
-            self._mlflow.log_artifact(str(path))
+        """Copied into the record at once: Snakemake deletes a failed job's outputs before the run is published."""
+        if self._record is None or not Path(path).is_file():
+            return
+        name = Path(path).name
+        shutil.copy(path, self._folder / name)
+        self._record["artifacts"].append(name)
 
 
 _ACTIVE: list[Run] = []
@@ -65,7 +85,8 @@ def enabled() -> bool:
 
 @contextlib.contextmanager
 def stage_run(stage: str, params: dict, **tags) -> Iterator[Run]:
-    """An MLflow run in experiment `suti/<stage>` with the stage's config as params and the standard tags.
+    """A run in MLflow experiment `suti/<stage>` with the stage's config as params and the standard tags, spooled
+    (under the workflow) or published as the block ends; an exception marks it FAILED.
 
     Args:
       stage: the rule's name (train_base, train_experts, ...).
@@ -75,32 +96,91 @@ def stage_run(stage: str, params: dict, **tags) -> Iterator[Run]:
     if not enabled():
         yield Run()
         return
-    with _tracked(stage, params, tags) as run:
+    spool = os.environ.get(SPOOL_ENV)
+    with contextlib.ExitStack() as stack:
+        if not spool:  # no workflow to publish it later: a private spool, published below
+            spool = stack.enter_context(tempfile.TemporaryDirectory(prefix="suti-run-"))
+        record, folder = _new_record(stage, params, tags), _staging_folder(Path(spool), stage)
+        run = Run(record, folder)
         _ACTIVE.append(run)
         try:
             yield run
+        except BaseException:
+            record["status"] = "FAILED"
+            raise
         finally:
             _ACTIVE.pop()
+            record["end_ms"] = _now_ms()
+            (folder / RECORD).write_text(json.dumps(record))
+            folder.rename(folder.with_name(folder.name.removeprefix(".")))  # complete: publishable
+            if not os.environ.get(SPOOL_ENV):
+                publish(spool)
 
 
-@contextlib.contextmanager
-def _tracked(stage: str, params: dict, tags: dict) -> Iterator[Run]:
-    import mlflow  # imported here: ~2 s, and only tracked jobs pay it
-
-    uri = os.environ.get("MLFLOW_TRACKING_URI", DEFAULT_URI)
-    mlflow.set_tracking_uri(uri)
-    name = f"{PREFIX}/{stage}"
-    with _store_lock(uri):  # parallel jobs must not create (migrate) one sqlite store at the same time
-        if mlflow.get_experiment_by_name(name) is None:
-            mlflow.create_experiment(name, artifact_location=_artifact_location(uri, stage))
-        mlflow.set_experiment(name)
+def _new_record(stage: str, params: dict, tags: dict) -> dict:
     all_tags = {"stage": stage, "seed": params.get("seed"), "git_commit": git_commit(),
                 "config_hash": config_hash(params), "sweep": os.environ.get("SUTI_SWEEP_ID", "default"), **tags}
-    with mlflow.start_run(run_name=_run_name(stage, tags), tags={k: str(v) for k, v in all_tags.items()
-                                                                  if v is not None}):
-        flat = {k: json.dumps(v) if isinstance(v, (list, tuple)) else v for k, v in _flatten(params).items()}
-        mlflow.log_params({k: str(v)[:6000] for k, v in flat.items()})
-        yield Run(mlflow)
+    flat = {k: json.dumps(v) if isinstance(v, (list, tuple)) else v for k, v in _flatten(params).items()}
+    return {"stage": stage, "run_name": _run_name(stage, tags),
+            "tags": {k: str(v) for k, v in all_tags.items() if v is not None},
+            "params": {k: str(v)[:6000] for k, v in flat.items()},
+            "start_ms": _now_ms(), "end_ms": None, "status": "FINISHED", "metrics": [], "artifacts": []}
+
+
+def _staging_folder(spool: Path, stage: str) -> Path:
+    """A hidden folder until the record is complete; names sort by start time."""
+    spool.mkdir(parents=True, exist_ok=True)
+    folder = spool / f".{time.time_ns():020d}-{os.getpid()}-{stage}"
+    folder.mkdir()
+    return folder
+
+
+def spooled(spool: str | Path) -> list[Path]:
+    """The complete run records in a spool, oldest first."""
+    spool = Path(spool)
+    if not spool.is_dir():
+        return []
+    return sorted(p for p in spool.iterdir() if not p.name.startswith(".") and (p / RECORD).is_file())
+
+
+def publish(spool: str | Path = DEFAULT_SPOOL) -> int:
+    """Log every complete record in `spool` to MLflow, oldest first, each removed once logged; the number logged.
+    MLflow is imported only when there is something to log."""
+    records = spooled(spool)
+    if not records:
+        return 0
+    import mlflow  # ~2 s, and opening a sqlite store ~2 s more: paid once per publish
+    from mlflow.entities import Metric, Param
+
+    uri = os.environ.get("MLFLOW_TRACKING_URI", DEFAULT_URI)
+    client = mlflow.MlflowClient(uri)
+    experiments: dict[str, str] = {}
+    for folder in records:
+        record = json.loads((folder / RECORD).read_text())
+        stage = record["stage"]
+        if stage not in experiments:
+            experiments[stage] = _experiment_id(client, uri, stage)
+        run_id = client.create_run(experiments[stage], start_time=record["start_ms"], tags=record["tags"],
+                                   run_name=record["run_name"]).info.run_id
+        params = [Param(k, v) for k, v in record["params"].items()]
+        metrics = [Metric(k, v, ts, step) for k, v, step, ts in record["metrics"]]
+        for i in range(0, max(len(params), len(metrics)), BATCH):
+            client.log_batch(run_id, metrics=metrics[i:i + BATCH], params=params[i:i + BATCH])
+        for name in record["artifacts"]:
+            client.log_artifact(run_id, str(folder / name))
+        client.set_terminated(run_id, record["status"], end_time=record["end_ms"])
+        shutil.rmtree(folder)
+    log.info("published %d run(s) to %s", len(records), uri)
+    return len(records)
+
+
+def _experiment_id(client, uri: str, stage: str) -> str:
+    name = f"{PREFIX}/{stage}"
+    with _store_lock(uri):  # two publishers must not create (migrate) one sqlite store at the same time
+        experiment = client.get_experiment_by_name(name)
+        if experiment is not None:
+            return experiment.experiment_id
+        return client.create_experiment(name, artifact_location=_artifact_location(uri, stage))
 
 
 def config_hash(params: dict) -> str:

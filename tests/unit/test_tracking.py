@@ -45,3 +45,32 @@ def test_tracking_off_is_a_no_op(store, monkeypatch):
     with tracking.stage_run("train_base", {"seed": 0}) as run:
         run.log_metrics({"x": 1.0})
     assert not (store[1] / "mlflow.db").exists()
+
+
+def test_spooled_runs_reach_mlflow_only_when_published(store, monkeypatch):
+    """Under the workflow a job only spools its run (no MLflow import, no store opened); `publish-runs` logs every
+    spooled run once, a failed job's included with its artifacts, whose originals Snakemake has deleted by then."""
+    from suti import cli
+
+    uri, tmp = store
+    spool = tmp / "spool"
+    monkeypatch.setenv(tracking.SPOOL_ENV, str(spool))
+    summary = tmp / "summary.json"
+    summary.write_text("{}")
+    with tracking.stage_run("train_base", {"seed": 1}) as run:
+        run.log_history([{"step": 1, "loss": 0.5}])
+    with pytest.raises(RuntimeError), tracking.stage_run("train_experts", {"seed": 1}, shard="0000") as run:
+        run.log_artifact(summary)
+        raise RuntimeError("job failed")
+    summary.unlink()
+    assert not (tmp / "mlflow.db").exists() and len(tracking.spooled(spool)) == 2
+    assert cli.main(["publish-runs", "--spool", str(spool)]) == 0
+    assert tracking.spooled(spool) == [] and cli.main(["publish-runs", "--spool", str(spool)]) == 0
+    mlflow.set_tracking_uri(uri)
+    base = mlflow.search_runs(experiment_names=["suti/train_base"])
+    assert list(base["status"]) == ["FINISHED"] and list(base["metrics.loss"]) == [0.5]
+    failed = mlflow.search_runs(experiment_names=["suti/train_experts"])
+    assert list(failed["status"]) == ["FAILED"] and list(failed["tags.shard"]) == ["0000"]
+    assert failed["start_time"].iloc[0] <= failed["end_time"].iloc[0]
+    artifacts = mlflow.MlflowClient().list_artifacts(failed["run_id"].iloc[0])
+    assert [a.path for a in artifacts] == ["summary.json"]

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from snakemake.exceptions import WorkflowError
 
-from suti import config_checks
+from suti import config_checks, tracking
 from suti.cli import COMMANDS
 from suti.codedeps import closure
 from suti.config import ConfigError, deep_update, display_path, load_schema, load_yaml, validate
@@ -78,9 +78,30 @@ def get_pretrain_params(sections, budgets):
     return params
 
 
-# Every stage job logs an MLflow run (suti.tracking); where to is config, unless the environment already says.
+# Every stage job logs an MLflow run (suti.tracking); where to is config, unless the environment already says. Jobs
+# spool their runs and the workflow publishes them in one process as it ends (MLflow costs ~5 s to open per process).
 os.environ.setdefault("MLFLOW_TRACKING_URI", config["tracking"]["uri"])
 os.environ.setdefault("SUTI_TRACKING", "1" if config["tracking"]["enabled"] else "0")
+os.environ.setdefault(tracking.SPOOL_ENV, str(Path(tracking.DEFAULT_SPOOL).resolve()))
+
+
+def publish_runs():
+    """The runs of this workflow's jobs (and any a killed one left) into MLflow, when the workflow ends."""
+    if not tracking.enabled():
+        return
+    try:
+        tracking.publish(os.environ[tracking.SPOOL_ENV])
+    except Exception as err:  # e.g. a tracking server down: the runs stay spooled, nothing is lost
+        print(f"suti: MLflow runs not published ({err}); they stay in {tracking.DEFAULT_SPOOL}: run "
+              "`suti publish-runs` to retry", file=sys.stderr)
+
+
+onsuccess:
+    publish_runs()
+
+
+onerror:
+    publish_runs()
 
 wildcard_constraints:
     shard=r"\d+",
