@@ -26,7 +26,8 @@ from suti.models.t2i import count_params
 from suti.training.base_model import BaseConfig, init_base, model_config, timing_tower
 from suti.training.optim import make_optimizer
 from suti.training.state import create_train_state, make_train_step
-from suti.training.t2i import make_sample_fn, make_t2i_loss
+from suti.models.pipeline import make_sample_fn
+from suti.training.t2i import make_t2i_loss
 
 
 def _time(fn, n):

@@ -26,7 +26,8 @@ from suti.models.text import Tokenizer
 from suti.scoring.probe import ProbeConfig, evaluate_probe, train_probe
 from suti.training.base_model import drop_heldout_combos, model_config
 from suti.training.checkpoints import export_model
-from suti.training.config import DiffusionConfig, SampleConfig, TrainConfig
+from suti.diffusion.config import DiffusionConfig, SampleConfig
+from suti.training.config import TrainConfig
 from suti.training.t2i import init_model, train_t2i
 from suti.world import prompts
 from suti.world.config import WorldConfig

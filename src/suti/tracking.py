@@ -170,7 +170,7 @@ def publish(spool: str | Path = DEFAULT_SPOOL) -> int:
             client.log_artifact(run_id, str(folder / name))
         client.set_terminated(run_id, record["status"], end_time=record["end_ms"])
         shutil.rmtree(folder)
-    log.info("published %d run(s) to %s", len(records), uri)
+    log.debug("published %d run(s) to %s", len(records), uri)
     return len(records)
 
 

@@ -220,14 +220,13 @@ RULE_OUTPUTS = {"eval_base": "results/base/quality.json", "sample_priors": "resu
 
 
 def test_an_edit_deep_in_the_imports_reruns_the_rules_that_run_it(micro):
-    """Code inputs are import closures: sampling calls training/t2i.py through models/pipeline.py, so an edit
-    there re-runs the rules that sample or train the base model; rules whose commands never import it do not
-    re-run."""
+    """Code inputs are import closures: sampling runs models/inference.py through models/pipeline.py, so an edit
+    there re-runs the rules that sample from the base model; rules whose commands never import it do not re-run."""
     work, configs = micro
-    with edited(work / "src/suti/training/t2i.py", "\n# an edit\n"):
+    with edited(work / "src/suti/models/inference.py", "\n# an edit\n"):
         out = snakemake(work, "-n", *RULE_OUTPUTS.values(), *configs, "--allowed-rules", *RULE_OUTPUTS).stdout
     jobs = dict(re.findall(r"^rule (\w+):\n.*?reason: ([^\n]*)", out, re.S | re.M))
-    assert {rule for rule, reason in jobs.items() if "src/suti/training/t2i.py" in reason} == {
+    assert {rule for rule, reason in jobs.items() if "src/suti/models/inference.py" in reason} == {
         "eval_base", "sample_priors", "train_apprentice"}, jobs
     assert set(jobs) == {"eval_base", "sample_priors", "train_apprentice"}, jobs
 

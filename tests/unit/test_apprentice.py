@@ -23,7 +23,8 @@ from suti.models.t2i import ModelConfig
 from suti.models.text import Tokenizer
 from suti.models.unet import UNetConfig
 from suti.training.checkpoints import export_model
-from suti.training.config import DiffusionConfig, SampleConfig, TrainConfig
+from suti.diffusion.config import DiffusionConfig, SampleConfig
+from suti.training.config import TrainConfig
 from suti.training.t2i import init_model
 
 TINY = ModelConfig(unet=UNetConfig(resolution=8, channels=8, channel_mult=(1, 2), attention_resolutions=(4,),

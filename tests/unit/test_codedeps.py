@@ -37,12 +37,14 @@ def _closure(repo: Path, command: str) -> set[str]:
     return {str(p.relative_to(repo)) for p in codedeps.closure(repo / "src", "suti.cli", stage)}
 
 
-def test_sampling_rules_depend_on_the_training_code_they_call(repo):
-    """TextToImagePipeline.sample calls training/t2i.make_sample_fn: editing it re-runs eval_base and sample_priors."""
+def test_sampling_rules_depend_on_the_inference_code_they_call(repo):
+    """TextToImagePipeline.sample runs models/inference.py and diffusion/samplers.py: editing either re-runs
+    eval_base and sample_priors, never build_corpus."""
+    shared = {"src/suti/models/inference.py", "src/suti/diffusion/samplers.py"}
     for command in ("eval-base", "sample-priors"):
         files = _closure(repo, command)
-        assert {"src/suti/training/t2i.py", "src/suti/tracking.py", "src/suti/cli.py"} <= files, command
-    assert "src/suti/training/t2i.py" not in _closure(repo, "build-corpus")
+        assert shared | {"src/suti/tracking.py", "src/suti/cli.py"} <= files, command
+    assert not shared & _closure(repo, "build-corpus")
 
 
 def _rules(repo: Path) -> dict[str, tuple[str, list[str]]]:

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from suti.diffusion import Prediction, get_schedule, predict_eps_x0, q_sample
-from suti.diffusion.losses import diffusion_loss, drop_condition
+from suti.diffusion.losses import diffusion_loss, keep_condition
 from suti.diffusion.process import target
 from suti.diffusion.samplers import get_sampler, guided
 
@@ -58,7 +58,7 @@ def test_loss_is_zero_for_the_oracle_and_weighted():
     zero = lambda xt, t: jnp.zeros_like(xt)
     w = jnp.array([1.0, 0.0, 0.0, 0.0])
     assert float(diffusion_loss(zero, s, Prediction.EPSILON, x0, jax.random.key(0), w)) > 0.5
-    keep = drop_condition(jax.random.key(0), jnp.ones(10000, bool), 0.1)
+    keep = keep_condition(jax.random.key(0), 10000, 0.1)
     assert abs(1 - float(keep.mean()) - 0.1) < 0.02
 
 

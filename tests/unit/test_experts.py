@@ -21,7 +21,8 @@ from suti.models import lora
 from suti.models.t2i import ModelConfig, TextToImage
 from suti.models.text import Tokenizer
 from suti.models.unet import UNetConfig
-from suti.training.config import DiffusionConfig, TrainConfig
+from suti.diffusion.config import DiffusionConfig
+from suti.training.config import TrainConfig
 
 TINY = ModelConfig(unet=UNetConfig(resolution=8, channels=8, channel_mult=(1, 2), attention_resolutions=(4,),
                                    cross_attention_resolutions=(8, 4), heads=2, context_dim=16, patch_size=2),

@@ -11,6 +11,7 @@ import jax
 import numpy as np
 import pytest
 
+from suti import streams
 from suti.config import load_config
 from suti.data.corpus import CorpusConfig, iter_shards
 from suti.errors import SutiError
@@ -44,13 +45,13 @@ def test_pretraining_identities_are_disjoint_from_every_experiment(repo):
 
 def test_stream_batches_are_deterministic_and_never_show_heldout_combos():
     combos = [("mug", "beach"), ("ball", "snow")]
-    a = stream.batch(3, stream.BASE_STREAM, 7, 64, 32, combos)
-    b = stream.batch(3, stream.BASE_STREAM, 7, 64, 32, combos)
+    a = stream.batch(3, streams.PRETRAIN_BASE, 7, 64, 32, combos)
+    b = stream.batch(3, streams.PRETRAIN_BASE, 7, 64, 32, combos)
     np.testing.assert_array_equal(a["images"], b["images"])
     assert a["captions"] == b["captions"] and len(a["captions"]) == 64
     assert all(s.cls in c for s, c in zip(a["subjects"], a["captions"]))  # every caption names the class
     for step in range(20):
-        batch = stream.batch(3, stream.BASE_STREAM, step, 32, 16, combos, captions=False)
+        batch = stream.batch(3, streams.PRETRAIN_BASE, step, 32, 16, combos, captions=False)
         assert not any((s.cls, sc.background) in combos for s, sc in zip(batch["subjects"], batch["scenes"]))
 
 

@@ -56,7 +56,7 @@ def test_shipped_base_model_draws_the_prompted_colour_and_background(repo):
     from suti.evaluation import base_quality as bq
     from suti.models.pipeline import TextToImagePipeline
     from suti.scoring.probe import load_probe
-    from suti.training.config import SampleConfig
+    from suti.diffusion.config import SampleConfig
 
     pipe = TextToImagePipeline.load(repo / "pretrained/base")
     specs = bq.prompt_specs([("mug", "beach"), ("ball", "snow")], 4, 0)  # 8 held-out prompts, 8 seen prompts

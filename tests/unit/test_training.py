@@ -24,7 +24,8 @@ from suti.models.t2i import (
 from suti.models.text import IDENTIFIERS, Tokenizer, load_tokenizer
 from suti.models.unet import UNetConfig
 from suti.training.checkpoints import Checkpointer, export_model, load_params
-from suti.training.config import DiffusionConfig, SampleConfig, TrainConfig
+from suti.diffusion.config import DiffusionConfig, SampleConfig
+from suti.training.config import TrainConfig
 from suti.training.loop import TrainingDiverged
 from suti.training.t2i import init_model, train_t2i
 

@@ -11,18 +11,16 @@ import numpy as np
 from flax import nnx
 
 from suti.apprentice.model import Apprentice
-from suti.config import from_dict
 from suti.data.images import decode_image, square_resize
-from suti.data.training_set import to_uint8, to_unit_range
+from suti.data.training_set import to_unit_range
+from suti.diffusion.config import SampleConfig
 from suti.diffusion.process import Prediction
 from suti.diffusion.samplers import get_sampler, guided
-from suti.diffusion.schedules import get_schedule
 from suti.errors import SutiError
 from suti.experts.prompts import class_prompt
-from suti.models.t2i import ModelConfig, TextToImage
-from suti.models.text import Tokenizer, load_tokenizer
-from suti.training.checkpoints import load_meta, load_params
-from suti.training.config import DiffusionConfig, SampleConfig
+from suti.models.inference import DiffusionPipeline, Export, in_batches
+from suti.models.t2i import TextToImage
+from suti.training.checkpoints import load_params
 
 
 def make_apprentice_sample_fn(graphdef, schedule, prediction: Prediction, cfg: SampleConfig, shape: tuple):
@@ -44,31 +42,17 @@ def make_apprentice_sample_fn(graphdef, schedule, prediction: Prediction, cfg: S
 
 
 @dataclasses.dataclass
-class ApprenticePipeline:
-    graphdef: object
-    params: object
-    tokenizer: Tokenizer          # or models.clip_text.ClipTokenizer (same interface)
-    model_cfg: ModelConfig
-    diffusion_cfg: DiffusionConfig
+class ApprenticePipeline(DiffusionPipeline):
     max_demos: int
-    _samplers: dict = dataclasses.field(default_factory=dict)
 
     @classmethod
     def load(cls, directory: str | Path) -> ApprenticePipeline:
-        directory = Path(directory)
-        if not (directory / "meta.json").exists():
-            raise SutiError(f"no exported apprentice at {directory} (expected meta.json and params/)")
-        meta = load_meta(directory)
-        model_cfg, max_demos = from_dict(ModelConfig, meta["model"]), int(meta["apprentice"]["max_demos"])
-        tokenizer = load_tokenizer(meta["tokenizer"])
+        export = Export.read(directory, "apprentice")
+        max_demos = int(export.meta["apprentice"]["max_demos"])
         graphdef, like = nnx.split(nnx.eval_shape(lambda: Apprentice(
-            TextToImage(model_cfg, tokenizer.size, nnx.Rngs(0)), max_demos, nnx.Rngs(0))), nnx.Param)
-        return cls(graphdef, load_params(directory, like), tokenizer, model_cfg,
-                   from_dict(DiffusionConfig, meta["diffusion"]), max_demos)
-
-    @property
-    def resolution(self) -> int:
-        return self.model_cfg.unet.resolution
+            TextToImage(export.model_cfg, export.tokenizer.size, nnx.Rngs(0)), max_demos, nnx.Rngs(0))), nnx.Param)
+        return cls(graphdef, load_params(directory, like), export.tokenizer, export.model_cfg, export.diffusion_cfg,
+                   max_demos)
 
     def demo_arrays(self, demos: list[np.ndarray], captions: list[str]):
         """(demos [K_max, H, W, 3] in [-1, 1], caption tokens [K_max, L], mask [K_max]) for one subject."""
@@ -86,22 +70,10 @@ class ApprenticePipeline:
                batch_size: int = 32) -> np.ndarray:
         """uint8 [N, H, W, 3]: image i from prompts[i], its demonstrations (row i of demos [N, K, ...], demo_tokens,
         demo_mask) and its own seed. Images do not depend on the batching."""
-        key = (cfg, batch_size)
-        if key not in self._samplers:
-            schedule = get_schedule(self.diffusion_cfg.schedule, self.diffusion_cfg.num_steps)
-            self._samplers[key] = make_apprentice_sample_fn(
-                self.graphdef, schedule, Prediction(self.diffusion_cfg.prediction), cfg,
-                (batch_size, self.resolution, self.resolution, 3))
-        sample = self._samplers[key]
-        tokens = self.tokenizer.encode(prompts)
-        null = np.repeat(self.tokenizer.encode([""]), batch_size, axis=0)
+        sample, null = self.sampler(make_apprentice_sample_fn, cfg, batch_size), self.null_tokens(batch_size)
         keys = jax.vmap(jax.random.key)(jnp.asarray(seeds, jnp.uint32))
-        out = []
-        for i in range(0, len(prompts), batch_size):
-            idx = np.minimum(np.arange(i, i + batch_size), len(prompts) - 1)  # the last batch repeats its last row
-            images = sample(self.params, tokens[idx], demos[idx], demo_tokens[idx], demo_mask[idx], null, keys[idx])
-            out.append(to_uint8(images)[: min(batch_size, len(prompts) - i)])
-        return np.concatenate(out)
+        return in_batches(lambda tokens, d, dt, dm, k: sample(self.params, tokens, d, dt, dm, null, k), batch_size,
+                          self.tokenizer.encode(prompts), demos, demo_tokens, demo_mask, keys)
 
 
 def read_demo(path: str | Path) -> np.ndarray:

@@ -15,17 +15,16 @@ import jax.numpy as jnp
 import numpy as np
 from flax import nnx
 
+from suti import streams
 from suti.apprentice.model import Apprentice
 from suti.data.training_set import to_unit_range
-from suti.diffusion.losses import diffusion_loss
+from suti.diffusion.losses import diffusion_loss, keep_condition
 from suti.diffusion.process import Prediction
 from suti.diffusion.schedules import Schedule, get_schedule
 from suti.models.pipeline import TextToImagePipeline
 from suti.training.loop import train_loop
 from suti.training.optim import make_optimizer
 from suti.training.state import create_train_state, make_train_step
-
-STREAM_INIT, STREAM_TRAIN = 11, 12
 
 
 @dataclasses.dataclass
@@ -42,7 +41,7 @@ class ApprenticeData:
 
 def apprentice_batch(data: ApprenticeData, max_demos: int, batch_size: int, seed: int, step: int) -> dict:
     """One step's batch, a function of the step alone (so a resumed run sees the same batches)."""
-    rng = np.random.default_rng([seed, 0xA99E, step])
+    rng = np.random.default_rng([seed, streams.APPRENTICE_BATCHES, step])
     idx = rng.choice(len(data.images), size=batch_size, replace=len(data.images) < batch_size)
     h, w, c = data.images.shape[1:]
     demos = np.zeros((batch_size, max_demos, h, w, c), np.uint8)
@@ -64,7 +63,7 @@ def make_apprentice_loss(graphdef, schedule: Schedule, prediction: Prediction, c
     def loss_fn(params, batch, rng):
         model = nnx.merge(graphdef, params)
         drop_key, diffusion_key = jax.random.split(rng)
-        keep = jax.random.uniform(drop_key, (batch["tokens"].shape[0],)) >= cond_drop
+        keep = keep_condition(drop_key, batch["tokens"].shape[0], cond_drop)
         tokens = jnp.where(keep[:, None], batch["tokens"], null_tokens[None])
         context = model.context(tokens, batch["demos"], batch["demo_tokens"], batch["demo_mask"] & keep[:, None])
         loss = diffusion_loss(lambda x, t: model(x, t, context), schedule, prediction, batch["images"],
@@ -76,7 +75,7 @@ def make_apprentice_loss(graphdef, schedule: Schedule, prediction: Prediction, c
 
 def init_apprentice(base: TextToImagePipeline, max_demos: int, seed: int):
     """(graphdef, params) of an apprentice whose text encoder and UNet are the base model's."""
-    key = jax.random.fold_in(jax.random.key(seed), STREAM_INIT)
+    key = jax.random.fold_in(jax.random.key(seed), streams.APPRENTICE_INIT)
     model = Apprentice(nnx.merge(base.graphdef, base.params), max_demos, nnx.Rngs(key))
     return nnx.split(model, nnx.Param)
 
@@ -89,6 +88,6 @@ def train_apprentice(graphdef, params, data: ApprenticeData, null_tokens, diffus
                                    jnp.asarray(null_tokens), train_cfg.min_snr_gamma)
     tx = make_optimizer(train_cfg)
     step_fn = make_train_step(loss_fn, tx, train_cfg.ema_decay)
-    rng = jax.random.fold_in(jax.random.key(seed), STREAM_TRAIN)
+    rng = jax.random.fold_in(jax.random.key(seed), streams.APPRENTICE_TRAIN)
     return train_loop(step_fn, create_train_state(params, tx), lambda step: apprentice_batch(
         data, max_demos, train_cfg.batch_size, seed, step), train_cfg, rng, ckpt, stop_at, desc)

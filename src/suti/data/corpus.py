@@ -14,13 +14,11 @@ from typing import Iterator
 import numpy as np
 import pyarrow as pa
 
-from suti import world
+from suti import streams, world
 from suti.data import tables
 from suti.data.images import encode_png
 from suti.data.ingest import IngestLimits
 from suti.world.config import WorldConfig
-
-_CORPUS_STREAM = 0xC0_4B05  # rng stream tag: corpus pages
 
 
 @dataclasses.dataclass(frozen=True)
@@ -74,7 +72,7 @@ def _near_duplicate(scene: world.Scene, rng: np.random.Generator, res: int) -> w
 
 def make_page(page: int, seed: int, wcfg: WorldConfig, cfg: CorpusConfig) -> list[dict]:
     """All rows of page `page`: its subject's images, then noise, shuffled; deterministic from (seed, page)."""
-    rng = np.random.default_rng([seed, _CORPUS_STREAM, page])
+    rng = np.random.default_rng([seed, streams.CORPUS_PAGES, page])
     page_id = f"page{page:06d}"
     res = wcfg.resolution
     subject = world.make_subject(seed, page)

@@ -75,6 +75,7 @@ def diffusion_loss(
     return jnp.sum(per_example * weights) / jnp.maximum(jnp.sum(weights), 1e-8)
 
 
-def drop_condition(rng: jax.Array, keep: jax.Array, p_drop: float) -> jax.Array:
-    """Classifier-free guidance training: a [B] bool mask, False where the condition is replaced by the null one."""
-    return jnp.logical_and(keep, jax.random.uniform(rng, keep.shape) >= p_drop)
+def keep_condition(rng: jax.Array, n: int, p_drop: float) -> jax.Array:
+    """Classifier-free guidance training: a [n] bool mask, False (with probability `p_drop`) where an example's
+    condition is replaced by the null one, so that the model also learns the unconditional prediction."""
+    return jax.random.uniform(rng, (n,)) >= p_drop

@@ -12,7 +12,7 @@ import dataclasses
 
 import numpy as np
 
-from suti import world
+from suti import streams, world
 from suti.scoring.probe import HEADS, make_predict, predict_batched, to_model_input
 from suti.world import prompts, vocab
 
@@ -40,7 +40,7 @@ def seen_combos(heldout: list[tuple[str, str]]) -> list[tuple[str, str]]:
 
 
 def prompt_specs(heldout: list[tuple[str, str]], colours_per_combo: int, seed: int) -> list[PromptSpec]:
-    rng = np.random.default_rng([seed, 0xE7A1B])
+    rng = np.random.default_rng([seed, streams.BASE_EVAL_PROMPTS])
     specs = []
     for combos, is_held in ((heldout, True), (seen_combos(heldout), False)):
         for cls, bg in combos:
@@ -61,7 +61,7 @@ def heldout_images(images_u8: np.ndarray, specs: list[PromptSpec], n_per_prompt:
 
 def oracle_renders(specs: list[PromptSpec], n_per_prompt: int, seed: int, resolution: int) -> np.ndarray:
     """Ground-truth renders of each prompt: random subjects of the class, recoloured, in the background."""
-    rng = np.random.default_rng([seed, 0x0AC1E])
+    rng = np.random.default_rng([seed, streams.BASE_EVAL_ORACLE])
     out = []
     for spec in specs:
         for _ in range(n_per_prompt):
@@ -131,7 +131,7 @@ def render_class_word_effect(resolution: int, n_seeds: int = 8, colour: str = "r
                              seed: int = 0) -> float:
     """`class_word_effect`'s statistic on ground-truth renders: per seed one subject and scene, rendered as every
     class (the same hue, proportions and pose), so the value a model that draws each class's silhouette would get."""
-    rng = np.random.default_rng([seed, 0xC1A55])
+    rng = np.random.default_rng([seed, streams.BASE_EVAL_CLASS_SWAP])
     rows = [[] for _ in vocab.CLASSES]
     for _ in range(n_seeds):
         subject = world.make_subject(int(rng.integers(1 << 30)), 0)

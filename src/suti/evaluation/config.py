@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 
-from suti.training.config import SampleConfig
+from suti.diffusion.config import SampleConfig
 
 
 @dataclasses.dataclass(frozen=True)

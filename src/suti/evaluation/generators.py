@@ -20,7 +20,7 @@ from suti.data import tables
 from suti.data.images import decode_image
 from suti.experts.prompts import class_prompt
 from suti.models.pipeline import TextToImagePipeline
-from suti.training.config import SampleConfig
+from suti.diffusion.config import SampleConfig
 from suti.world import prompts
 
 

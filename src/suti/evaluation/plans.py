@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import zlib
 
+from suti import streams
 from suti.evaluation.config import DreamBenchEval, SynthBenchEval
 from suti.experts.config import subject_seed
 from suti.world import prompts
@@ -25,7 +26,7 @@ def synthbench_plan(subjects: list[tuple[str, str]], cfg: SynthBenchEval, seed: 
     chosen = sorted(subjects)[:cfg.subjects] if cfg.subjects is not None else sorted(subjects)
     rows = []
     for subject, cls in chosen:
-        for template in prompts.choose_templates([subject_seed(seed, subject), 0xE7A1], cfg.prompts_per_category):
+        for template in prompts.choose_templates([subject_seed(seed, subject), streams.EVAL_TEMPLATES], cfg.prompts_per_category):
             for i in range(cfg.n_per_prompt):
                 rows.append(dict(bench="synthbench", subject=subject, class_noun=cls, prompt_id=template.prompt_id,
                                  category=template.category, prompt=template.format(cls),

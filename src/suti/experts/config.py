@@ -7,7 +7,8 @@ import zlib
 
 from suti.experts.training import ExpertConfig
 from suti.models.lora import LoRAConfig
-from suti.training.config import SampleConfig, TrainConfig
+from suti.diffusion.config import SampleConfig
+from suti.training.config import TrainConfig
 
 
 @dataclasses.dataclass(frozen=True)

@@ -24,7 +24,7 @@ from suti.experts.training import ExpertConfig, expert_model
 from suti.models import lora
 from suti.models.pipeline import TextToImagePipeline
 from suti.training.checkpoints import export_model, load_meta, load_params
-from suti.training.config import SampleConfig
+from suti.diffusion.config import SampleConfig
 
 
 def save_shard(directory: str | Path, deltas, cfg: ExpertConfig, subjects: list[dict], extra: dict) -> None:

@@ -28,17 +28,17 @@ import numpy as np
 import optax
 from flax import nnx
 
+from suti import streams
 from suti.data.training_set import to_unit_range
-from suti.diffusion.losses import per_example_loss, sample_t_noise
+from suti.diffusion.losses import keep_condition, per_example_loss, sample_t_noise
 from suti.diffusion.process import Prediction
 from suti.diffusion.schedules import get_schedule
 from suti.models import lora
 from suti.training.checkpoints import Checkpointer
-from suti.training.config import DiffusionConfig, TrainConfig
+from suti.diffusion.config import DiffusionConfig
+from suti.training.config import TrainConfig
 from suti.training.loop import batch_indices, train_loop
 from suti.training.optim import learning_rate_schedule, trainable_only
-
-STREAM_EXPERT = 4   # the expert-training stream of an expert's root key (after init, train, sample)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -80,7 +80,7 @@ def expert_batch(data: ExpertData, cfg: ExpertConfig, step: int) -> dict:
         inst = data.instance_images[k][batch_indices(len(data.instance_images[k]), cfg.instance_batch, seed, step)]
         parts, toks = [inst], [np.repeat(data.instance_tokens[k][None], cfg.instance_batch, 0)]
         if cfg.prior_batch:
-            prior_idx = batch_indices(len(data.prior_images[k]), cfg.prior_batch, seed ^ 0x9A10, step)
+            prior_idx = batch_indices(len(data.prior_images[k]), cfg.prior_batch, seed ^ streams.PRIOR_BATCHES, step)
             parts.append(data.prior_images[k][prior_idx])
             toks.append(np.repeat(data.prior_tokens[k][None], cfg.prior_batch, 0))
         images.append(np.concatenate(parts))
@@ -98,11 +98,11 @@ def make_expert_loss(graphdef, cfg: ExpertConfig, diffusion: DiffusionConfig, nu
         model = nnx.merge(graphdef, trainable, *frozen)
         images, tokens = batch["images"], batch["tokens"]          # [K, n, H, W, C], [K, n, L]
         k, n = tokens.shape[:2]
-        keys = jax.vmap(lambda s: jax.random.fold_in(jax.random.fold_in(jax.random.key(s), STREAM_EXPERT), step))(
+        keys = jax.vmap(lambda s: jax.random.fold_in(jax.random.fold_in(jax.random.key(s), streams.EXPERT_TRAIN), step))(
             batch["seeds"])
         t, noise = jax.vmap(lambda key: sample_t_noise(key, images.shape[1:], schedule.num_steps))(keys)
-        drop = jax.vmap(lambda key: jax.random.uniform(jax.random.fold_in(key, 1), (n,)) < cfg.train.cond_drop)(keys)
-        tokens = jnp.where(drop[..., None], null_tokens, tokens).reshape(k * n, -1)
+        keep = jax.vmap(lambda key: keep_condition(jax.random.fold_in(key, 1), n, cfg.train.cond_drop))(keys)
+        tokens = jnp.where(keep[..., None], tokens, null_tokens).reshape(k * n, -1)
         flat = lambda a: a.reshape(k * n, *a.shape[2:])
         context = model.encode_text(tokens)
         with lora.routing(jnp.repeat(jnp.arange(k), n), grouped=True):

@@ -15,6 +15,7 @@ from typing import Optional
 import numpy as np
 import pyarrow as pa
 
+from suti import streams
 from suti.data import tables
 from suti.data.images import decode_image
 from suti.mining.embed import Embedder
@@ -155,7 +156,7 @@ def split_clusters(cluster_ids: list[str], heldout_fraction: float, seed: int) -
     """Disjoint train / held-out subjects: an exact fraction, chosen by a seeded permutation of sorted ids."""
     ids = sorted(set(cluster_ids))
     n_heldout_ = n_heldout(len(ids), heldout_fraction)
-    order = np.random.default_rng([seed, 0x5711]).permutation(len(ids))
+    order = np.random.default_rng([seed, streams.MINING_SPLIT]).permutation(len(ids))
     heldout = {ids[i] for i in order[:n_heldout_]}
     return {c: ("heldout" if c in heldout else "train") for c in ids}
 

@@ -10,43 +10,36 @@ import jax.numpy as jnp
 import numpy as np
 from flax import nnx
 
-from suti.config import from_dict
-from suti.data.training_set import to_uint8
+from suti.diffusion.config import SampleConfig
 from suti.diffusion.process import Prediction
-from suti.diffusion.schedules import get_schedule
-from suti.errors import SutiError
-from suti.models.t2i import ModelConfig, TextToImage
-from suti.models.text import Tokenizer, load_tokenizer
-from suti.training.checkpoints import load_meta, load_params
-from suti.training.config import DiffusionConfig, SampleConfig
-from suti.training.t2i import make_sample_fn
+from suti.diffusion.samplers import get_sampler, guided
+from suti.diffusion.schedules import Schedule
+from suti.models.inference import DiffusionPipeline, Export, in_batches
+from suti.models.t2i import TextToImage
+from suti.training.checkpoints import load_params
+
+
+def make_sample_fn(graphdef, schedule: Schedule, prediction: Prediction, cfg: SampleConfig, shape: tuple):
+    """Jitted sample(params, tokens [B,L], null_tokens [B,L], rng) -> images [B,H,W,C] in [-1, 1]."""
+    sampler = get_sampler(cfg.sampler)
+
+    @jax.jit
+    def sample(params, tokens, null_tokens, rng):
+        model = nnx.merge(graphdef, params)
+        denoise = guided(model, model.encode_text(tokens), model.encode_text(null_tokens), cfg.guidance)
+        return sampler(denoise, schedule, prediction, shape, rng, steps=cfg.steps)
+
+    return sample
 
 
 @dataclasses.dataclass
-class TextToImagePipeline:
-    graphdef: object
-    params: object
-    tokenizer: Tokenizer          # or models.clip_text.ClipTokenizer (same interface)
-    model_cfg: ModelConfig
-    diffusion_cfg: DiffusionConfig
-    _samplers: dict = dataclasses.field(default_factory=dict)
-
+class TextToImagePipeline(DiffusionPipeline):
     @classmethod
     def load(cls, directory: str | Path) -> TextToImagePipeline:
-        directory = Path(directory)
-        if not (directory / "meta.json").exists():
-            raise SutiError(f"no exported model at {directory} (expected meta.json and params/)")
-        meta = load_meta(directory)
-        model_cfg = from_dict(ModelConfig, meta["model"])
-        tokenizer = load_tokenizer(meta["tokenizer"])
-        graphdef, like = nnx.split(nnx.eval_shape(lambda: TextToImage(model_cfg, tokenizer.size, nnx.Rngs(0))),
-                                   nnx.Param)
-        params = load_params(directory, like)
-        return cls(graphdef, params, tokenizer, model_cfg, from_dict(DiffusionConfig, meta["diffusion"]))
-
-    @property
-    def resolution(self) -> int:
-        return self.model_cfg.unet.resolution
+        export = Export.read(directory, "model")
+        graphdef, like = nnx.split(nnx.eval_shape(
+            lambda: TextToImage(export.model_cfg, export.tokenizer.size, nnx.Rngs(0))), nnx.Param)
+        return cls(graphdef, load_params(directory, like), export.tokenizer, export.model_cfg, export.diffusion_cfg)
 
     def sample(self, prompts: list[str], seed: int, cfg: SampleConfig, batch_size: int = 32) -> np.ndarray:
         """uint8 [len(prompts), H, W, 3]. Image i depends only on (prompts[i], seed, i, cfg): not on the batching."""
@@ -57,21 +50,9 @@ class TextToImagePipeline:
         return self._sample(prompts, jax.vmap(jax.random.key)(jnp.asarray(seeds, jnp.uint32)), cfg, batch_size)
 
     def _sample(self, prompts, keys, cfg: SampleConfig, batch_size: int) -> np.ndarray:
-        key = (cfg, batch_size)
-        if key not in self._samplers:
-            shape = (batch_size, self.resolution, self.resolution, 3)
-            schedule = get_schedule(self.diffusion_cfg.schedule, self.diffusion_cfg.num_steps)
-            self._samplers[key] = make_sample_fn(self.graphdef, schedule, Prediction(self.diffusion_cfg.prediction),
-                                                 cfg, shape)
-        sample = self._samplers[key]
-        tokens = self.tokenizer.encode(prompts)
-        null = np.repeat(self.tokenizer.encode([""]), batch_size, axis=0)
-        out = []
-        for i in range(0, len(prompts), batch_size):
-            idx = np.minimum(np.arange(i, i + batch_size), len(prompts) - 1)  # the last batch repeats its last row
-            images = sample(self.params, tokens[idx], null, keys[idx])
-            out.append(to_uint8(images)[: min(batch_size, len(prompts) - i)])
-        return np.concatenate(out)
+        sample, null = self.sampler(make_sample_fn, cfg, batch_size), self.null_tokens(batch_size)
+        return in_batches(lambda tokens, k: sample(self.params, tokens, null, k), batch_size,
+                          self.tokenizer.encode(prompts), keys)
 
 
 def example_keys(seed: int, n: int) -> jax.Array:

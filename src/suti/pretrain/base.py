@@ -9,7 +9,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from suti import world
+from suti import streams, world
 from suti.data.training_set import to_unit_range
 from suti.evaluation import base_quality as bq
 from suti.models.clip_text import ClipTextTower
@@ -24,7 +24,7 @@ TOKENIZER_CAPTIONS = 4096   # stream captions the tokenizer's vocabulary is buil
 
 def stream_tokenizer(mcfg: ModelConfig, seed: int):
     """The tokenizer of the stream's words: a few thousand stream captions plus every prompt and caption word."""
-    rng = np.random.default_rng([seed, stream.BASE_STREAM, 0x7E47])
+    rng = np.random.default_rng([seed, streams.PRETRAIN_BASE, streams.PRETRAIN_TOKENIZER])
     captions = [world.describe(*stream.draw(rng, seed), rng) for _ in range(TOKENIZER_CAPTIONS)]
     return build_tokenizer(mcfg, captions + prompts.vocabulary_texts())
 
@@ -33,7 +33,7 @@ def stream_batches(tokenizer, seed: int, batch_size: int, resolution: int, heldo
     """batch_fn(step) -> {"images" [-1, 1], "tokens"}: fresh captioned renders every step."""
 
     def batch_fn(step):
-        b = stream.batch(seed, stream.BASE_STREAM, step, batch_size, resolution, heldout_combos)
+        b = stream.batch(seed, streams.PRETRAIN_BASE, step, batch_size, resolution, heldout_combos)
         return {"images": to_unit_range(b["images"]), "tokens": tokenizer.encode(b["captions"])}
 
     return batch_fn

@@ -8,7 +8,7 @@ import itertools
 
 import numpy as np
 
-from suti import world
+from suti import streams, world
 from suti.pretrain import stream
 from suti.scoring.clip_training import ScorerConfig, fit_clip, retrieval_accuracy, to_tensor, tokenize
 from suti.world import prompts, vocab
@@ -20,7 +20,7 @@ def stream_batches(cfg: ScorerConfig, seed: int, resolution: int):
     """batch_fn(step) -> (pixels, tokens) of the CLIP's stream (fresh renders every step)."""
 
     def batch_fn(step):
-        b = stream.batch(seed, stream.CLIP_STREAM, step, cfg.batch_size, resolution)
+        b = stream.batch(seed, streams.PRETRAIN_CLIP, step, cfg.batch_size, resolution)
         return to_tensor(b["images"]), tokenize(b["captions"], cfg.context_length)
 
     return batch_fn
@@ -36,7 +36,7 @@ def pretrain_clip(cfg: ScorerConfig, seed: int, resolution: int, bar=None, ckpt_
 def heldout_renders(n: int, seed: int, resolution: int) -> dict:
     """Renders of held-out identities in named backgrounds: images, captions and true class / colour / background."""
     out = {"images": [], "captions": [], "class": [], "colour": [], "background": []}
-    rng = np.random.default_rng([seed, stream.EVAL_STREAM])
+    rng = np.random.default_rng([seed, streams.PRETRAIN_EVAL])
     while len(out["images"]) < n:
         subject, scene = stream.draw(rng, seed, heldout=True)
         if scene.background == "studio":

@@ -12,7 +12,8 @@ from suti.config import from_dict
 from suti.pretrain.release import clip_architecture
 from suti.scoring.clip_training import ScorerConfig
 from suti.scoring.probe import ProbeConfig
-from suti.training.config import SampleConfig, TrainConfig
+from suti.diffusion.config import SampleConfig
+from suti.training.config import TrainConfig
 
 @dataclasses.dataclass(frozen=True)
 class ClipBudget:

@@ -16,7 +16,6 @@ from suti.world import vocab
 FIRST_ID = 1_000_000_000      # the first identity id of the pretraining stream (experiments stay below it)
 N_TRAIN_IDS = 900_000_000     # training draws ids FIRST_ID .. FIRST_ID + N_TRAIN_IDS - 1
 N_HELDOUT_IDS = 1_000_000     # the models' own held-out evaluation draws the next ones
-CLIP_STREAM, BASE_STREAM, PROBE_STREAM, EVAL_STREAM = 0xC11B, 0xBA5E, 0x9B0BE, 0xE7A1
 
 
 def stream_subject(rng: np.random.Generator, world_seed: int, heldout: bool = False) -> world.Subject:

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
+from suti import streams
 from suti.scoring.clip import CONFIG_FILE, WEIGHTS_FILE
 
 MEAN, STD = (0.48145466, 0.4578275, 0.40821073), (0.26862954, 0.26130258, 0.27577711)  # open_clip's OpenAI stats
@@ -87,7 +88,7 @@ def train_clip(cfg: ScorerConfig, images_u8: np.ndarray, captions: list[str], se
     pixels, tokens = to_tensor(images_u8), tokenize(captions, cfg.context_length)
 
     def batch_fn(step):
-        idx = np.random.default_rng([seed, 0xC11B, step]).choice(len(captions), cfg.batch_size,
+        idx = np.random.default_rng([seed, streams.CLIP_BATCHES, step]).choice(len(captions), cfg.batch_size,
                                                                  replace=len(captions) < cfg.batch_size)
         return pixels[idx], tokens[idx]
 

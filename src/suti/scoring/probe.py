@@ -15,7 +15,7 @@ import numpy as np
 import optax
 from flax import nnx
 
-from suti import world
+from suti import streams, world
 from suti.config import from_dict
 from suti.errors import SutiError
 from suti.models.layers import groups
@@ -91,10 +91,7 @@ def random_example(rng: np.random.Generator, n_subjects: int, subject_fn=None):
     return subject, scene
 
 
-TRAIN_STREAM, EVAL_STREAM = 0x9B0BE, 0xE7A1
-
-
-def render_batch(seed: int, step: int, size: int, resolution: int, stream: int = TRAIN_STREAM,
+def render_batch(seed: int, step: int, size: int, resolution: int, stream: int = streams.PROBE_TRAIN,
                  n_subjects: int = 100_000, subject_fn=None):
     """(images float [-1, 1] [B,H,W,3], {head: int labels [B]}) for one deterministic step of a stream."""
     rng = np.random.default_rng([seed, stream, step])
@@ -185,7 +182,7 @@ def train_probe(cfg: ProbeConfig, seed: int, resolution: int, progress=None, sub
 
 def evaluate_probe(graphdef, params, n: int, seed: int, resolution: int, subject_fn=None) -> dict[str, float]:
     """Per-attribute accuracy on `n` clean renders of draws the probe never trained on (another seed stream)."""
-    images, labels = render_batch(seed, 0, n, resolution, stream=EVAL_STREAM, subject_fn=subject_fn)
+    images, labels = render_batch(seed, 0, n, resolution, stream=streams.PROBE_EVAL, subject_fn=subject_fn)
     pred = predict_batched(make_predict(graphdef), params, images)
     return {name: float(np.mean(pred[name] == labels[name])) for name in HEADS}
 

@@ -8,7 +8,7 @@ import math
 from suti.apprentice.pipeline import ApprenticePipeline, generate, read_demo
 from suti.data.images import grid, save_png, square_resize
 from suti.errors import SutiError
-from suti.training.config import SampleConfig
+from suti.diffusion.config import SampleConfig
 
 HELP = "render a subject from demonstration images with a trained apprentice (no optimisation)"
 

@@ -6,7 +6,7 @@ import math
 
 from suti.data.images import grid, save_png
 from suti.models.pipeline import TextToImagePipeline
-from suti.training.config import SampleConfig
+from suti.diffusion.config import SampleConfig
 
 HELP = "sample a PNG grid from an exported text-to-image model"
 

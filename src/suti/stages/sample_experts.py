@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from suti import io
+from suti import io, streams
 from suti.config import from_dict
 from suti.data import tables
 from suti.data.images import encode_png, grid, save_png
@@ -31,7 +31,7 @@ def add_arguments(p) -> None:
 
 def choose_templates(subject_seed: int, per_category: int | None) -> list[prompts.PromptTemplate]:
     """`per_category` templates of each category, drawn per subject (all of them when None)."""
-    return prompts.choose_templates([subject_seed, 0x7E37], per_category)
+    return prompts.choose_templates([subject_seed, streams.EXPERT_TEMPLATES], per_category)
 
 
 def sample_plan(shard: ExpertShard, shard_name: str, cfg: ExpertsSection, seed: int) -> list[dict]:

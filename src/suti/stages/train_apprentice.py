@@ -17,7 +17,8 @@ from suti.errors import SutiError
 from suti.models.pipeline import TextToImagePipeline
 from suti.stages.common import add_params_argument, log, write_summary
 from suti.training.checkpoints import Checkpointer, export_model
-from suti.training.config import SampleConfig, TrainConfig
+from suti.diffusion.config import SampleConfig
+from suti.training.config import TrainConfig
 from suti.training.fingerprint import fingerprint, resumable_dir
 from suti.world import prompts
 

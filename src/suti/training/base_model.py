@@ -18,7 +18,8 @@ from suti.models.t2i import ModelConfig, build_tokenizer
 from suti.models.text import words
 from suti.models.unet import UNetConfig
 from suti.training.checkpoints import Checkpointer
-from suti.training.config import DiffusionConfig, SampleConfig, TrainConfig
+from suti.diffusion.config import DiffusionConfig, SampleConfig
+from suti.training.config import TrainConfig
 from suti.training.t2i import init_model, train_t2i
 from suti.world import prompts, vocab
 

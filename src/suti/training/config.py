@@ -1,4 +1,5 @@
-"""Training and sampling config sections shared by every model (base, experts, apprentice)."""
+"""The training config section shared by every model (base, experts, apprentice); the diffusion process and
+sampling sections are `suti.diffusion.config`."""
 
 from __future__ import annotations
 
@@ -18,17 +19,3 @@ class TrainConfig:
     min_snr_gamma: float = 5.0      # Min-SNR-gamma timestep weighting (0 = unweighted)
     checkpoint_every: int = 200
     log_every: int = 50
-
-
-@dataclasses.dataclass(frozen=True)
-class DiffusionConfig:
-    schedule: str = "cosine"        # cosine | linear
-    num_steps: int = 1000           # T
-    prediction: str = "v"           # epsilon | v
-
-
-@dataclasses.dataclass(frozen=True)
-class SampleConfig:
-    sampler: str = "ddim"           # ddim | ddpm
-    steps: int = 50
-    guidance: float = 3.0           # classifier-free guidance scale (1 = no guidance)

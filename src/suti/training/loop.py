@@ -16,6 +16,7 @@ import jax
 import numpy as np
 from tqdm import tqdm
 
+from suti import streams
 from suti.errors import SutiError
 from suti.training.checkpoints import Checkpointer
 from suti.training.config import TrainConfig
@@ -86,4 +87,4 @@ def train_loop(
 
 def batch_indices(n: int, batch_size: int, seed: int, step: int) -> np.ndarray:
     """The dataset rows of step `step`: a fresh seeded draw per step (with replacement across steps)."""
-    return np.random.default_rng([seed, 0xBA7C, step]).choice(n, size=batch_size, replace=n < batch_size)
+    return np.random.default_rng([seed, streams.TRAIN_BATCHES, step]).choice(n, size=batch_size, replace=n < batch_size)

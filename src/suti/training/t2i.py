@@ -6,13 +6,12 @@ import jax
 import jax.numpy as jnp
 from flax import nnx
 
+from suti import streams
 from suti.data.training_set import to_unit_range
-from suti.diffusion.losses import diffusion_loss
+from suti.diffusion.losses import diffusion_loss, keep_condition
 from suti.diffusion.process import Prediction
-from suti.diffusion.samplers import get_sampler, guided
 from suti.diffusion.schedules import Schedule, get_schedule
 from suti.models.t2i import TextToImage
-from suti.training.config import SampleConfig
 from suti.training.loop import batch_indices, train_loop
 from suti.training.optim import make_optimizer
 from suti.training.state import create_train_state, make_train_step
@@ -29,7 +28,7 @@ def make_t2i_loss(graphdef, schedule: Schedule, prediction: Prediction, cond_dro
     def loss_fn(params, batch, rng):
         model = nnx.merge(graphdef, params)
         drop_key, diffusion_key = jax.random.split(rng)
-        keep = jax.random.uniform(drop_key, (batch["tokens"].shape[0],)) >= cond_drop
+        keep = keep_condition(drop_key, batch["tokens"].shape[0], cond_drop)
         tokens = jnp.where(keep[:, None], batch["tokens"], null_tokens[None])
         context = model.encode_text(tokens)
         loss = diffusion_loss(lambda x, t: model(x, t, context), schedule, prediction, batch["images"],
@@ -39,30 +38,13 @@ def make_t2i_loss(graphdef, schedule: Schedule, prediction: Prediction, cond_dro
     return loss_fn
 
 
-def make_sample_fn(graphdef, schedule: Schedule, prediction: Prediction, cfg: SampleConfig, shape: tuple):
-    """Jitted sample(params, tokens [B,L], null_tokens [B,L], rng) -> images [B,H,W,C] in [-1, 1]."""
-    sampler = get_sampler(cfg.sampler)
-
-    @jax.jit
-    def sample(params, tokens, null_tokens, rng):
-        model = nnx.merge(graphdef, params)
-        denoise = guided(model, model.encode_text(tokens), model.encode_text(null_tokens), cfg.guidance)
-        return sampler(denoise, schedule, prediction, shape, rng, steps=cfg.steps)
-
-    return sample
-
-
-# Named RNG streams derived from a job's root key (never reuse a key across purposes).
-STREAM_INIT, STREAM_TRAIN = 1, 2
-
-
 def init_model(model_cfg, vocab_size: int, seed: int, text_weights: dict | None = None):
     """(graphdef, params) of a freshly initialised TextToImage model.
 
     text_weights: the frozen text tower's weights when `model_cfg.text_encoder` is "clip"
     (`ClipTextTower.text_weights`); the UNet is initialised either way.
     """
-    key = jax.random.fold_in(jax.random.key(seed), STREAM_INIT)
+    key = jax.random.fold_in(jax.random.key(seed), streams.T2I_INIT)
     model = TextToImage(model_cfg, vocab_size, nnx.Rngs(key))
     if model_cfg.text_encoder == "clip":
         if text_weights is None:
@@ -101,5 +83,5 @@ def fit_t2i(graphdef, params, batch_fn, null_tokens, diffusion_cfg, train_cfg, s
                             jnp.asarray(null_tokens), train_cfg.min_snr_gamma)
     tx = make_optimizer(train_cfg)
     step_fn = make_train_step(loss_fn, tx, train_cfg.ema_decay)
-    rng = jax.random.fold_in(jax.random.key(seed), STREAM_TRAIN)
+    rng = jax.random.fold_in(jax.random.key(seed), streams.T2I_TRAIN)
     return train_loop(step_fn, create_train_state(params, tx), batch_fn, train_cfg, rng, ckpt, stop_at, desc)

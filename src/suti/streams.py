@@ -1,0 +1,36 @@
+"""Every random stream's salt, in one place.
+
+Randomness is a function of (seed, stream[, step]): numpy draws come from `np.random.default_rng([seed, SALT, ...])`
+and JAX keys from `jax.random.fold_in(jax.random.key(seed), STREAM)`, so a resumed run redraws what an uninterrupted
+one drew, and two uses of one seed never share draws. A new use of randomness takes a new name here. Three salts
+serve two uses each (pretraining and the experiment's own use of the same thing); their values are kept, since the
+released models and every recorded figure were drawn with them. SynthBench's world (`suti.world`) keeps its own
+salts: they are part of the world's fingerprint.
+"""
+
+from __future__ import annotations
+
+# numpy streams: np.random.default_rng([seed, SALT, ...])
+CORPUS_PAGES = 0xC04B05        # build_corpus: each page's subject, scenes and noise
+MINING_SPLIT = 0x5711          # mining: which clusters are held out
+TRAIN_BATCHES = 0xBA7C         # training.loop.batch_indices: the dataset rows of a step
+PRIOR_BATCHES = 0x9A10         # xor-ed into an expert's seed for its class-prior rows
+APPRENTICE_BATCHES = 0xA99E    # the apprentice's targets and demonstrations of a step
+CLIP_BATCHES = 0xC11B          # the scorer's caption batches (corpus); also the CLIP's pretraining stream
+EXPERT_TEMPLATES = 0x7E37      # the prompt templates an expert renders
+EVAL_TEMPLATES = 0xE7A1        # the evaluation plan's prompt templates per subject; also the held-out draws of the
+                               # probe and of pretraining
+BASE_EVAL_PROMPTS = 0xE7A1B    # eval_base: the colours of its (class, background) prompts
+BASE_EVAL_ORACLE = 0x0AC1E     # eval_base: the ground-truth renders of its prompts
+BASE_EVAL_CLASS_SWAP = 0xC1A55 # eval_base: class_word_effect on ground-truth renders
+PROBE_TRAIN = 0x9B0BE          # the probe's training renders
+PRETRAIN_BASE = 0xBA5E         # the base model's pretraining render stream
+PRETRAIN_TOKENIZER = 0x7E47    # the stream captions the pretrained base model's tokenizer is built from
+PRETRAIN_CLIP = CLIP_BATCHES
+PROBE_EVAL = PRETRAIN_EVAL = EVAL_TEMPLATES
+
+# JAX streams: jax.random.fold_in(jax.random.key(seed), STREAM)
+T2I_INIT, T2I_TRAIN = 1, 2                 # the text-to-image model's initialisation and training noise
+EXPERT_TRAIN = 4                           # an expert's training noise, from its own seed
+APPRENTICE_INIT, APPRENTICE_TRAIN = 11, 12 # the apprentice's new weights and training noise
+DREAM_SUTI = 13                            # Dream-SuTI's per-subject fine-tuning noise
