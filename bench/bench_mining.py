@@ -47,7 +47,7 @@ def main() -> None:
                        embed_images_per_s=len(images) / t_embed, thresholds={})
         for thr in args.threshold:
             start = time.perf_counter()
-            clusters, stats = mine(public, MiningConfig(similarity_threshold=thr), get_embedder("color_shape"), 0)
+            clusters, stats = mine(public, MiningConfig(embedder="color_shape", similarity_threshold=thr), get_embedder("color_shape"), 0)
             t_mine = time.perf_counter() - start
             q = mining_quality(clusters, [path])
             print(f"threshold {thr:.2f}: purity {q['purity']:.4f} recall {q['recall']:.4f} "

@@ -47,7 +47,7 @@ def main() -> None:
     print(report, flush=True)
     t = time.time()
     corpus = build_shard(0, 0, WorldConfig(), CorpusConfig(n_pages=60 if args.quick else 800, n_shards=1))
-    clusters, _ = mine(corpus.select(list(PUBLIC_CORPUS_COLUMNS)), MiningConfig(), get_embedder("color_shape"), 0)
+    clusters, _ = mine(corpus.select(list(PUBLIC_CORPUS_COLUMNS)), MiningConfig(embedder="color_shape", similarity_threshold=0.85), get_embedder("color_shape"), 0)
     ds, _ = drop_heldout_combos(from_clusters(clusters, "train"), HELD)
     report["data_seconds"] = time.time() - t
     t = time.time()

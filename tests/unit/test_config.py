@@ -71,6 +71,21 @@ def test_bad_values_stop_with_one_line_naming_the_key(schema, override, expected
     assert message.startswith(expected) and "\n" not in message
 
 
+def test_the_default_config_states_every_schema_default(repo, schema):
+    """config/config.yaml and the schema's defaults are one set: every key in each, with the same value."""
+    defaults, stated = validate({}, schema), yaml.safe_load((repo / "config/config.yaml").read_text())
+
+    def walk(a, b, path):
+        assert set(a) == set(b), f"{path or 'top level'}: keys {sorted(set(a) ^ set(b))} in only one of them"
+        for key in a:
+            if isinstance(a[key], dict):
+                walk(a[key], b[key], f"{path}{key}.")
+            else:
+                assert a[key] == b[key], f"{path}{key}: schema default {a[key]!r}, config.yaml {b[key]!r}"
+
+    walk(defaults, stated, "")
+
+
 def test_dataclass_and_section_cannot_drift(schema):
     with pytest.raises(ConfigError, match="unknown key"):
         from_dict(MiningConfig, {"bogus": 1})

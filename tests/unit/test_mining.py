@@ -17,10 +17,12 @@ from suti.mining.clusters import (
 )
 from suti.mining.embed import ColorShapeEmbedder, get_embedder
 
+COLOR_SHAPE = MiningConfig(embedder="color_shape", similarity_threshold=0.85)  # training-free, as the micro config
+
 
 @pytest.fixture(scope="module")
 def mined(small_corpus):
-    return mine(tables.read_corpus(small_corpus), MiningConfig(), get_embedder("color_shape"), seed=0)
+    return mine(tables.read_corpus(small_corpus), COLOR_SHAPE, get_embedder("color_shape"), seed=0)
 
 
 def test_mining_quality_at_micro_scale(mined, small_corpus):
@@ -46,7 +48,7 @@ def test_every_image_is_accounted_for(mined, small_corpus):
 
 def test_mining_refuses_ground_truth(small_corpus):
     with pytest.raises(ValueError, match="ground truth"):
-        mine(tables.read_table(small_corpus), MiningConfig(), get_embedder("color_shape"), seed=0)
+        mine(tables.read_table(small_corpus), COLOR_SHAPE, get_embedder("color_shape"), seed=0)
 
 
 def test_split_is_disjoint_exact_and_deterministic(mined):
