@@ -35,7 +35,6 @@ def test_empty_config_gets_every_default(schema):
     assert config["seed"] == 0
     assert config["corpus"]["noise"]["distractor"] == 0.1
     assert from_dict(CorpusConfig, config["corpus"]) == CorpusConfig()
-    assert from_dict(MiningConfig, config["mining"]) == MiningConfig()
     assert from_dict(WorldConfig, config["world"]) == WorldConfig()
 
 

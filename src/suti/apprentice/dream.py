@@ -17,6 +17,7 @@ from suti import streams
 from suti.apprentice.training import make_apprentice_loss
 from suti.diffusion.process import Prediction
 from suti.diffusion.schedules import get_schedule
+from suti.experts.config import subject_seed
 from suti.experts.prompts import class_prompt
 from suti.training.optim import trainable_only
 from suti.training.state import create_train_state, make_train_step
@@ -57,6 +58,4 @@ class DreamSutiTuner:
 
 def dream_suti_key(seed: int, subject: str) -> jax.Array:
     """A subject's fine-tuning noise, fixed by the root seed and the subject's name."""
-    from suti.experts.config import subject_seed
-
     return jax.random.fold_in(jax.random.key(subject_seed(seed, subject)), streams.DREAM_SUTI)

@@ -9,6 +9,8 @@ from typing import Optional, Sequence
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
+from suti.io import atomic_path
+
 
 def encode_png(image: np.ndarray) -> bytes:
     """uint8 [H, W, 3] -> PNG bytes (fast compression: stage tables favour speed over size)."""
@@ -57,7 +59,5 @@ def grid(images: Sequence[np.ndarray], cols: Optional[int] = None, pad: int = 1,
 
 def save_png(image: np.ndarray, path) -> None:
     """Write a uint8 image as a PNG file, atomically."""
-    from suti.io import atomic_path
-
     with atomic_path(path) as tmp:
         Image.fromarray(image).save(tmp, format="PNG")

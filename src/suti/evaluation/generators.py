@@ -11,16 +11,23 @@ fine-tuning on them) and DreamBooth (`train_dreambooth` + `dreambooth_renderer`)
 from __future__ import annotations
 
 import collections
+import dataclasses
 import time
 
+import jax
+import jax.numpy as jnp
 import numpy as np
 
 from suti import world
+from suti.apprentice.dream import DreamSutiTuner, dream_suti_key
 from suti.data import tables
 from suti.data.images import decode_image
-from suti.experts.prompts import class_prompt
-from suti.models.pipeline import TextToImagePipeline
 from suti.diffusion.config import SampleConfig
+from suti.experts.config import subject_seed
+from suti.experts.prompts import class_prompt, instance_prompt
+from suti.experts.store import ExpertShard, save_shard
+from suti.experts.training import ExpertData, train_experts
+from suti.models.pipeline import TextToImagePipeline
 from suti.world import prompts
 
 
@@ -71,10 +78,6 @@ def dream_suti_renderer(pipe, demonstrations: dict, class_of: dict, cfg: SampleC
                         batch_size: int):
     """Dream-SuTI: the apprentice fine-tuned on each subject's demonstrations (`apprentice.dream`), then sampled as
     `apprentice_renderer`; a subject's time covers its fine-tuning and its sampling."""
-    import dataclasses
-
-    from suti.apprentice.dream import DreamSutiTuner, dream_suti_key
-
     tuner = DreamSutiTuner(pipe, tune_cfg)
 
     def render(rows):
@@ -93,16 +96,6 @@ def train_dreambooth(base, demonstrations: dict, class_of: dict, priors: dict, c
     """The optimisation baseline: one DreamBooth expert per subject, fine-tuned on its demonstrations (with prior
     preservation) one subject after another, as a user runs DreamBooth, each subject timed on its own (compilation
     excluded by a one-step warm-up). Returns (ExpertShard, {subject: seconds of fine-tuning})."""
-    import dataclasses
-
-    import jax
-    import jax.numpy as jnp
-
-    from suti.experts.config import subject_seed
-    from suti.experts.store import ExpertShard, save_shard
-    from suti.experts.prompts import instance_prompt
-    from suti.experts.training import ExpertData, train_experts
-
     subjects = sorted(demonstrations)
     tok = base.tokenizer
     meta = [{"subject": s, "class_noun": class_of[s], "identifier": cfg.identifier, "seed": subject_seed(seed, s),

@@ -27,8 +27,8 @@ picture pictures image img close up view new old next top from by for is are som
 
 @dataclasses.dataclass(frozen=True)
 class MiningConfig:
-    embedder: str = "clip+color_shape"   # the defaults are config/config.yaml's (tests/unit/test_config.py)
-    similarity_threshold: float = 0.6    # cosine to the cluster centre for an image to join
+    embedder: str = "color_shape"        # training-free by hand (`mining: {}`); the run's default is the schema's
+    similarity_threshold: float = 0.85   # cosine to the cluster centre for an image to join
     duplicate_threshold: float = 0.03    # mean abs difference of 8x8 thumbnails under which two images are one
     min_cluster_size: int = 3
     heldout_fraction: float = 0.1

@@ -33,7 +33,7 @@ from suti.errors import SutiError
 from suti.models.layers import FrozenParam
 from suti.models.text import IDENTIFIERS, check_identifiers_unused
 from suti.scoring import registry
-from suti.scoring.clip import CONFIG_FILE, WEIGHTS_FILE
+from suti.scoring.clip import CONFIG_FILE, WEIGHTS_FILE, ClipScorer
 from suti.scoring.registry import is_registry_name
 
 BPE_VOCAB = 49408   # open_clip's default BPE tokenizer (SimpleTokenizer): start-of-text 49406, end-of-text 49407
@@ -70,9 +70,7 @@ class ClipTextTower:
     @classmethod
     def _from_registry(cls, model: str, pretrained: str) -> ClipTextTower:
         registry.require_open_clip_weights(model, pretrained, "base.text_tower")  # in a second, before torch
-        import open_clip
-
-        from suti.scoring.clip import ClipScorer
+        import open_clip  # heavy (torch): only for a registry tower
 
         config = open_clip.get_model_config(model)
         if config is None or "text_cfg" not in config:

@@ -39,7 +39,7 @@ def check_identifiers_unused(texts: Iterable[str]) -> set[str]:
 def load_tokenizer(text: str):
     """The tokenizer stored in a model's meta.json: the word-level `Tokenizer` or the CLIP BPE `ClipTokenizer`."""
     if json.loads(text).get("kind") == "clip_bpe":
-        from suti.models.clip_text import ClipTokenizer
+        from suti.models.clip_text import ClipTokenizer  # here: clip_text imports this module (IDENTIFIERS)
 
         return ClipTokenizer.from_json(text)
     return Tokenizer.from_json(text)

@@ -7,6 +7,7 @@ experiment must match, images seen, wall time, hardware and the model's quality 
 
 from __future__ import annotations
 
+import ast
 import hashlib
 import json
 import os
@@ -17,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from suti import io
+from suti import io, world
 from suti.errors import SutiError
 
 PROVENANCE = "provenance.json"
@@ -29,10 +30,6 @@ def world_fingerprint(resolution: int) -> str:
     """sha256 over the world's vocabulary and the code of `suti.world` (its syntax tree without docstrings, so comments
     and formatting do not count): any change to subjects, scenes, captions or the renderer changes it. Code rather
     than renders, so the same world fingerprints the same on every CPU (float rounding may differ across them)."""
-    import ast
-
-    from suti import world
-
     digest = hashlib.sha256(json.dumps([resolution, world.CLASSES, world.COLOURS, world.BACKGROUNDS,
                                         world.COMPANIONS, world.PATTERNS, world.MATERIALS], sort_keys=True).encode())
     for path in sorted(Path(world.__file__).parent.glob("*.py")):

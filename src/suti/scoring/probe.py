@@ -19,6 +19,7 @@ from suti import streams, world
 from suti.config import from_dict
 from suti.errors import SutiError
 from suti.models.layers import groups
+from suti.training.checkpoints import load_meta, load_params
 from suti.world import vocab
 
 HEADS: dict[str, tuple[str, ...]] = {
@@ -189,9 +190,6 @@ def evaluate_probe(graphdef, params, n: int, seed: int, resolution: int, subject
 
 def load_probe(directory):
     """(graphdef, params, meta) of an exported probe."""
-    # orbax is imported here, where a probe is loaded: it costs a second and installs a root log handler at import,
-    # which planning (this module's ProbeConfig) must not pay
-    from suti.training.checkpoints import load_meta, load_params
 
     try:
         meta = load_meta(directory)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pyarrow as pa
+
 from suti import io
 from suti.data import tables
 from suti.evaluation import paper_tables, protocol
@@ -30,8 +32,6 @@ def headline(summary: list[dict]) -> dict:
 
 
 def run(args) -> None:
-    import pyarrow as pa
-
     rows = tables.read_table(args.scores).to_pylist()
     summary = protocol.summarise(rows, n_boot=int(args.params["evaluation"]["bootstrap"]), seed=int(args.params["seed"]))
     io.write_parquet(pa.Table.from_pylist(summary), args.table)

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import tempfile
+
 import numpy as np
 import pyarrow.parquet as pq
 
 from suti import io
+from suti.apprentice.pipeline import ApprenticePipeline
 from suti.config import from_dict
 from suti.data import tables
 from suti.data.images import decode_image, encode_png, grid, save_png
@@ -13,6 +16,9 @@ from suti.errors import SutiError
 from suti.evaluation import generators, plans
 from suti.evaluation.config import EvaluationConfig
 from suti.evaluation.methods import Method, parse_method
+from suti.experts.config import ExpertsSection
+from suti.experts.priors import load_priors
+from suti.models.pipeline import TextToImagePipeline
 from suti.stages.common import add_params_argument, log, progress, write_summary
 
 HELP = "generate a method's evaluation images (SynthBench held-out subjects or DreamBench)"
@@ -74,12 +80,6 @@ def renderer(args, params: dict, cfg: EvaluationConfig, rows: list[dict]):
     method: Method = args.method
     if method.kind == "experts":
         _require(args, "base", "priors", "clusters")
-        import tempfile
-
-        from suti.experts.config import ExpertsSection
-        from suti.models.pipeline import TextToImagePipeline
-        from suti.experts.priors import load_priors
-
         experts = from_dict(ExpertsSection, params["experts"])
         base = TextToImagePipeline.load(args.base)
         class_of = {r["subject"]: r["class_noun"] for r in rows}
@@ -90,23 +90,17 @@ def renderer(args, params: dict, cfg: EvaluationConfig, rows: list[dict]):
         return generators.dreambooth_renderer(shard, experts.identifier, cfg.sample, cfg.batch_size), seconds
     if method.kind == "suti":
         _require(args, "apprentice")
-        from suti.apprentice.pipeline import ApprenticePipeline
-
         pipe = ApprenticePipeline.load(args.apprentice)
         return generators.apprentice_renderer(pipe, demonstrations(args, rows, method.demos), cfg.sample,
                                               cfg.batch_size), {}
     if method.kind == "dreamsuti":
         _require(args, "apprentice")
-        from suti.apprentice.pipeline import ApprenticePipeline
-
         class_of = {r["subject"]: r["class_noun"] for r in rows}
         return generators.dream_suti_renderer(
             ApprenticePipeline.load(args.apprentice), demonstrations(args, rows, method.demos), class_of, cfg.sample,
             cfg.dream_suti, int(params["seed"]), cfg.batch_size), {}
     if method.kind == "base":
         _require(args, "base")
-        from suti.models.pipeline import TextToImagePipeline
-
         return generators.base_renderer(TextToImagePipeline.load(args.base), cfg.sample, cfg.batch_size), {}
     _require(args, "clusters", "corpus")  # the SynthBench oracle renders ground truth
     ids = generators.page_subject_ids(pq.read_table(args.clusters), args.corpus)

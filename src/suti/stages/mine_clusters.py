@@ -14,6 +14,7 @@ from suti.data.images import decode_image, grid, save_png
 from suti.evaluation.mining_quality import mining_quality
 from suti.mining.clusters import MiningConfig, mine
 from suti.mining.embed import USES_CLIP, get_embedder
+from suti.scoring.clip import ClipSpec, load_clip
 from suti.stages.common import add_params_argument, log, progress, write_summary
 
 HELP = "mine subject clusters from the corpus"
@@ -32,8 +33,6 @@ def add_arguments(p) -> None:
 def embedder_for(cfg: MiningConfig, args):
     if cfg.embedder not in USES_CLIP:
         return get_embedder(cfg.embedder)
-    from suti.scoring.clip import ClipSpec, load_clip
-
     return get_embedder(cfg.embedder, scorer=load_clip(from_dict(ClipSpec, args.params["scoring"]["clip"]), args.scorer))
 
 

@@ -2,40 +2,26 @@
 
 from __future__ import annotations
 
-import dataclasses
 import shutil
 import time
 
 import numpy as np
 
+from suti.apprentice.config import ApprenticeConfig
 from suti.apprentice.pipeline import ApprenticePipeline, generate
 from suti.apprentice.training import ApprenticeData, init_apprentice, train_apprentice
 from suti.config import from_dict
 from suti.data import tables
 from suti.data.images import decode_image, grid, save_png
+from suti.diffusion.config import SampleConfig
 from suti.errors import SutiError
 from suti.models.pipeline import TextToImagePipeline
 from suti.stages.common import add_params_argument, log, write_summary
 from suti.training.checkpoints import Checkpointer, export_model
-from suti.diffusion.config import SampleConfig
-from suti.training.config import TrainConfig
 from suti.training.fingerprint import fingerprint, resumable_dir
 from suti.world import prompts
 
 HELP = "train the apprentice on one tau's filtered expert samples"
-
-
-@dataclasses.dataclass(frozen=True)
-class ApprenticeConfig:
-    """Config `apprentice`."""
-
-    taus: tuple = (None, 0.1)         # one apprentice per tau (values of filter.taus)
-    main_tau: float | None = 0.1      # the apprentice of the main comparison (read by the evaluation)
-    max_demos: int = 5                # demonstrations per example: K uniform in 1..max_demos
-    demos: int = 3                    # demonstrations per subject in the main comparison
-    demo_ablation: tuple = (1, 2, 3, 4, 5)
-    train: TrainConfig = TrainConfig()
-    sample: SampleConfig = SampleConfig(steps=25)   # the preview grid
 
 
 def add_arguments(p) -> None:
