@@ -201,7 +201,8 @@ MULTI_DEVICE = textwrap.dedent("""
 
 
 def test_multi_device_training_shards_experts_and_matches_one_device():
-    env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=4", PYTHONWARNINGS="ignore")
+    flags = f"--xla_force_host_platform_device_count=4 {os.environ.get('XLA_FLAGS', '')}".strip()  # + the suite's
+    env = dict(os.environ, XLA_FLAGS=flags, PYTHONWARNINGS="ignore")
     code = MULTI_DEVICE.format(here=str(Path(__file__).parent))
     r = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=600)
     assert r.returncode == 0, r.stderr[-3000:]
