@@ -97,8 +97,9 @@ def stage_run(stage: str, params: dict, **tags) -> Iterator[Run]:
         yield Run()
         return
     spool = os.environ.get(SPOOL_ENV)
+    private = not spool  # no workflow to publish it later: a private spool, published below
     with contextlib.ExitStack() as stack:
-        if not spool:  # no workflow to publish it later: a private spool, published below
+        if private:
             spool = stack.enter_context(tempfile.TemporaryDirectory(prefix="suti-run-"))
         record, folder = _new_record(stage, params, tags), _staging_folder(Path(spool), stage)
         run = Run(record, folder)
@@ -113,7 +114,7 @@ def stage_run(stage: str, params: dict, **tags) -> Iterator[Run]:
             record["end_ms"] = _now_ms()
             (folder / RECORD).write_text(json.dumps(record))
             folder.rename(folder.with_name(folder.name.removeprefix(".")))  # complete: publishable
-            if not os.environ.get(SPOOL_ENV):
+            if private:
                 publish(spool)
 
 
