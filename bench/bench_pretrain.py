@@ -2,12 +2,15 @@
 pretraining step and of the CLIP's, each end to end (rendering the stream batch included) and the step alone, so the
 pretraining budget in config/pretrain.yaml can be sized for the hardware at hand.
 
-Run: `python bench/bench_pretrain.py [--steps 10]`; writes bench/out/pretrain.json.
+Run: `python bench/bench_pretrain.py [--steps 10] [--config config/pretrain.yaml ...]`; writes
+bench/out/pretrain.json. An accelerator's overlay (`--config config/pretrain.yaml config/pretrain-accelerator.yaml`)
+measures its batch sizes and `pretrain.render_workers`.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import time
 
@@ -16,7 +19,7 @@ import jax.numpy as jnp
 import yaml
 
 from suti import io
-from suti.config import default_config, deep_update, from_dict
+from suti.config import deep_update, default_config, from_dict
 from suti.diffusion.process import Prediction
 from suti.diffusion.schedules import get_schedule
 from suti.models.clip_text import ClipTextTower
@@ -30,7 +33,8 @@ from suti.training.t2i import make_t2i_loss
 
 
 def base_rates(config: dict, pre: PretrainConfig, steps: int) -> dict:
-    """images/s of the base pretraining step: rendering + step, and the step alone on one fixed batch."""
+    """images/s of the base pretraining step: rendering + step (in the steady state, once the render workers' head
+start is used up), and the step alone on one fixed batch."""
     resolution, s = config["world"]["resolution"], config["scorer"]
     cfg = from_dict(BaseConfig, config["base"])
     tower = ClipTextTower.random(s["width"], s["layers"], s["width"] // s["head_width"], s["context_length"])
@@ -42,15 +46,19 @@ def base_rates(config: dict, pre: PretrainConfig, steps: int) -> dict:
                             jnp.asarray(tokenizer.encode([""])[0]), train.min_snr_gamma)
     tx = make_optimizer(train)
     step_fn, state = make_train_step(loss_fn, tx, train.ema_decay), create_train_state(params, tx)
-    batches = pretrain_base.stream_batches(tokenizer, pre.seed, train.batch_size, resolution, cfg.heldout_combos)
-    state, m = step_fn(state, batches(0), jax.random.key(0))
+    batches = pretrain_base.stream_batches(tokenizer, dataclasses.replace(cfg, train=train), pre.seed, resolution,
+                                           pre.render_workers)
+    warm = 1 + batches.ahead  # the compile, then the batches the workers made meanwhile: time the steady state
+    for i in range(warm):
+        state, m = step_fn(state, batches(i), jax.random.key(i))
     jax.block_until_ready(m["loss"])
     start = time.perf_counter()
-    for i in range(steps):
-        state, m = step_fn(state, batches(i + 1), jax.random.key(i))
+    for i in range(warm, warm + steps):
+        state, m = step_fn(state, batches(i), jax.random.key(i))
     jax.block_until_ready(m["loss"])
     end_to_end = steps * train.batch_size / (time.perf_counter() - start)
-    fixed = batches(0)
+    fixed = batches(warm + steps)
+    batches.close()
     start = time.perf_counter()
     for i in range(steps):
         state, m = step_fn(state, fixed, jax.random.key(i))
@@ -64,33 +72,39 @@ def clip_rates(config: dict, pre: PretrainConfig, steps: int) -> dict:
     import open_clip
     import torch
 
-    from suti.scoring.clip_training import build_model
+    from suti.scoring.clip_training import build_model, training_device
 
-    cfg = clip_config(config["scorer"], pre.clip)
-    model, batches = build_model(cfg, config["world"]["resolution"], 0), clip_batches(cfg, pre.seed, 32)
+    cfg, resolution, device = clip_config(config["scorer"], pre.clip), config["world"]["resolution"], training_device()
+    model = build_model(cfg, resolution, 0).to(device)
     opt, loss_fn = torch.optim.AdamW(model.parameters(), lr=1e-4), open_clip.ClipLoss()
-    start = None
-    for i in range(steps + 1):
-        if i == 1:
-            start = time.perf_counter()
-        x, t = batches(i)
-        loss = loss_fn(*model(x, t))
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
+    start, batches, pool = None, *clip_batches(cfg, pre.seed, resolution, pre.render_workers)
+    warm = 1 + pool.ahead  # as base_rates: time the steady state
+    with pool:
+        for i in range(warm + steps):
+            if i == warm:
+                start = time.perf_counter()
+            x, t = batches(i)
+            loss = loss_fn(*model(x.to(device), t.to(device)))
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            loss.item()  # as fit_clip: one sync per step
     return {"clip_images_per_s": steps * cfg.batch_size / (time.perf_counter() - start), "clip_batch": cfg.batch_size,
-            "torch_device": "cpu"}
+            "torch_device": device}
 
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__)
     p.add_argument("--steps", type=int, default=10, help="timed steps of each")
+    p.add_argument("--config", nargs="+", default=["config/pretrain.yaml"], help="overlays on config/config.yaml")
     p.add_argument("--out", default="bench/out/pretrain.json")
     args = p.parse_args()
-    with open("config/pretrain.yaml") as f:
-        config = deep_update(default_config(), yaml.safe_load(f))
+    config = default_config()
+    for path in args.config:
+        with open(path) as f:
+            config = deep_update(config, yaml.safe_load(f))
     pre = from_dict(PretrainConfig, config["pretrain"])
-    out = {"jax_devices": [str(d) for d in jax.devices()], "cpus": os.cpu_count(),
+    out = {"jax_devices": [str(d) for d in jax.devices()], "cpus": os.cpu_count(), "render_workers": pre.render_workers,
            **base_rates(config, pre, args.steps), **clip_rates(config, pre, args.steps)}
     for key, value in out.items():
         print(f"{key}: {value:.1f}" if isinstance(value, float) else f"{key}: {value}")

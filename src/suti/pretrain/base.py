@@ -5,6 +5,8 @@ probe) is measured during training at fixed milestones."""
 
 from __future__ import annotations
 
+import functools
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -29,14 +31,16 @@ def stream_tokenizer(mcfg: ModelConfig, seed: int):
     return build_tokenizer(mcfg, captions + prompts.vocabulary_texts())
 
 
-def stream_batches(tokenizer, seed: int, batch_size: int, resolution: int, heldout_combos):
-    """batch_fn(step) -> {"images" [-1, 1], "tokens"}: fresh captioned renders every step."""
+def training_batch(tokenizer, rendered: dict) -> dict:
+    """{"images" [-1, 1], "tokens"}: a stream batch as the train step takes it."""
+    return {"images": to_unit_range(rendered["images"]), "tokens": tokenizer.encode(rendered["captions"])}
 
-    def batch_fn(step):
-        b = stream.batch(seed, streams.PRETRAIN_BASE, step, batch_size, resolution, heldout_combos)
-        return {"images": to_unit_range(b["images"]), "tokens": tokenizer.encode(b["captions"])}
 
-    return batch_fn
+def stream_batches(tokenizer, cfg, seed: int, resolution: int, workers: int = 0) -> stream.RenderPool:
+    """batch_fn(step) -> training batch of the base model's render stream (fresh captioned renders every step; the
+    held-out (class, background) pairs never drawn), made ahead by `workers` processes; close it when done."""
+    return stream.RenderPool(workers, seed, streams.PRETRAIN_BASE, cfg.train.batch_size, resolution,
+                             cfg.heldout_combos, functools.partial(training_batch, tokenizer))
 
 
 def init(mcfg: ModelConfig, seed: int, tower: ClipTextTower | None):
@@ -46,12 +50,12 @@ def init(mcfg: ModelConfig, seed: int, tower: ClipTextTower | None):
     return tokenizer, graphdef, params
 
 
-def train_segment(graphdef, params, tokenizer, cfg, seed: int, resolution: int, ckpt, stop_at: int):
-    """Train (resuming from `ckpt`) up to step `stop_at`; returns (state, history). `params` (the fresh model, the
-    template a resume restores into) is copied: the train step donates its state's buffers."""
+def train_segment(graphdef, params, tokenizer, cfg, seed: int, batches, ckpt, stop_at: int):
+    """Train on `batches` (`stream_batches`), resuming from `ckpt`, up to step `stop_at`; returns (state, history).
+    `params` (the fresh model, the template a resume restores into) is copied: the train step donates its state's
+    buffers."""
     params = jax.tree.map(jnp.copy, params)
-    batch_fn = stream_batches(tokenizer, seed, cfg.train.batch_size, resolution, [tuple(c) for c in cfg.heldout_combos])
-    return fit_t2i(graphdef, params, batch_fn, tokenizer.encode([""])[0], cfg.diffusion, cfg.train, seed, ckpt,
+    return fit_t2i(graphdef, params, batches, tokenizer.encode([""])[0], cfg.diffusion, cfg.train, seed, ckpt,
                    stop_at, desc="pretrain_base")
 
 

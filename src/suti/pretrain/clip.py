@@ -4,33 +4,52 @@ held-out identities."""
 
 from __future__ import annotations
 
+import functools
 import itertools
 
 import numpy as np
 
 from suti import streams, world
 from suti.pretrain import stream
-from suti.scoring.clip_training import ScorerConfig, fit_clip, retrieval_accuracy, to_tensor, tokenize
+from suti.scoring.clip_training import (
+    ScorerConfig,
+    fit_clip,
+    retrieval_accuracy,
+    to_tensor,
+    tokenize,
+)
 from suti.world import prompts, vocab
 
 SCENE_BACKGROUNDS = tuple(b for b in vocab.BACKGROUNDS if b != "studio")  # the ones a prompt names
 
 
-def stream_batches(cfg: ScorerConfig, seed: int, resolution: int):
-    """batch_fn(step) -> (pixels, tokens) of the CLIP's stream (fresh renders every step)."""
+def tokenized(context_length: int, rendered: dict) -> tuple:
+    """(images uint8, token ids as numpy): the slow half of a batch (open_clip's tokenizer), made in a worker."""
+    return rendered["images"], tokenize(rendered["captions"], context_length).numpy()
+
+
+def stream_batches(cfg: ScorerConfig, seed: int, resolution: int, workers: int = 0):
+    """(batch_fn(step) -> (pixels, tokens) of the CLIP's stream: fresh renders every step, made ahead by `workers`
+    processes; the pool to close when done)."""
+    import torch
+
+    pool = stream.RenderPool(workers, seed, streams.PRETRAIN_CLIP, cfg.batch_size, resolution,
+                             prepare=functools.partial(tokenized, cfg.context_length))
 
     def batch_fn(step):
-        b = stream.batch(seed, streams.PRETRAIN_CLIP, step, cfg.batch_size, resolution)
-        return to_tensor(b["images"]), tokenize(b["captions"], cfg.context_length)
+        images, tokens = pool(step)
+        return to_tensor(images), torch.from_numpy(tokens)
 
-    return batch_fn
+    return batch_fn, pool
 
 
 def pretrain_clip(cfg: ScorerConfig, seed: int, resolution: int, bar=None, ckpt_dir=None, checkpoint_every=250,
-                  stop_at=None):
-    """(model, history): the small CLIP trained for cfg.steps on the stream, resumable from `ckpt_dir`."""
-    return fit_clip(cfg, resolution, stream_batches(cfg, seed, resolution), seed, bar, ckpt_dir, stop_at,
-                    checkpoint_every)
+                  stop_at=None, workers: int = 0):
+    """(model, history): the small CLIP trained for cfg.steps on the stream, resumable from `ckpt_dir`; `workers`
+    processes render ahead (for an accelerator)."""
+    batch_fn, pool = stream_batches(cfg, seed, resolution, workers)
+    with pool:
+        return fit_clip(cfg, resolution, batch_fn, seed, bar, ckpt_dir, stop_at, checkpoint_every)
 
 
 def heldout_renders(n: int, seed: int, resolution: int) -> dict:

@@ -9,11 +9,12 @@ from __future__ import annotations
 import dataclasses
 
 from suti.config import from_dict
+from suti.diffusion.config import SampleConfig
 from suti.pretrain.release import clip_architecture
 from suti.scoring.clip_training import ScorerConfig
 from suti.scoring.probe import ProbeConfig
-from suti.diffusion.config import SampleConfig
 from suti.training.config import TrainConfig
+
 
 @dataclasses.dataclass(frozen=True)
 class ClipBudget:
@@ -47,6 +48,7 @@ class BaseBudget:
 @dataclasses.dataclass(frozen=True)
 class PretrainConfig:
     seed: int = 1                 # the pretraining world seed and RNG root (identities >= pretrain.stream.FIRST_ID)
+    render_workers: int = 0       # processes rendering the stream ahead (0: the trainer renders; for accelerators)
     clip: ClipBudget = ClipBudget()
     probe: ProbeBudget = ProbeBudget()
     base: BaseBudget = BaseBudget()

@@ -62,16 +62,17 @@ def hardware() -> dict:
     import jax
 
     return {"machine": platform.machine(), "cpus": os.cpu_count(), "jax_devices": [str(d) for d in jax.devices()],
-            "python": platform.python_version()}
+            "device_kind": jax.devices()[0].device_kind, "python": platform.python_version()}
 
 
 def provenance(name: str, architecture: dict, resolution: int, config: dict, images_seen: int, seconds: float,
                quality: dict, **extra) -> dict:
-    """The provenance record of a released model."""
-    return dict(name=name, git_commit=git_commit(), config_hash=config_hash(config), config=config,
-                world_fingerprint=world_fingerprint(resolution), resolution=resolution, architecture=architecture,
-                images_seen=int(images_seen), wall_seconds=float(seconds), hardware=hardware(), quality=quality,
-                **extra)
+    """The provenance record of a released model; `extra` adds keys or overrides them (the `hardware` it trained on,
+    when that was not this machine)."""
+    record = dict(name=name, git_commit=git_commit(), config_hash=config_hash(config), config=config,
+                  world_fingerprint=world_fingerprint(resolution), resolution=resolution, architecture=architecture,
+                  images_seen=int(images_seen), wall_seconds=float(seconds), hardware=hardware(), quality=quality)
+    return dict(record, **extra)
 
 
 def release(source: str | Path, target: str | Path, record: dict, half: bool = False) -> None:

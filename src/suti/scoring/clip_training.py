@@ -75,6 +75,14 @@ def build_model(cfg: ScorerConfig, resolution: int, seed: int):
     return open_clip.CLIP(**model_config(cfg, resolution))
 
 
+def training_device() -> str:
+    """Where the CLIP trains: the first CUDA GPU if torch sees one (results match a CPU run's up to float
+    rounding), else the CPU."""
+    import torch
+
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
 def _lr_at(step: int, cfg: ScorerConfig) -> float:
     """Linear warm-up, then cosine decay to 10% (as the JAX models)."""
     if step < cfg.warmup_steps:
@@ -113,7 +121,8 @@ def fit_clip(cfg: ScorerConfig, resolution: int, batch_fn, seed: int, bar=None, 
     import open_clip
     import torch
 
-    model = build_model(cfg, resolution, seed)
+    device = training_device()
+    model = build_model(cfg, resolution, seed).to(device)
     loss_fn = open_clip.ClipLoss()
     decay = [p for n, p in model.named_parameters() if p.ndim >= 2 and "embedding" not in n]
     rest = [p for n, p in model.named_parameters() if not (p.ndim >= 2 and "embedding" not in n)]
@@ -128,7 +137,8 @@ def fit_clip(cfg: ScorerConfig, resolution: int, batch_fn, seed: int, bar=None, 
         x, tokens = batch_fn(step)
         gen = torch.Generator().manual_seed(seed * 1_000_003 + step)
         flip = torch.rand(len(x), generator=gen) < 0.5  # horizontal flips: captions never say left or right
-        x = torch.where(flip[:, None, None, None], x.flip(-1), x)
+        x = torch.where(flip[:, None, None, None], x.flip(-1), x).to(device, non_blocking=True)
+        tokens = tokens.to(device, non_blocking=True)
         for group in opt.param_groups:
             group["lr"] = _lr_at(step, cfg)
         image_features, text_features, logit_scale = model(x, tokens)
@@ -142,20 +152,20 @@ def fit_clip(cfg: ScorerConfig, resolution: int, batch_fn, seed: int, bar=None, 
         history.append({"step": step + 1, "loss": loss.item()})
         if bar is not None:
             bar.update(1)
-            bar.set_postfix(loss=f"{float(loss):.3f}", refresh=False)
+            bar.set_postfix(loss=f"{history[-1]['loss']:.3f}", refresh=False)
         if ckpt_dir and ((step + 1) % checkpoint_every == 0 or step + 1 == cfg.steps):
             _save(ckpt_dir, step + 1, model, opt)
     model.eval()
-    return model, history
+    return model.cpu(), history
 
 
 def _save(directory, step: int, model, opt) -> None:
     """Model and AdamW state at `step` as one safetensors file, replacing the previous save atomically."""
     from safetensors.torch import save_file
 
-    tensors = {f"model.{k}": v.detach().contiguous() for k, v in model.state_dict().items()}
+    tensors = {f"model.{k}": v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
     for i, state in opt.state_dict()["state"].items():
-        tensors.update({f"opt.{i}.{k}": v.detach().contiguous() for k, v in state.items()})
+        tensors.update({f"opt.{i}.{k}": v.detach().cpu().contiguous() for k, v in state.items()})
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     tmp = directory / "state.safetensors.tmp"

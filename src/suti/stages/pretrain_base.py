@@ -17,6 +17,7 @@ from suti.models.clip_text import ClipTextTower
 from suti.models.pipeline import TextToImagePipeline
 from suti.models.t2i import param_counts
 from suti.pretrain import base as pretrain_base
+from suti.pretrain import release
 from suti.pretrain.config import PretrainConfig
 from suti.scoring.probe import load_probe
 from suti.stages.common import add_params_argument, log, write_summary
@@ -49,9 +50,9 @@ def run(args) -> None:
     curve = json.loads(curve_path.read_text()) if curve_path.exists() else []  # points of a killed run survive
     probe = load_probe(args.probe)[:2]
     start, history = time.perf_counter(), []
+    batches = pretrain_base.stream_batches(tokenizer, cfg, pre.seed, resolution, pre.render_workers)
     for stop in pretrain_base.milestones(cfg.train.steps, pre.base.curve_every):
-        state, segment = pretrain_base.train_segment(graphdef, params, tokenizer, cfg, pre.seed, resolution, ckpt,
-                                                     stop)
+        state, segment = pretrain_base.train_segment(graphdef, params, tokenizer, cfg, pre.seed, batches, ckpt, stop)
         history += segment
         if any(p["step"] == stop for p in curve):
             continue
@@ -62,6 +63,7 @@ def run(args) -> None:
                           train_seconds=time.perf_counter() - start))
         log.info("learning curve at %d images: %s", stop * cfg.train.batch_size, point)
         io.write_json(curve, curve_path)
+    batches.close()
     seconds = time.perf_counter() - start
     pipe = TextToImagePipeline(graphdef, state["ema"], tokenizer, mcfg, cfg.diffusion)
     final = final_quality(pipe, probe, cfg, pre, resolution)
@@ -75,7 +77,7 @@ def run(args) -> None:
     n_params, n_frozen = param_counts(pipe.params)
     write_summary(dict(final, learning_curve=curve, images_seen=cfg.train.steps * cfg.train.batch_size,
                        params=n_params, frozen_params=n_frozen, steps=cfg.train.steps, train_seconds=seconds,
-                       loss_curve=history), args.summary, figures=(args.samples,))
+                       hardware=release.hardware(), loss_curve=history), args.summary, figures=(args.samples,))
 
 
 def final_quality(pipe, probe, cfg, pre, resolution: int) -> dict:

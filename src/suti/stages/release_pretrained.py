@@ -45,7 +45,8 @@ def run(args) -> None:
         summary = json.loads(Path(getattr(args, f"{name}_summary")).read_text())
         prov = release.provenance(f"suti-pretrained-{name}", architectures[name], resolution, params,
                                   summary["images_seen"], summary["train_seconds"],
-                                  {k: summary[k] for k in keys if k in summary}, seed=params["pretrain"]["seed"])
+                                  {k: summary[k] for k in keys if k in summary}, seed=params["pretrain"]["seed"],
+                                  **({"hardware": summary["hardware"]} if "hardware" in summary else {}))
         target = Path(args.out) / name
         release.release(getattr(args, name), target, prov, half=True)
         record[name] = {"path": str(target), "world_fingerprint": prov["world_fingerprint"],

@@ -61,16 +61,20 @@ def train_loop(
     bar = tqdm(total=cfg.steps, initial=start, desc=desc, file=sys.stderr, mininterval=1.0, dynamic_ncols=True)
     for step in range(start, end):
         state, metrics = train_step(state, batch_fn(step), jax.random.fold_in(rng, step))
-        loss = float(metrics["loss"])
-        if not math.isfinite(loss):
-            bar.close()
-            where = f"step {last_good} in {ckpt.directory}" if last_good is not None else "none"
-            raise TrainingDiverged(f"loss became {loss} at step {step}; last good checkpoint: {where}; "
-                                   f"lower the learning rate or raise warm-up")
         window_steps += 1
         bar.update(1)
         done = step + 1
-        if done % cfg.log_every == 0 or done == end:
+        logs, saves = done % cfg.log_every == 0 or done == end, ckpt is not None and (
+            done % cfg.checkpoint_every == 0 or done == cfg.steps)
+        if not (logs or saves):
+            continue  # reading the loss waits for the step: an accelerator runs ahead until a log or a save
+        loss = float(metrics["loss"])
+        if not math.isfinite(loss):  # checked before every save, so a checkpoint is never of a diverged state
+            bar.close()
+            where = f"step {last_good} in {ckpt.directory}" if last_good is not None else "none"
+            raise TrainingDiverged(f"loss became {loss} by step {done}; last good checkpoint: {where}; "
+                                   f"lower the learning rate or raise warm-up")
+        if logs:
             elapsed = time.perf_counter() - window_start
             rate = window_steps * per_step / max(elapsed, 1e-9)
             row = {"step": done, "loss": loss, "grad_norm": float(metrics["grad_norm"]), "examples_per_s": rate}
@@ -78,7 +82,7 @@ def train_loop(
             bar.set_postfix(loss=f"{loss:.4f}", ex_s=f"{rate:.0f}")
             log.info("%s step %d loss %.4f grad_norm %.3f %.1f examples/s", desc, done, loss, row["grad_norm"], rate)
             window_start, window_steps = time.perf_counter(), 0
-        if ckpt is not None and (done % cfg.checkpoint_every == 0 or done == cfg.steps):
+        if saves:
             ckpt.save(done, state)
             last_good = done
     bar.close()
