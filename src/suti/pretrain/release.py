@@ -103,8 +103,11 @@ def to_half(folder: Path) -> None:
     for path in folder.glob("*.safetensors"):
         save_file({k: half(v) for k, v in load_file(str(path)).items()}, str(path))
     if (folder / "params").is_dir():
+        here = jax.sharding.SingleDeviceSharding(jax.devices()[0])  # saved on an accelerator, read back on a CPU
         with ocp.StandardCheckpointer() as ckptr:
-            tree = ckptr.restore((folder / "params").resolve())
+            saved = ckptr.metadata((folder / "params").resolve()).item_metadata
+            like = jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=here), saved)
+            tree = ckptr.restore((folder / "params").resolve(), like)
         shutil.rmtree(folder / "params")
         with ocp.StandardCheckpointer() as ckptr:
             ckptr.save((folder / "params").resolve(), jax.tree.map(half, tree))
