@@ -6,7 +6,9 @@ Config flows one way: config/*.yaml -> `validate` (defaults, one-line errors) ->
 
 from __future__ import annotations
 
+import copy
 import dataclasses
+import functools
 import json
 import os
 import typing
@@ -16,7 +18,6 @@ from typing import Any
 import yaml
 
 from suti.errors import SutiError
-
 
 PREFIX = "config error: "
 
@@ -89,6 +90,40 @@ def validate(config: dict, schema: dict) -> dict:
         key = ".".join(str(p) for p in deepest.absolute_path if not isinstance(p, int))
         raise ConfigError(_describe(deepest), key or None)
     return config
+
+
+SCHEMA = Path(__file__).resolve().parents[2] / "workflow" / "schemas" / "config.schema.yaml"
+
+
+def fill_defaults(instance: dict, schema: dict) -> dict:
+    """`instance` with the schema's defaults filled in where keys are absent, recursively (as `validate` does, without
+    checking anything, so that it needs no jsonschema)."""
+    for key, sub in schema.get("properties", {}).items():
+        if key not in instance and "default" in sub:
+            instance[key] = copy.deepcopy(sub["default"])
+        if isinstance(instance.get(key), dict):
+            fill_defaults(instance[key], sub)
+    return instance
+
+
+@functools.cache
+def _schema_defaults() -> dict:
+    return fill_defaults({}, load_schema(SCHEMA))
+
+
+def schema_default(path: str):
+    """The schema's default at a dotted path (`"probe.steps"`). The schema is the one source of defaults: the section
+    dataclasses read theirs from it, and config/config.yaml states the same values (a test checks)."""
+    value = _schema_defaults()
+    for key in path.split("."):
+        value = value[key]
+    return tuple(value) if isinstance(value, list) else copy.deepcopy(value)
+
+
+def from_schema(cls: type[T], path: str, **overrides) -> T:
+    """Dataclass `cls` holding the schema's defaults of section `path` (`"base.train"`), with `overrides`: how code
+    and tests build a config a section would give."""
+    return from_dict(cls, deep_update(schema_default(path), overrides))
 
 
 def display_path(path: str | Path) -> str:

@@ -11,7 +11,7 @@ import pyarrow.parquet as pq
 
 PARAMS = json.dumps({"seed": 0, "world": {"resolution": 32, "n_subjects": 1000, "n_distractor_subjects": 20},
                      "corpus": {"n_pages": 6, "n_shards": 2},
-                     "mining": {"heldout_fraction": 0.2}})
+                     "mining": {"heldout_fraction": 0.2, "embedder": "color_shape", "similarity_threshold": 0.85}})
 
 
 def suti(*args):

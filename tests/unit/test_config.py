@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import re
 
 import pytest
@@ -12,14 +13,26 @@ from suti.config import (
     ConfigError,
     deep_update,
     from_dict,
+    from_schema,
     load_config,
     load_schema,
     load_yaml,
     parse_params,
+    schema_default,
     validate,
 )
+from suti.apprentice.config import ApprenticeConfig
 from suti.data.corpus import CorpusConfig
+from suti.evaluation.config import EvaluationConfig
+from suti.experts.config import ExpertsSection
 from suti.mining.clusters import MiningConfig
+from suti.scoring.clip import ClipSpec
+from suti.scoring.clip_training import ScorerConfig
+from suti.scoring.dino import DinoSpec
+from suti.scoring.filtering import FilterConfig
+from suti.scoring.probe import ProbeConfig
+from suti.training.base_model import BaseConfig
+from suti.training.config import TrainConfig
 from suti.world.config import WorldConfig
 
 SCHEMA_PATH = "workflow/schemas/config.schema.yaml"
@@ -85,11 +98,28 @@ def test_the_default_config_states_every_schema_default(repo, schema):
     walk(defaults, stated, "")
 
 
-def test_dataclass_and_section_cannot_drift(schema):
+SECTIONS = {  # every config section with its dataclass
+    "world": WorldConfig, "corpus": CorpusConfig, "mining": MiningConfig, "probe": ProbeConfig,
+    "scorer": ScorerConfig, "base": BaseConfig, "experts": ExpertsSection, "filter": FilterConfig,
+    "evaluation": EvaluationConfig, "apprentice": ApprenticeConfig, "scoring.clip": ClipSpec,
+    "scoring.dino": DinoSpec,
+}
+
+
+@pytest.mark.parametrize("section", sorted(SECTIONS))
+def test_each_section_dataclass_has_the_schemas_keys_and_defaults(schema, section):
+    """One source of defaults: a section's dataclass built with no arguments equals the schema's defaults for it
+    (they read them from the schema; WorldConfig states its own, as suti.world is fingerprinted, and is checked)."""
+    cls, defaults = SECTIONS[section], schema_default(section)
+    assert set(defaults) == {f.name for f in dataclasses.fields(cls)}, f"{section}: keys differ"
+    assert cls() == from_dict(cls, defaults), f"{section}: a dataclass default differs from the schema's"
     with pytest.raises(ConfigError, match="unknown key"):
-        from_dict(MiningConfig, {"bogus": 1})
-    for section, cls in (("corpus", CorpusConfig), ("mining", MiningConfig), ("world", WorldConfig)):
-        assert set(schema["properties"][section]["properties"]) == set(cls.__dataclass_fields__)
+        from_dict(cls, {"bogus": 1})
+
+
+def test_from_schema_builds_a_section_with_overrides():
+    train = from_schema(TrainConfig, "experts.train", steps=3)
+    assert train.steps == 3 and train.learning_rate == schema_default("experts.train.learning_rate")
 
 
 def test_every_schema_property_is_described(schema):

@@ -93,7 +93,8 @@ def tiny_clip(tmp_path_factory):
     rng = np.random.default_rng(0)
     images = rng.integers(0, 255, (16, 32, 32, 3), dtype=np.uint8)
     captions = [f"a photo of a {c} mug" for c in ["red", "blue", "green", "pink"] * 4]
-    cfg = ScorerConfig(embed_dim=16, width=32, layers=1, patch_size=8, steps=3, batch_size=8, warmup_steps=1)
+    cfg = ScorerConfig(embed_dim=16, width=32, layers=1, image_tower="vit", patch_size=8, context_length=32, steps=3,
+                       batch_size=8, warmup_steps=1)
     model, history = train_clip(cfg, images, captions, seed=0)
     out = tmp_path_factory.mktemp("clip") / "model"
     export_clip(model, cfg, 32, out, {})
@@ -177,7 +178,8 @@ def test_jax_clip_text_tower_equals_open_clip(tmp_path):
 
     rng = np.random.default_rng(1)
     captions = ["a photo of a red mug on the beach", "a blue ball", "", "my teal striped vase in the snow"]
-    cfg = ScorerConfig(embed_dim=16, width=64, layers=2, head_width=16, patch_size=8, context_length=12, steps=2,
+    cfg = ScorerConfig(embed_dim=16, width=64, layers=2, head_width=16, image_tower="vit", patch_size=8,
+                       context_length=12, steps=2,
                        batch_size=4, warmup_steps=1)  # 4 heads, 2 layers: the head split and the stacking are checked
     model, _ = train_clip(cfg, rng.integers(0, 255, (4, 32, 32, 3), dtype=np.uint8), captions, seed=0)
     export_clip(model, cfg, 32, tmp_path / "clip", {})

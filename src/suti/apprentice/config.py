@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 
+from suti.config import from_schema, schema_default
 from suti.diffusion.config import SampleConfig
 from suti.training.config import TrainConfig
 
@@ -12,10 +13,11 @@ from suti.training.config import TrainConfig
 class ApprenticeConfig:
     """Config `apprentice`."""
 
-    taus: tuple = (None, 0.1)         # one apprentice per tau (values of filter.taus)
-    main_tau: float | None = 0.1      # the apprentice of the main comparison (read by the evaluation)
-    max_demos: int = 5                # demonstrations per example: K uniform in 1..max_demos
-    demos: int = 3                    # demonstrations per subject in the main comparison
-    demo_ablation: tuple = (1, 2, 3, 4, 5)
-    train: TrainConfig = TrainConfig()
-    sample: SampleConfig = SampleConfig(steps=25)   # the preview grid
+    taus: tuple = schema_default("apprentice.taus")  # one apprentice per tau (values of filter.taus)
+    # the apprentice of the main comparison (read by the evaluation)
+    main_tau: float | None = schema_default("apprentice.main_tau")
+    max_demos: int = schema_default("apprentice.max_demos")  # demonstrations per example: K uniform in 1..max_demos
+    demos: int = schema_default("apprentice.demos")  # demonstrations per subject in the main comparison
+    demo_ablation: tuple = schema_default("apprentice.demo_ablation")
+    train: TrainConfig = from_schema(TrainConfig, "apprentice.train")
+    sample: SampleConfig = from_schema(SampleConfig, "apprentice.sample")  # the preview grid

@@ -15,6 +15,7 @@ import numpy as np
 import pyarrow as pa
 
 from suti import streams, world
+from suti.config import from_schema, schema_default
 from suti.data import tables
 from suti.data.images import encode_png
 from suti.data.ingest import IngestLimits
@@ -25,27 +26,30 @@ from suti.world.config import WorldConfig
 class NoiseConfig:
     """Per-image probabilities of each kind of web noise."""
 
-    distractor: float = 0.1      # per genuine image: add one image of another subject to the page
-    near_duplicate: float = 0.08  # per genuine image: add a near copy of it
-    caption_miss: float = 0.1    # caption that does not mention the subject
-    corrupt_bytes: float = 0.02  # undecodable image bytes
-    empty_caption: float = 0.02
+    # per genuine image: add one image of another subject to the page
+    distractor: float = schema_default("corpus.noise.distractor")
+    near_duplicate: float = schema_default("corpus.noise.near_duplicate")  # per genuine image: add a near copy of it
+    caption_miss: float = schema_default("corpus.noise.caption_miss")  # caption that does not mention the subject
+    corrupt_bytes: float = schema_default("corpus.noise.corrupt_bytes")  # undecodable image bytes
+    empty_caption: float = schema_default("corpus.noise.empty_caption")
 
 
 @dataclasses.dataclass(frozen=True)
 class CorpusConfig:
-    source: str = "synthbench"            # "synthbench" | "folder" | "manifest"
-    path: str = ""                        # the folder or manifest, for real corpora
-    root: str = ""                        # real corpora: nothing outside it is opened ("" = the folder / manifest's)
-    max_pixels: int = 40_000_000          # real corpora: larger images are skipped (decompression bombs)
-    max_file_mb: float = 64.0             # real corpora: larger image files are skipped
-    max_caption_chars: int = 1000         # real corpora: longer captions are truncated
-    n_pages: int = 800
-    images_per_page: tuple[int, int] = (3, 12)
-    n_shards: int = 4
-    companion_prob: float = 0.2
-    shiny_prob: float = 0.1
-    noise: NoiseConfig = NoiseConfig()
+    source: str = schema_default("corpus.source")  # "synthbench" | "folder" | "manifest"
+    path: str = schema_default("corpus.path")  # the folder or manifest, for real corpora
+    # real corpora: nothing outside it is opened ("" = the folder / manifest's)
+    root: str = schema_default("corpus.root")
+    # real corpora: larger images are skipped (decompression bombs)
+    max_pixels: int = schema_default("corpus.max_pixels")
+    max_file_mb: float = schema_default("corpus.max_file_mb")  # real corpora: larger image files are skipped
+    max_caption_chars: int = schema_default("corpus.max_caption_chars")  # real corpora: longer captions are truncated
+    n_pages: int = schema_default("corpus.n_pages")
+    images_per_page: tuple[int, int] = schema_default("corpus.images_per_page")
+    n_shards: int = schema_default("corpus.n_shards")
+    companion_prob: float = schema_default("corpus.companion_prob")
+    shiny_prob: float = schema_default("corpus.shiny_prob")
+    noise: NoiseConfig = from_schema(NoiseConfig, "corpus.noise")
 
     def limits(self) -> IngestLimits:
         return IngestLimits(self.max_pixels, self.max_file_mb, self.max_caption_chars)

@@ -4,40 +4,47 @@ from __future__ import annotations
 
 import dataclasses
 
+from suti.config import from_schema, schema_default
 from suti.diffusion.config import SampleConfig
 
 
 @dataclasses.dataclass(frozen=True)
 class SynthBenchEval:
-    subjects: int | None = 16             # held-out subjects (None = all)
-    prompts_per_category: int | None = 2  # templates per category per subject (None = all 27)
-    n_per_prompt: int = 2                 # images per (subject, prompt)
+    subjects: int | None = schema_default("evaluation.synthbench.subjects")  # held-out subjects (None = all)
+    # templates per category per subject (None = all 27)
+    prompts_per_category: int | None = schema_default("evaluation.synthbench.prompts_per_category")
+    n_per_prompt: int = schema_default("evaluation.synthbench.n_per_prompt")  # images per (subject, prompt)
 
 
 @dataclasses.dataclass(frozen=True)
 class DreamBenchEval:
-    enabled: bool = True
-    subjects: int | None = None           # None = all 30
-    prompts: int | None = 5               # prompts per subject, the first ones of its set (None = all 25)
-    n_per_prompt: int = 1                 # 4 at paper settings
+    enabled: bool = schema_default("evaluation.dreambench.enabled")
+    subjects: int | None = schema_default("evaluation.dreambench.subjects")  # None = all 30
+    # prompts per subject, the first ones of its set (None = all 25)
+    prompts: int | None = schema_default("evaluation.dreambench.prompts")
+    n_per_prompt: int = schema_default("evaluation.dreambench.n_per_prompt")  # 4 at paper settings
 
 
 @dataclasses.dataclass(frozen=True)
 class DreamSutiConfig:
     """Dream-SuTI's brief per-subject fine-tuning of the apprentice (`apprentice.dream`)."""
 
-    steps: int = 25                 # fine-tuning steps per subject
-    batch_size: int = 4             # demonstrations denoised per step (cycled when there are fewer)
-    learning_rate: float = 1e-4     # constant Adam rate (brief tuning: no schedule)
-    cond_drop: float = 0.1          # as in apprentice training, so guidance keeps its null condition
+    steps: int = schema_default("evaluation.dream_suti.steps")  # fine-tuning steps per subject
+    # demonstrations denoised per step (cycled when there are fewer)
+    batch_size: int = schema_default("evaluation.dream_suti.batch_size")
+    # constant Adam rate (brief tuning: no schedule)
+    learning_rate: float = schema_default("evaluation.dream_suti.learning_rate")
+    # as in apprentice training, so guidance keeps its null condition
+    cond_drop: float = schema_default("evaluation.dream_suti.cond_drop")
 
 
 @dataclasses.dataclass(frozen=True)
 class EvaluationConfig:
-    methods: tuple[str, ...] = ("base", "oracle", "experts", "suti")
-    synthbench: SynthBenchEval = SynthBenchEval()
-    dreambench: DreamBenchEval = DreamBenchEval()
-    sample: SampleConfig = SampleConfig(steps=25)
-    dream_suti: DreamSutiConfig = DreamSutiConfig()  # per-subject tuning of method dreamsuti
-    batch_size: int = 32                  # images per sampling batch
-    bootstrap: int = 1000                 # subject resamples for the 95% intervals
+    methods: tuple[str, ...] = schema_default("evaluation.methods")
+    synthbench: SynthBenchEval = from_schema(SynthBenchEval, "evaluation.synthbench")
+    dreambench: DreamBenchEval = from_schema(DreamBenchEval, "evaluation.dreambench")
+    sample: SampleConfig = from_schema(SampleConfig, "evaluation.sample")
+    # per-subject tuning of method dreamsuti
+    dream_suti: DreamSutiConfig = from_schema(DreamSutiConfig, "evaluation.dream_suti")
+    batch_size: int = schema_default("evaluation.batch_size")  # images per sampling batch
+    bootstrap: int = schema_default("evaluation.bootstrap")  # subject resamples for the 95% intervals

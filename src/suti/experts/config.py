@@ -5,20 +5,21 @@ from __future__ import annotations
 import dataclasses
 import zlib
 
+from suti.config import from_schema, schema_default
+from suti.diffusion.config import SampleConfig
 from suti.experts.training import ExpertConfig
 from suti.models.lora import LoRAConfig
-from suti.diffusion.config import SampleConfig
 from suti.training.config import TrainConfig
 
 
 @dataclasses.dataclass(frozen=True)
 class ExpertSampleConfig:
-    sampler: str = "ddim"
-    steps: int = 25
-    guidance: float = 3.0
-    prompts_per_category: int | None = 3    # None: every template
-    samples_per_prompt: int = 2
-    batch_size: int = 32
+    sampler: str = schema_default("experts.sample.sampler")
+    steps: int = schema_default("experts.sample.steps")
+    guidance: float = schema_default("experts.sample.guidance")
+    prompts_per_category: int | None = schema_default("experts.sample.prompts_per_category")  # None: every template
+    samples_per_prompt: int = schema_default("experts.sample.samples_per_prompt")
+    batch_size: int = schema_default("experts.sample.batch_size")
 
     @property
     def sampling(self) -> SampleConfig:
@@ -27,19 +28,18 @@ class ExpertSampleConfig:
 
 @dataclasses.dataclass(frozen=True)
 class ExpertsSection:
-    subjects: int = 32
-    shard_size: int = 16
-    identifier: str = "sks"
-    mode: str = "lora"
-    strategy: str = "batched"
-    lora: LoRAConfig = LoRAConfig()
-    instance_batch: int = 1
-    prior_batch: int = 1
-    prior_weight: float = 1.0
-    priors_per_class: int = 32
-    train: TrainConfig = TrainConfig(steps=400, learning_rate=5e-3, warmup_steps=20, weight_decay=0.0,
-                                     checkpoint_every=100, log_every=20)
-    sample: ExpertSampleConfig = ExpertSampleConfig()
+    subjects: int = schema_default("experts.subjects")
+    shard_size: int = schema_default("experts.shard_size")
+    identifier: str = schema_default("experts.identifier")
+    mode: str = schema_default("experts.mode")
+    strategy: str = schema_default("experts.strategy")
+    lora: LoRAConfig = from_schema(LoRAConfig, "experts.lora")
+    instance_batch: int = schema_default("experts.instance_batch")
+    prior_batch: int = schema_default("experts.prior_batch")
+    prior_weight: float = schema_default("experts.prior_weight")
+    priors_per_class: int = schema_default("experts.priors_per_class")
+    train: TrainConfig = from_schema(TrainConfig, "experts.train")
+    sample: ExpertSampleConfig = from_schema(ExpertSampleConfig, "experts.sample")
 
     @property
     def expert(self) -> ExpertConfig:

@@ -29,13 +29,14 @@ import optax
 from flax import nnx
 
 from suti import streams
+from suti.config import from_schema, schema_default
 from suti.data.training_set import to_unit_range
+from suti.diffusion.config import DiffusionConfig
 from suti.diffusion.losses import keep_condition, per_example_loss, sample_t_noise
 from suti.diffusion.process import Prediction
 from suti.diffusion.schedules import get_schedule
 from suti.models import lora
 from suti.training.checkpoints import Checkpointer
-from suti.diffusion.config import DiffusionConfig
 from suti.training.config import TrainConfig
 from suti.training.loop import batch_indices, train_loop
 from suti.training.optim import learning_rate_schedule, trainable_only
@@ -43,14 +44,14 @@ from suti.training.optim import learning_rate_schedule, trainable_only
 
 @dataclasses.dataclass(frozen=True)
 class ExpertConfig:
-    mode: str = "lora"              # lora | full
-    strategy: str = "batched"       # lora: batched | loop; full: loop | vmap
-    lora: lora.LoRAConfig = lora.LoRAConfig()
-    instance_batch: int = 1         # subject images per expert per step
-    prior_batch: int = 1            # class-prior images per expert per step (0 turns prior preservation off)
-    prior_weight: float = 1.0
-    train: TrainConfig = TrainConfig(steps=400, learning_rate=5e-3, warmup_steps=20, weight_decay=0.0,
-                                     checkpoint_every=100, log_every=20)
+    mode: str = schema_default("experts.mode")  # lora | full
+    strategy: str = schema_default("experts.strategy")  # lora: batched | loop; full: loop | vmap
+    lora: lora.LoRAConfig = from_schema(lora.LoRAConfig, "experts.lora")
+    instance_batch: int = schema_default("experts.instance_batch")  # subject images per expert per step
+    # class-prior images per expert per step (0 turns prior preservation off)
+    prior_batch: int = schema_default("experts.prior_batch")
+    prior_weight: float = schema_default("experts.prior_weight")
+    train: TrainConfig = from_schema(TrainConfig, "experts.train")
 
 
 @dataclasses.dataclass(frozen=True)

@@ -16,6 +16,7 @@ import numpy as np
 import pyarrow as pa
 
 from suti import streams
+from suti.config import schema_default
 from suti.data import tables
 from suti.data.images import decode_image
 from suti.mining.embed import Embedder
@@ -27,12 +28,16 @@ picture pictures image img close up view new old next top from by for is are som
 
 @dataclasses.dataclass(frozen=True)
 class MiningConfig:
-    embedder: str = "color_shape"        # training-free by hand (`mining: {}`); the run's default is the schema's
-    similarity_threshold: float = 0.85   # cosine to the cluster centre for an image to join
-    duplicate_threshold: float = 0.03    # mean abs difference of 8x8 thumbnails under which two images are one
-    min_cluster_size: int = 3
-    heldout_fraction: float = 0.1
-    class_vocab: tuple[str, ...] = ()    # nouns to look for in captions; empty = SynthBench's classes
+    # training-free by hand (`mining: {}`); the run's default is the schema's
+    embedder: str = schema_default("mining.embedder")
+    # cosine to the cluster centre for an image to join
+    similarity_threshold: float = schema_default("mining.similarity_threshold")
+    # mean abs difference of 8x8 thumbnails under which two images are one
+    duplicate_threshold: float = schema_default("mining.duplicate_threshold")
+    min_cluster_size: int = schema_default("mining.min_cluster_size")
+    heldout_fraction: float = schema_default("mining.heldout_fraction")
+    # nouns to look for in captions; empty = SynthBench's classes
+    class_vocab: tuple[str, ...] = schema_default("mining.class_vocab")
 
 
 @dataclasses.dataclass

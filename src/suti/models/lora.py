@@ -25,6 +25,8 @@ import jax
 import jax.numpy as jnp
 from flax import nnx
 
+from suti.config import schema_default
+
 # The layers adapted for each target name (attribute names inside the UNet's blocks).
 TARGETS = {
     "attention": ("qkv", "self_out", "q", "kv", "cross_out", "context_pool"),
@@ -43,10 +45,10 @@ BLOCKS = {
 
 @dataclasses.dataclass(frozen=True)
 class LoRAConfig:
-    rank: int = 4
-    alpha: float = 4.0                              # the delta is scaled by alpha / rank
-    targets: tuple[str, ...] = ("attention", "conv")
-    blocks: tuple[str, ...] = ("mid", "up")
+    rank: int = schema_default("experts.lora.rank")
+    alpha: float = schema_default("experts.lora.alpha")  # the delta is scaled by alpha / rank
+    targets: tuple[str, ...] = schema_default("experts.lora.targets")
+    blocks: tuple[str, ...] = schema_default("experts.lora.blocks")
 
 
 class LoRAParam(nnx.Param):

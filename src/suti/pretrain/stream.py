@@ -14,6 +14,7 @@ from concurrent.futures import Future, ProcessPoolExecutor
 import numpy as np
 
 from suti import world
+from suti.data.scene_changes import draw_changes
 from suti.world import vocab
 
 FIRST_ID = 1_000_000_000      # the first identity id of the pretraining stream (experiments stay below it)
@@ -31,14 +32,7 @@ def random_scene(rng: np.random.Generator, heldout_combos=()) -> tuple[dict, wor
     """A random scene with the property changes prompts ask for (recolour, repattern, glass, companions). A
     (class, background) pair in `heldout_combos` is never drawn: the background is redrawn (callers pass the
     class through `heldout_combos` already filtered to it)."""
-    u = rng.uniform(size=3)
-    overrides = {}
-    if u[0] < 0.2:
-        overrides["recolour"] = str(rng.choice(list(vocab.COLOURS)))
-    if u[1] < 0.15:
-        overrides["repattern"] = str(rng.choice(vocab.PATTERNS[1:]))
-    if u[2] < 0.08:
-        overrides["material"] = "glass"
+    overrides = draw_changes(rng, rng.uniform(size=3))
     allowed = [b for b in vocab.BACKGROUNDS if b not in heldout_combos]
     overrides["background"] = str(rng.choice(allowed))
     return overrides, world.sample_scene(rng, companion_prob=0.35, shiny_prob=0.1, **overrides)

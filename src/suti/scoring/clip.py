@@ -22,6 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
+from suti.config import schema_default
 from suti.errors import SutiError
 from suti.scoring import registry
 from suti.scoring.registry import is_folder, is_registry_name
@@ -34,8 +35,8 @@ WEIGHTS_FILE = "open_clip_model.safetensors"
 class ClipSpec:
     """Which CLIP scores (config `scoring.clip`). model "" = the small CLIP trained by `train_scorer`."""
 
-    model: str = ""
-    pretrained: str = ""
+    model: str = schema_default("scoring.clip.model")
+    pretrained: str = schema_default("scoring.clip.pretrained")
 
 
 @contextlib.contextmanager

@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from suti import streams
+from suti.config import schema_default
 from suti.scoring.clip import CONFIG_FILE, WEIGHTS_FILE
 
 MEAN, STD = (0.48145466, 0.4578275, 0.40821073), (0.26862954, 0.26130258, 0.27577711)  # open_clip's OpenAI stats
@@ -24,22 +25,24 @@ MEAN, STD = (0.48145466, 0.4578275, 0.40821073), (0.26862954, 0.26130258, 0.2757
 
 @dataclasses.dataclass(frozen=True)
 class ScorerConfig:
-    init: str = "scratch"           # pretrained: the released CLIP is loaded instead (stages.train_scorer)
-    embed_dim: int = 128
-    width: int = 128                # both towers
-    layers: int = 3                 # both towers
-    head_width: int = 32            # width per attention head
-    patch_size: int = 4
-    image_tower: str = "vit"        # vit | resnet (open_clip's ModifiedResNet: convolutions learn shape sooner)
-    resnet_layers: tuple[int, ...] = (1, 1, 1, 1)   # resnet: blocks per stage
-    resnet_width: int = 16          # resnet: stem width (the last stage has 32x as many channels)
-    context_length: int = 32
-    steps: int = 800
-    batch_size: int = 128
-    learning_rate: float = 1e-3
-    warmup_steps: int = 50
-    weight_decay: float = 0.1
-    heldout_fraction: float = 0.1
+    init: str = schema_default("scorer.init")  # pretrained: the released CLIP is loaded instead (stages.train_scorer)
+    embed_dim: int = schema_default("scorer.embed_dim")
+    width: int = schema_default("scorer.width")  # both towers
+    layers: int = schema_default("scorer.layers")  # both towers
+    head_width: int = schema_default("scorer.head_width")  # width per attention head
+    patch_size: int = schema_default("scorer.patch_size")
+    # vit | resnet (open_clip's ModifiedResNet: convolutions learn shape sooner)
+    image_tower: str = schema_default("scorer.image_tower")
+    resnet_layers: tuple[int, ...] = schema_default("scorer.resnet_layers")  # resnet: blocks per stage
+    # resnet: stem width (the last stage has 32x as many channels)
+    resnet_width: int = schema_default("scorer.resnet_width")
+    context_length: int = schema_default("scorer.context_length")
+    steps: int = schema_default("scorer.steps")
+    batch_size: int = schema_default("scorer.batch_size")
+    learning_rate: float = schema_default("scorer.learning_rate")
+    warmup_steps: int = schema_default("scorer.warmup_steps")
+    weight_decay: float = schema_default("scorer.weight_decay")
+    heldout_fraction: float = schema_default("scorer.heldout_fraction")
 
 
 def model_config(cfg: ScorerConfig, resolution: int) -> dict:

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
+from suti.config import schema_default
 from suti.errors import SutiError
 from suti.scoring import registry
 
@@ -23,8 +24,8 @@ DEFAULT_MODEL = "vit_small_patch16_224.dino"
 class DinoSpec:
     """Config `scoring.dino`: the timm model name, and a local weights file ("" = timm's hub cache)."""
 
-    model: str = DEFAULT_MODEL
-    weights: str = ""
+    model: str = schema_default("scoring.dino.model")
+    weights: str = schema_default("scoring.dino.weights")
 
 
 @dataclasses.dataclass(frozen=True)

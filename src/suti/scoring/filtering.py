@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import dataclasses
 
+from suti.config import schema_default
+
 
 @dataclasses.dataclass(frozen=True)
 class FilterConfig:
     """Config `filter`: thresholds tau to sweep (None = no filter) and the CLIP-I floor every kept sample needs."""
 
-    taus: tuple[float | None, ...] = (None, 0.0, 0.05, 0.1, 0.2)
-    clip_i_floor: float = 0.2
+    taus: tuple[float | None, ...] = schema_default("filter.taus")
+    clip_i_floor: float = schema_default("filter.clip_i_floor")

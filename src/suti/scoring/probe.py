@@ -16,7 +16,8 @@ import optax
 from flax import nnx
 
 from suti import streams, world
-from suti.config import from_dict
+from suti.config import from_dict, schema_default
+from suti.data.scene_changes import draw_changes
 from suti.errors import SutiError
 from suti.models.layers import groups
 from suti.training.checkpoints import load_meta, load_params
@@ -34,12 +35,12 @@ HEADS: dict[str, tuple[str, ...]] = {
 
 @dataclasses.dataclass(frozen=True)
 class ProbeConfig:
-    init: str = "scratch"           # pretrained: the released probe is loaded instead (stages.train_probe)
-    steps: int = 2500
-    batch_size: int = 64
-    learning_rate: float = 4e-3
-    width: int = 32
-    n_eval: int = 2000
+    init: str = schema_default("probe.init")  # pretrained: the released probe is loaded instead (stages.train_probe)
+    steps: int = schema_default("probe.steps")
+    batch_size: int = schema_default("probe.batch_size")
+    learning_rate: float = schema_default("probe.learning_rate")
+    width: int = schema_default("probe.width")
+    n_eval: int = schema_default("probe.n_eval")
 
 
 class Probe(nnx.Module):
@@ -80,14 +81,7 @@ def random_example(rng: np.random.Generator, n_subjects: int, subject_fn=None):
         subject = world.make_subject(int(rng.integers(1 << 30)), int(rng.integers(n_subjects)))
     else:
         subject = subject_fn(rng)
-    u = rng.uniform(size=4)
-    overrides = {}
-    if u[0] < 0.2:
-        overrides["recolour"] = str(rng.choice(list(vocab.COLOURS)))
-    if u[1] < 0.15:
-        overrides["repattern"] = str(rng.choice(vocab.PATTERNS[1:]))
-    if u[2] < 0.08:
-        overrides["material"] = "glass"
+    overrides = draw_changes(rng, rng.uniform(size=4))  # 4 draws, one unused: the released probe's stream
     scene = world.sample_scene(rng, companion_prob=0.35, shiny_prob=0.1, **overrides)
     return subject, scene
 

@@ -49,7 +49,8 @@ def run(args) -> None:
     ckpt, curve_path = Checkpointer(work), work / "curve.json"
     curve = json.loads(curve_path.read_text()) if curve_path.exists() else []  # points of a killed run survive
     probe = load_probe(args.probe)[:2]
-    start, history = time.perf_counter(), []
+    # train_seconds run on across a resume: a killed run's time counts up to its last learning-curve reading
+    start, history = time.perf_counter() - (curve[-1]["train_seconds"] if curve else 0.0), []
     batches = pretrain_base.stream_batches(tokenizer, cfg, pre.seed, resolution, pre.render_workers)
     for stop in pretrain_base.milestones(cfg.train.steps, pre.base.curve_every):
         state, segment = pretrain_base.train_segment(graphdef, params, tokenizer, cfg, pre.seed, batches, ckpt, stop)

@@ -8,9 +8,10 @@ import time
 
 import numpy as np
 
-from suti.config import from_dict
+from suti.config import from_dict, from_schema, schema_default
 from suti.data.images import grid
 from suti.data.training_set import ImageTextSet
+from suti.diffusion.config import DiffusionConfig, SampleConfig
 from suti.errors import SutiError
 from suti.models.clip_text import ClipTextTower
 from suti.models.pipeline import TextToImagePipeline
@@ -18,7 +19,6 @@ from suti.models.t2i import ModelConfig, build_tokenizer
 from suti.models.text import words
 from suti.models.unet import UNetConfig
 from suti.training.checkpoints import Checkpointer
-from suti.diffusion.config import DiffusionConfig, SampleConfig
 from suti.training.config import TrainConfig
 from suti.training.t2i import init_model, train_t2i
 from suti.world import prompts, vocab
@@ -26,15 +26,18 @@ from suti.world import prompts, vocab
 
 @dataclasses.dataclass(frozen=True)
 class BaseConfig:
-    init: str = "scratch"            # pretrained: the released base model is loaded instead (`--pretrained`)
-    model: dict = dataclasses.field(default_factory=dict)   # ModelConfig fields, UNet fields under "unet"
-    diffusion: DiffusionConfig = DiffusionConfig()
-    train: TrainConfig = TrainConfig()
-    sample: SampleConfig = SampleConfig()
-    text_tower: str = ""             # the frozen text tower (folder or MODEL:PRETRAINED; "" = the small CLIP), which
-                                     # the DAG resolves and passes as --text-tower
-    heldout_combos: tuple = ()       # (class, background) pairs whose captions are kept out of training
-    eval: dict = dataclasses.field(default_factory=dict)   # read by `suti eval-base`
+    init: str = schema_default("base.init")  # pretrained: the released base model is loaded instead (`--pretrained`)
+    # ModelConfig fields, UNet fields under "unet"
+    model: dict = dataclasses.field(default_factory=lambda: schema_default("base.model"))
+    diffusion: DiffusionConfig = from_schema(DiffusionConfig, "base.diffusion")
+    train: TrainConfig = from_schema(TrainConfig, "base.train")
+    sample: SampleConfig = from_schema(SampleConfig, "base.sample")
+    # the frozen text tower (folder or MODEL:PRETRAINED; "" = the small CLIP), which the DAG resolves and passes as
+    # --text-tower
+    text_tower: str = schema_default("base.text_tower")
+    # (class, background) pairs whose captions are kept out of training
+    heldout_combos: tuple = schema_default("base.heldout_combos")
+    eval: dict = dataclasses.field(default_factory=lambda: schema_default("base.eval"))  # read by `suti eval-base`
 
 
 def model_config(section: dict, resolution: int, tower: ClipTextTower | None = None) -> ModelConfig:
