@@ -20,11 +20,9 @@ from suti.apprentice.model import Apprentice
 from suti.data.training_set import to_unit_range
 from suti.diffusion.losses import diffusion_loss, keep_condition
 from suti.diffusion.process import Prediction
-from suti.diffusion.schedules import Schedule, get_schedule
+from suti.diffusion.schedules import Schedule
 from suti.models.pipeline import TextToImagePipeline
-from suti.training.loop import train_loop
-from suti.training.optim import make_optimizer
-from suti.training.state import create_train_state, make_train_step
+from suti.training.t2i import fit_denoiser
 
 
 @dataclasses.dataclass
@@ -83,11 +81,6 @@ def init_apprentice(base: TextToImagePipeline, max_demos: int, seed: int):
 def train_apprentice(graphdef, params, data: ApprenticeData, null_tokens, diffusion_cfg, train_cfg, max_demos: int,
                      seed: int, ckpt=None, stop_at=None, desc="train_apprentice"):
     """Train from `params` (see `init_apprentice`); returns (final train state, history)."""
-    schedule = get_schedule(diffusion_cfg.schedule, diffusion_cfg.num_steps)
-    loss_fn = make_apprentice_loss(graphdef, schedule, Prediction(diffusion_cfg.prediction), train_cfg.cond_drop,
-                                   jnp.asarray(null_tokens), train_cfg.min_snr_gamma)
-    tx = make_optimizer(train_cfg)
-    step_fn = make_train_step(loss_fn, tx, train_cfg.ema_decay)
-    rng = jax.random.fold_in(jax.random.key(seed), streams.APPRENTICE_TRAIN)
-    return train_loop(step_fn, create_train_state(params, tx), lambda step: apprentice_batch(
-        data, max_demos, train_cfg.batch_size, seed, step), train_cfg, rng, ckpt, stop_at, desc)
+    return fit_denoiser(make_apprentice_loss, graphdef, params,
+                        lambda step: apprentice_batch(data, max_demos, train_cfg.batch_size, seed, step), null_tokens,
+                        diffusion_cfg, train_cfg, seed, streams.APPRENTICE_TRAIN, ckpt, stop_at, desc)

@@ -26,6 +26,17 @@ def progress(total: int, desc: str) -> tqdm:
     return tqdm(total=total, desc=desc, file=sys.stderr, mininterval=0.5, dynamic_ncols=True)
 
 
+def add_sampling_arguments(p, n: int, steps: int, out_help: str = "output PNG") -> None:
+    """--n, --seed, --out, --sampler, --steps, --guidance, --scale: what the by-hand sampling commands share."""
+    p.add_argument("--n", type=int, default=n, help="number of images")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", required=True, help=out_help)
+    p.add_argument("--sampler", default="ddim", choices=["ddim", "ddpm"])
+    p.add_argument("--steps", type=int, default=steps)
+    p.add_argument("--guidance", type=float, default=3.0)
+    p.add_argument("--scale", type=int, default=4, help="upscale factor of the grid, for viewing")
+
+
 def add_params_argument(parser) -> None:
     parser.add_argument("--params", required=True, type=parse_params,
                         help="the rule's config sections as JSON (or @file.json / @file.yaml)")

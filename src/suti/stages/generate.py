@@ -7,8 +7,9 @@ import math
 
 from suti.apprentice.pipeline import ApprenticePipeline, generate, read_demo
 from suti.data.images import grid, save_png, square_resize
-from suti.errors import SutiError
 from suti.diffusion.config import SampleConfig
+from suti.errors import SutiError
+from suti.stages.common import add_sampling_arguments
 
 HELP = "render a subject from demonstration images with a trained apprentice (no optimisation)"
 
@@ -18,13 +19,7 @@ def add_arguments(p) -> None:
     p.add_argument("--demos", required=True, nargs="+", help="1 to 5 demonstration images of the subject")
     p.add_argument("--class", dest="class_noun", required=True, help="the subject's class noun (e.g. mug)")
     p.add_argument("--prompt", required=True, help='the target prompt, {} standing for the class ("a {} on the beach")')
-    p.add_argument("--n", type=int, default=4, help="number of images")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--out", required=True, help="output PNG: the demonstrations, then the generations")
-    p.add_argument("--sampler", default="ddim", choices=["ddim", "ddpm"])
-    p.add_argument("--steps", type=int, default=25)
-    p.add_argument("--guidance", type=float, default=3.0)
-    p.add_argument("--scale", type=int, default=4, help="upscale factor of the grid, for viewing")
+    add_sampling_arguments(p, n=4, steps=25, out_help="output PNG: the demonstrations, then the generations")
 
 
 def run(args) -> None:

@@ -5,8 +5,9 @@ from __future__ import annotations
 import math
 
 from suti.data.images import grid, save_png
-from suti.models.pipeline import TextToImagePipeline
 from suti.diffusion.config import SampleConfig
+from suti.models.pipeline import TextToImagePipeline
+from suti.stages.common import add_sampling_arguments
 
 HELP = "sample a PNG grid from an exported text-to-image model"
 
@@ -14,13 +15,7 @@ HELP = "sample a PNG grid from an exported text-to-image model"
 def add_arguments(p) -> None:
     p.add_argument("--ckpt", required=True, help="exported model directory (e.g. results/base/model)")
     p.add_argument("--prompt", required=True)
-    p.add_argument("--n", type=int, default=8, help="number of images")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--out", required=True, help="output PNG")
-    p.add_argument("--sampler", default="ddim", choices=["ddim", "ddpm"])
-    p.add_argument("--steps", type=int, default=50)
-    p.add_argument("--guidance", type=float, default=3.0)
-    p.add_argument("--scale", type=int, default=4, help="upscale factor of the grid, for viewing")
+    add_sampling_arguments(p, n=8, steps=50)
 
 
 def run(args) -> None:

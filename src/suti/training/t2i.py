@@ -78,10 +78,19 @@ def fit_t2i(graphdef, params, batch_fn, null_tokens, diffusion_cfg, train_cfg, s
             desc="train_base"):
     """Train a text-to-image model on `batch_fn(step) -> {"images" [-1, 1], "tokens"[, "weights"]}` (a dataset or
     an endless render stream). Returns (final train state, history)."""
+    return fit_denoiser(make_t2i_loss, graphdef, params, batch_fn, null_tokens, diffusion_cfg, train_cfg, seed,
+                        streams.T2I_TRAIN, ckpt, stop_at, desc)
+
+
+def fit_denoiser(make_loss, graphdef, params, batch_fn, null_tokens, diffusion_cfg, train_cfg, seed: int, stream: int,
+                 ckpt=None, stop_at=None, desc="train"):
+    """The training of every denoiser (text-to-image model, apprentice): `make_loss(graphdef, schedule, prediction,
+    cond_drop, null_tokens, min_snr_gamma)` under AdamW with EMA, noise keys from `(seed, stream)`, resumable from
+    `ckpt`. Returns (final train state, history)."""
     schedule = get_schedule(diffusion_cfg.schedule, diffusion_cfg.num_steps)
-    loss_fn = make_t2i_loss(graphdef, schedule, Prediction(diffusion_cfg.prediction), train_cfg.cond_drop,
-                            jnp.asarray(null_tokens), train_cfg.min_snr_gamma)
+    loss_fn = make_loss(graphdef, schedule, Prediction(diffusion_cfg.prediction), train_cfg.cond_drop,
+                        jnp.asarray(null_tokens), train_cfg.min_snr_gamma)
     tx = make_optimizer(train_cfg)
     step_fn = make_train_step(loss_fn, tx, train_cfg.ema_decay)
-    rng = jax.random.fold_in(jax.random.key(seed), streams.T2I_TRAIN)
+    rng = jax.random.fold_in(jax.random.key(seed), stream)
     return train_loop(step_fn, create_train_state(params, tx), batch_fn, train_cfg, rng, ckpt, stop_at, desc)
