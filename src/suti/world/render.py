@@ -14,8 +14,6 @@ from suti.world import shapes, vocab
 from suti.world.scenes import Scene
 from suti.world.subjects import Subject
 
-SUPPORTED_RESOLUTIONS = (32, 64, 128, 256)
-
 
 @functools.lru_cache(maxsize=8)
 def _grid(resolution: int) -> tuple[np.ndarray, np.ndarray]:
