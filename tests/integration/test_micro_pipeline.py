@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import os
+import platform
 import re
 import shutil
 import subprocess
@@ -66,6 +68,64 @@ def test_dag_lists_every_stage_on_the_default_config(repo):
 def test_lint_is_clean(repo):
     out = snakemake(repo, "--lint")
     assert "Congratulations" in out.stdout + out.stderr
+
+
+SNAPSHOT = Path(__file__).with_name("micro_metrics.json")
+SNAPSHOT_FILES = ("eval/metrics.json", "base/quality.json", "experts/quality.json", "mining/summary.json")
+
+
+def this_machine() -> dict:
+    """What decides float rounding: the CPU and its instruction set extensions (XLA generates code for them), the JAX
+    build and the XLA flags."""
+    import jax
+    import jaxlib
+
+    cpuinfo = Path("/proc/cpuinfo").read_text() if Path("/proc/cpuinfo").exists() else ""
+
+    def field(name):
+        return next((line.split(":", 1)[1].strip() for line in cpuinfo.splitlines() if line.startswith(name)), "")
+
+    features = hashlib.sha256(" ".join(sorted(field("flags").split())).encode()).hexdigest()[:16]
+    return {"cpu": field("model name") or platform.processor(), "cpu_features": features, "cores": os.cpu_count(),
+            "jax": jax.__version__, "jaxlib": jaxlib.__version__, "xla_flags": os.environ.get("XLA_FLAGS", "")}
+
+
+def micro_metrics(res: Path) -> dict:
+    """Every figure the micro run measures, by path; timings left out (they vary run to run)."""
+    out = {}
+
+    def walk(value, path):
+        if isinstance(value, dict):
+            for key, sub in value.items():
+                walk(sub, f"{path}/{key}")
+        elif isinstance(value, (int, float)) and not isinstance(value, bool) and \
+                not any(word in path for word in ("second", "per_s", "time")):
+            out[path] = round(float(value), 9)
+
+    for name in SNAPSHOT_FILES:
+        walk(json.loads((res / name).read_text()), name)
+    return out
+
+
+def test_micro_metrics_are_those_recorded_on_this_machine(micro):
+    """Refactoring leaves behaviour unchanged: on the machine that recorded tests/integration/micro_metrics.json
+    the micro run reproduces every figure exactly. On another machine float rounding may differ (XLA generates code
+    for its CPU), so the test skips there, naming the difference. After a deliberate change of results, record the
+    new run with SUTI_RECORD_MICRO=1."""
+    work, _ = micro
+    got, machine = micro_metrics(work / "results"), this_machine()
+    if os.environ.get("SUTI_RECORD_MICRO") == "1":
+        SNAPSHOT.write_text(json.dumps({"machine": machine, "metrics": got}, indent=1, sort_keys=True) + "\n")
+        pytest.skip(f"recorded {len(got)} figures in {SNAPSHOT.name}")
+    recorded = json.loads(SNAPSHOT.read_text())
+    if recorded["machine"] != machine:
+        differs = {k: (recorded["machine"].get(k), v) for k, v in machine.items() if recorded["machine"].get(k) != v}
+        pytest.skip(f"{SNAPSHOT.name} was recorded on another machine: {differs}")
+    assert len(got) >= 50
+    changed = {k: (recorded["metrics"].get(k), got.get(k)) for k in set(got) | set(recorded["metrics"])
+               if recorded["metrics"].get(k) != got.get(k)}
+    first = dict(sorted(changed.items())[:10])
+    assert not changed, f"{len(changed)} figures differ from the recorded run (recorded, now): {first}"
 
 
 def test_micro_pipeline_outputs(micro):
