@@ -15,6 +15,13 @@ Measured on one H200 with 16 cores (14 render workers): base 6,600 images/s at b
 bench (5,200 in the stage). Start-up, compiles, the measurement (131 s) and the evaluations cost ~4 of 10 minutes.
 
 Run: python bench/pretrain_accelerator.py [--size-to 110 230] [--deadline 565] --out $OUT
+
+On this workplace's lent H200 (no package index there) the release was made with wheels carried in `.whl/`
+(git-ignored): `need/` open_clip_torch, ftfy, wcwidth; `pin/` this project's flax, optax, orbax-checkpoint (tried
+if the machine's own fail), and `results/pretrain/probe` carried beside them:
+    python3 -m pip install -q --no-index --no-deps --target /tmp/site .whl/need/*.whl
+    python3 -m pip install -q --no-index --no-deps --target /tmp/pin .whl/pin/*.whl
+    PYTHONPATH=$PWD/src:/tmp/site python3 bench/pretrain_accelerator.py --pinned /tmp/pin --out $OUT
 """
 
 from __future__ import annotations
