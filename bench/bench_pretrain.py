@@ -16,10 +16,9 @@ import time
 
 import jax
 import jax.numpy as jnp
-import yaml
 
 from suti import io
-from suti.config import deep_update, default_config, from_dict
+from suti.config import default_config, from_dict
 from suti.diffusion.process import Prediction
 from suti.diffusion.schedules import get_schedule
 from suti.models.clip_text import ClipTextTower
@@ -99,10 +98,7 @@ def main() -> None:
     p.add_argument("--config", nargs="+", default=["config/pretrain.yaml"], help="overlays on config/config.yaml")
     p.add_argument("--out", default="bench/out/pretrain.json")
     args = p.parse_args()
-    config = default_config()
-    for path in args.config:
-        with open(path) as f:
-            config = deep_update(config, yaml.safe_load(f))
+    config = default_config(overlays=args.config)
     pre = from_dict(PretrainConfig, config["pretrain"])
     out = {"jax_devices": [str(d) for d in jax.devices()], "cpus": os.cpu_count(), "render_workers": pre.render_workers,
            **base_rates(config, pre, args.steps), **clip_rates(config, pre, args.steps)}

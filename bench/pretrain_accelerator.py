@@ -35,27 +35,13 @@ import tarfile
 import time
 from pathlib import Path
 
-import yaml
 
-from suti.config import deep_update, default_config, from_dict
+from suti.config import default_config, from_dict
 from suti.pretrain.config import PretrainConfig
+from suti.pretrain.release import pretrain_params
 
 CONFIGS = ("config/pretrain.yaml", "config/pretrain-accelerator.yaml")
 RESULTS = Path("results/pretrain")
-
-
-def load_config() -> dict:
-    config = default_config()
-    for path in CONFIGS:
-        config = deep_update(config, yaml.safe_load(Path(path).read_text()))
-    return config
-
-
-def rule_params(config: dict, sections: list[str], budgets: list[str]) -> dict:
-    """What workflow/rules/common.smk's get_pretrain_params passes a pretraining rule."""
-    pre = config["pretrain"]
-    return {"seed": config["seed"], **{s: config[s] for s in ["world", *sections]},
-            "pretrain": {k: pre[k] for k in ["seed", "render_workers", *budgets] if k in pre}}
 
 
 class Packages:
@@ -147,7 +133,7 @@ def main() -> None:
     os.environ.setdefault("SUTI_TRACKING_SPOOL", str(RESULTS / "spool"))  # no MLflow on the machine: spool runs
     os.environ.setdefault("JAX_COMPILATION_CACHE_DIR", str(Path(".cache/jax").resolve()))  # as the workflow's
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    config = load_config()
+    config = default_config(overlays=CONFIGS)
     pre = from_dict(PretrainConfig, config["pretrain"])
     packages = Packages(args.pinned)
     chosen = {"clip_steps": pre.clip.steps, "base_steps": pre.base.train.steps}
@@ -164,8 +150,9 @@ def main() -> None:
     config["pretrain"]["clip"]["steps"] = chosen["clip_steps"]
     config["pretrain"]["base"]["train"]["steps"] = chosen["base_steps"]
     print(f"steps: {chosen}", flush=True)
-    params = {"clip": rule_params(config, ["scorer"], ["clip"]), "base": rule_params(config, ["base"], ["base"]),
-              "release": rule_params(config, ["scorer", "probe", "base"], ["clip", "probe", "base"])}
+    params = {"clip": pretrain_params(config, ["scorer"], ["clip"]),
+              "base": pretrain_params(config, ["base"], ["base"]),
+              "release": pretrain_params(config, ["scorer", "probe", "base"], ["clip", "probe", "base"])}
     RESULTS.mkdir(parents=True, exist_ok=True)
     for name, value in params.items():
         (RESULTS / f"params-{name}.json").write_text(json.dumps(value, sort_keys=True))

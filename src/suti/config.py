@@ -159,15 +159,19 @@ def load_config(paths: list[str | Path], schema_path: str | Path) -> dict:
     return validate(config, load_schema(schema_path))
 
 
-def default_config(repo: str | Path = ".") -> dict:
-    """config/config.yaml of a checkout (what the benches measure), validated against the schema where jsonschema is
-    installed; a bare accelerator image may lack it, and config.yaml spells out every key."""
+def default_config(repo: str | Path = ".", overlays: tuple[str | Path, ...] = ()) -> dict:
+    """config/config.yaml of a checkout (what the benches measure) with `overlays` merged over it, validated against
+    the schema where jsonschema is installed; a bare accelerator image may lack it, and config.yaml spells out every
+    key."""
     repo = Path(repo)
+    paths = [repo / "config/config.yaml", *overlays]
     try:
-        return load_config([repo / "config/config.yaml"], repo / "workflow/schemas/config.schema.yaml")
+        return load_config(paths, repo / "workflow/schemas/config.schema.yaml")
     except ImportError:
-        with open(repo / "config/config.yaml") as f:
-            return yaml.safe_load(f)
+        config: dict = {}
+        for path in paths:
+            deep_update(config, load_yaml(path))
+        return config
 
 
 def deep_update(base: dict, override: dict) -> dict:

@@ -71,10 +71,7 @@ def get_pretrain_params(sections, budgets):
         if "pretrain" not in config:
             raise WorkflowError("config error: pretrain: missing; run snakemake pretrain --configfile "
                                 "config/pretrain.yaml")
-        pre = config["pretrain"]
-        keys = ["seed", "render_workers", *budgets]
-        return json.dumps({"seed": config["seed"], **{s: config[s] for s in ["world", *sections]},
-                           "pretrain": {k: pre[k] for k in keys if k in pre}}, sort_keys=True)
+        return json.dumps(release.pretrain_params(config, sections, budgets), sort_keys=True)
 
     return params
 

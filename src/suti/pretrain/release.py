@@ -65,6 +65,14 @@ def hardware() -> dict:
             "device_kind": jax.devices()[0].device_kind, "python": platform.python_version()}
 
 
+def pretrain_params(config: dict, sections: list[str], budgets: list[str]) -> dict:
+    """A pretraining rule's params: the world, the architecture `sections` and the seeds, plus the render workers and
+    the rule's own `budgets` of the pretrain section, so that one model's budget never re-runs another's."""
+    pre = config["pretrain"]
+    return {"seed": config["seed"], **{s: config[s] for s in ["world", *sections]},
+            "pretrain": {k: pre[k] for k in ["seed", "render_workers", *budgets] if k in pre}}
+
+
 def provenance(name: str, architecture: dict, resolution: int, config: dict, images_seen: int, seconds: float,
                quality: dict, **extra) -> dict:
     """The provenance record of a released model; `extra` adds keys or overrides them (the `hardware` it trained on,

@@ -51,20 +51,20 @@ def run(args) -> None:
     probe = load_probe(args.probe)[:2]
     # train_seconds run on across a resume: a killed run's time counts up to its last learning-curve reading
     start, history = time.perf_counter() - (curve[-1]["train_seconds"] if curve else 0.0), []
-    batches = pretrain_base.stream_batches(tokenizer, cfg, pre.seed, resolution, pre.render_workers)
-    for stop in pretrain_base.milestones(cfg.train.steps, pre.base.curve_every):
-        state, segment = pretrain_base.train_segment(graphdef, params, tokenizer, cfg, pre.seed, batches, ckpt, stop)
-        history += segment
-        if any(p["step"] == stop for p in curve):
-            continue
-        pipe = TextToImagePipeline(graphdef, state["ema"], tokenizer, mcfg, cfg.diffusion)
-        point = pretrain_base.curve_point(pipe, probe, cfg, pre.seed, int(pre.base.curve["colours_per_combo"]),
-                                          int(pre.base.curve["n_per_prompt"]))
-        curve.append(dict(point, step=stop, images_seen=stop * cfg.train.batch_size,
-                          train_seconds=time.perf_counter() - start))
-        log.info("learning curve at %d images: %s", stop * cfg.train.batch_size, point)
-        io.write_json(curve, curve_path)
-    batches.close()
+    with pretrain_base.stream_batches(tokenizer, cfg, pre.seed, resolution, pre.render_workers) as batches:
+        for stop in pretrain_base.milestones(cfg.train.steps, pre.base.curve_every):
+            state, segment = pretrain_base.train_segment(graphdef, params, tokenizer, cfg, pre.seed, batches, ckpt,
+                                                         stop)
+            history += segment
+            if any(p["step"] == stop for p in curve):
+                continue
+            pipe = TextToImagePipeline(graphdef, state["ema"], tokenizer, mcfg, cfg.diffusion)
+            point = pretrain_base.curve_point(pipe, probe, cfg, pre.seed, int(pre.base.curve["colours_per_combo"]),
+                                              int(pre.base.curve["n_per_prompt"]))
+            curve.append(dict(point, step=stop, images_seen=stop * cfg.train.batch_size,
+                              train_seconds=time.perf_counter() - start))
+            log.info("learning curve at %d images: %s", stop * cfg.train.batch_size, point)
+            io.write_json(curve, curve_path)
     seconds = time.perf_counter() - start
     pipe = TextToImagePipeline(graphdef, state["ema"], tokenizer, mcfg, cfg.diffusion)
     final = final_quality(pipe, probe, cfg, pre, resolution)
