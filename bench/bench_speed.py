@@ -20,14 +20,16 @@ import jax
 import numpy as np
 
 from suti import io
+from suti.apprentice.encoder import DemoEncoder
 from suti.apprentice.pipeline import ApprenticePipeline
 from suti.apprentice.training import init_apprentice
 from suti.config import default_config, from_dict
 from suti.evaluation import generators, plans
 from suti.evaluation.config import EvaluationConfig
 from suti.experts.config import ExpertsSection
-from suti.models.pipeline import TextToImagePipeline
 from suti.experts.prompts import class_prompt
+from suti.models.pipeline import TextToImagePipeline
+from suti.scoring.clip import ClipSpec
 from suti.training.base_model import BaseConfig, init_base, model_config, timing_tower
 from suti.world import vocab
 
@@ -57,12 +59,13 @@ def main() -> None:
     model_cfg = model_config(base_cfg.model, res, tower)
     tokenizer, graphdef, params = init_base(model_cfg, texts, 0, tower)
     base = TextToImagePipeline(graphdef, params, tokenizer, model_cfg, base_cfg.diffusion)
-    g, a = init_apprentice(base, max_demos, 0)
-    apprentice = ApprenticePipeline(g, jax.tree.map(np.array, a), tokenizer, model_cfg, base_cfg.diffusion, max_demos)
+    encoder = DemoEncoder.load(ClipSpec(), "pretrained/clip")  # the shipped small CLIP: its real cost
+    g, a = init_apprentice(base, max_demos, encoder.dim, 0)
+    apprentice = ApprenticePipeline(g, jax.tree.map(np.array, a), tokenizer, model_cfg, base_cfg.diffusion, max_demos,
+                                    encoder)
 
     rng = np.random.default_rng(0)
-    demos = {s: [(rng.integers(0, 255, (res, res, 3), dtype=np.uint8), f"a photo of a {c}") for _ in range(k)]
-             for s, c in subjects}
+    demos = {s: [rng.integers(0, 255, (res, res, 3), dtype=np.uint8) for _ in range(k)] for s, c in subjects}
     class_of = dict(subjects)
     priors = {c: rng.integers(0, 255, (experts.priors_per_class, res, res, 3), dtype=np.uint8)
               for c in set(class_of.values())}

@@ -15,7 +15,8 @@ CORPUS_PAGES = 0xC04B05        # build_corpus: each page's subject, scenes and n
 MINING_SPLIT = 0x5711          # mining: which clusters are held out
 TRAIN_BATCHES = 0xBA7C         # training.loop.batch_indices: the dataset rows of a step
 PRIOR_BATCHES = 0x9A10         # xor-ed into an expert's seed for its class-prior rows
-APPRENTICE_BATCHES = 0xA99E    # the apprentice's targets and demonstrations of a step
+APPRENTICE_BATCHES = 0xA99E    # the apprentice's targets and demonstrations of a step (imitating the experts)
+APPRENTICE_CLUSTER_BATCHES = 0xA99C  # ... of a step of its in-context pretraining on the mined clusters
 CLIP_BATCHES = 0xC11B          # the scorer's caption batches (corpus); also the CLIP's pretraining stream
 EXPERT_TEMPLATES = 0x7E37      # the prompt templates an expert renders
 EVAL_TEMPLATES = 0xE7A1        # the evaluation plan's prompt templates per subject; also the held-out draws of the
@@ -33,4 +34,5 @@ PROBE_EVAL = PRETRAIN_EVAL = EVAL_TEMPLATES
 T2I_INIT, T2I_TRAIN = 1, 2                 # the text-to-image model's initialisation and training noise
 EXPERT_TRAIN = 4                           # an expert's training noise, from its own seed
 APPRENTICE_INIT, APPRENTICE_TRAIN = 11, 12 # the apprentice's new weights and training noise
+APPRENTICE_CLUSTER_TRAIN = 14              # its training noise in pretraining on the clusters
 DREAM_SUTI = 13                            # Dream-SuTI's per-subject fine-tuning noise

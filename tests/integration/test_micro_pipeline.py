@@ -164,7 +164,16 @@ def test_micro_pipeline_outputs(micro):
     assert 0 <= experts["fraction_expert_better"] <= 1
     apprentice = json.loads((res / "apprentice/none/train.json").read_text())
     assert apprentice["steps"] == 2 and apprentice["targets"] == 12 and len(apprentice["loss_curve"]) == 2
+    assert apprentice["phase"] == "experts" and apprentice["init"] == "results/apprentice/clusters/model"
     assert (res / "apprentice/none/model/meta.json").exists() and not (res / "apprentice/none/model.partial").exists()
+    assert (res / "apprentice/none/model/demo_encoder/model/open_clip_config.json").exists()  # self-contained
+    clusters = json.loads((res / "apprentice/clusters/train.json").read_text())
+    mined = pq.read_table(res / "mining/clusters.parquet").to_pylist()
+    in_train = [r for r in mined if r["split"] == "train"]
+    sizes = {c: sum(r["cluster_id"] == c for r in in_train) for c in {r["cluster_id"] for r in in_train}}
+    assert clusters["phase"] == "clusters" and clusters["targets"] == sum(n for n in sizes.values() if n >= 2)
+    from_base = json.loads((res / "apprentice/none-from-base/train.json").read_text())
+    assert from_base["init"] == "results/base/model" and from_base["targets"] == 12
     for png in ("corpus/preview.png", "mining/preview.png", "base/samples.png", "base/quality.png",
                 "experts/0000/samples.png", "experts/quality.png", "apprentice/none/samples.png"):
         assert (res / png).stat().st_size > 1000
@@ -189,7 +198,8 @@ def test_micro_scoring_filtering_and_evaluation_outputs(micro):
     sizes = {("synthbench", "base"): 2 * 3, ("synthbench", "oracle"): 2 * 3, ("dreambench", "base"): 3 * 2,
              ("synthbench", "suti-none-k1"): 2 * 3, ("synthbench", "suti-none-k2"): 2 * 3,
              ("synthbench", "experts-k2"): 2 * 3, ("synthbench", "dreamsuti-none-k2"): 2 * 3,
-             ("dreambench", "suti-none-k2"): 3 * 2, ("dreambench", "dreamsuti-none-k2"): 3 * 2}
+             ("dreambench", "suti-none-k2"): 3 * 2, ("dreambench", "dreamsuti-none-k2"): 3 * 2,
+             ("synthbench", "suti-clusters-k2"): 2 * 3, ("synthbench", "suti-none-from-base-k2"): 2 * 3}
     for (bench, method), n in sizes.items():
         scores = pq.read_table(res / f"eval/{bench}/{method}/scores.parquet").to_pylist()
         assert len(scores) == n and {r["method"] for r in scores} == {method.split("-")[0]}
@@ -207,7 +217,7 @@ def test_micro_scoring_filtering_and_evaluation_outputs(micro):
     assert "| experts, 2 demos |" in table and "| dreamsuti (tau none), 2 demos |" in table
     report = (res / "report/report.md").read_text()
     for section in ("Main comparison: synthbench", "Main comparison: dreambench", "Demonstration count",
-                    "Filter threshold tau", "Speed", "Filtered training sets"):
+                    "Filter threshold tau", "What the apprentice learns from", "Speed", "Filtered training sets"):
         assert f"## {section}" in report, section
     assert (res / "report/demos.csv").read_text().startswith("bench,method,tau,demos")
     for png in ("demo_ablation.png", "tau_ablation.png", "demos_vs_generations.png"):
@@ -222,9 +232,11 @@ def test_every_stage_job_logged_an_mlflow_run(micro):
     work, _ = micro
     mlflow.set_tracking_uri(f"sqlite:///{work}/results/mlflow.db")
     for stage in ("build_corpus", "mine_clusters", "train_probe", "train_base", "eval_base", "sample_priors",
-                  "eval_experts", "train_scorer", "eval_table", "train_apprentice"):
+                  "eval_experts", "train_scorer", "eval_table"):
         runs = mlflow.search_runs(experiment_names=[f"suti/{stage}"])
         assert len(runs) == 1 and (runs["status"] == "FINISHED").all(), stage
+    apprentices = mlflow.search_runs(experiment_names=["suti/train_apprentice"])
+    assert sorted(apprentices["tags.phase"]) == ["clusters", "experts", "experts"]
     base = mlflow.search_runs(experiment_names=["suti/train_base"]).iloc[0]
     assert base["params.base.train.steps"] == "6" and base["tags.seed"] == "0" and len(base["tags.config_hash"]) == 12
     loss = mlflow.MlflowClient().get_metric_history(base["run_id"], "loss")
@@ -237,7 +249,8 @@ def test_every_stage_job_logged_an_mlflow_run(micro):
     assert scored["metrics.clip_i"].notna().all() and (scored["metrics.images"] > 0).all()  # generated and scored
     ablation = mlflow.search_runs(experiment_names=["suti/evaluate"],
                                   filter_string="tags.method = 'suti' and tags.bench = 'synthbench'")
-    assert sorted(ablation["tags.demos"]) == ["1", "2"] and set(ablation["tags.tau"]) == {"none"}
+    assert sorted(ablation["tags.demos"]) == ["1", "2", "2", "2"]
+    assert set(ablation["tags.tau"]) == {"none", "clusters", "none-from-base"}
     quality = mlflow.search_runs(experiment_names=["suti/eval_experts"]).iloc[0]
     assert {"quality.json", "quality.png"} <= {a.path for a in mlflow.MlflowClient().list_artifacts(quality["run_id"])}
 

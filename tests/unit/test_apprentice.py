@@ -1,5 +1,7 @@
-"""The apprentice: demonstration-token shapes for K = 1..5, zero demonstrations = text-only conditioning,
-deterministic generation, a 2-step training smoke test with export and reload, and the generate CLI's errors."""
+"""The apprentice: demonstration-token shapes for K = 1..5, zero demonstrations = text-only conditioning, the global
+demonstration term starting at zero, cluster batches that never show a target as its own demonstration,
+deterministic generation, a 2-step training smoke test with export and reload (demonstration encoder included), and
+the generate CLI's errors. The demonstration encoder is the shipped small CLIP (pretrained/clip)."""
 
 from __future__ import annotations
 
@@ -10,20 +12,23 @@ import pytest
 from flax import nnx
 
 from suti import cli
+from suti.apprentice.encoder import DemoEncoder
 from suti.apprentice.pipeline import ApprenticePipeline, generate
 from suti.apprentice.training import (
     ApprenticeData,
     apprentice_batch,
+    cluster_data,
     init_apprentice,
     train_apprentice,
 )
 from suti.data.images import encode_png
+from suti.diffusion.config import DiffusionConfig, SampleConfig
 from suti.models.pipeline import TextToImagePipeline
 from suti.models.t2i import ModelConfig
 from suti.models.text import Tokenizer
 from suti.models.unet import UNetConfig
+from suti.scoring.clip import ClipSpec
 from suti.training.checkpoints import export_model
-from suti.diffusion.config import DiffusionConfig, SampleConfig
 from suti.training.config import TrainConfig
 from suti.training.t2i import init_model
 
@@ -32,6 +37,7 @@ TINY = ModelConfig(unet=UNetConfig(resolution=8, channels=8, channel_mult=(1, 2)
                    text_dim=16, text_layers=1, text_heads=2, max_tokens=8)
 DIFFUSION = DiffusionConfig(num_steps=50)
 SAMPLE = SampleConfig(steps=3, guidance=2.0)
+E = 128  # the shipped CLIP's embedding width
 
 
 @jax.jit
@@ -48,36 +54,47 @@ def base():
     return TextToImagePipeline(graphdef, _perturb(params), tok, TINY, DIFFUSION)  # perturbed: outputs mean something
 
 
+@pytest.fixture(scope="module")
+def encoder(repo):
+    return DemoEncoder.load(ClipSpec(), str(repo / "pretrained/clip"))
+
+
 def _demos(b, k, seed=0):
+    """Random unit embeddings [b, 5, E] and a mask of the first k slots."""
     rng = np.random.default_rng(seed)
-    return (jnp.asarray(rng.uniform(-1, 1, (b, 5, 8, 8, 3)), jnp.float32), jnp.zeros((b, 5, 8), jnp.int32),
+    x = rng.normal(size=(b, 5, E))
+    return (jnp.asarray(x / np.linalg.norm(x, axis=-1, keepdims=True), jnp.float32),
             jnp.asarray(np.arange(5)[None].repeat(b, 0) < k))
 
 
 @pytest.mark.parametrize("k", [1, 2, 3, 4, 5])
 def test_demonstration_token_shapes(base, k):
-    graphdef, params = init_apprentice(base, max_demos=5, seed=0)
+    graphdef, params = init_apprentice(base, max_demos=5, demo_dim=E, seed=0)
     model = nnx.merge(graphdef, params)
-    demos, captions, mask = _demos(2, k)
-    tokens, token_mask = model.demo_tokens(demos, captions, mask)
-    per_demo = (8 // 2 // 2) ** 2   # patch 2, one downsample: a 2 x 2 grid
-    assert tokens.shape == (2, 5 * per_demo, 16) and token_mask.shape == (2, 5 * per_demo)
-    assert int(token_mask[0].sum()) == k * per_demo
+    demos, mask = _demos(2, k)
+    tokens, token_mask = model.demo_tokens(demos, mask)
+    assert tokens.shape == (2, 5 * model.tokens_per_demo, 16) and token_mask.shape == (2, 5 * model.tokens_per_demo)
+    assert int(token_mask[0].sum()) == k * model.tokens_per_demo
 
 
 def test_zero_demonstrations_equal_text_only_conditioning(base):
-    graphdef, params = init_apprentice(base, max_demos=5, seed=0)
-    model = nnx.merge(graphdef, params)
-    text_model = nnx.merge(base.graphdef, base.params)
+    graphdef, params = init_apprentice(base, max_demos=5, demo_dim=E, seed=0)
+    model = nnx.merge(graphdef, _perturb(params))  # as trained: no demonstration weight is zero
     tokens = jnp.asarray(base.tokenizer.encode(["a mug on the beach", "a red ball"]))
-    demos, captions, mask = _demos(2, 0)
     x = jnp.asarray(np.random.default_rng(1).normal(size=(2, 8, 8, 3)), jnp.float32)
     t = jnp.array([3, 40])
-    with_empty_slots = model(x, t, model.context(tokens, demos, captions, mask))
-    text_only = text_model(x, t, text_model.encode_text(tokens))
+    with_empty_slots = model(x, t, model.condition(tokens, *_demos(2, 0)))
+    text_only = model.base(x, t, model.base.encode_text(tokens))  # its own text-to-image model
     np.testing.assert_allclose(with_empty_slots, text_only, atol=1e-5)
-    with_demos = model(x, t, model.context(tokens, *_demos(2, 3)[:2], _demos(2, 3)[2]))
+    with_demos = model(x, t, model.condition(tokens, *_demos(2, 3)))
     assert float(jnp.abs(with_demos - text_only).max()) > 1e-4  # demonstrations do change the prediction
+
+
+def test_the_global_demonstration_term_starts_at_zero(base):
+    """Before training, demonstrations reach the UNet through cross-attention only; the FiLM term must be learned."""
+    graphdef, params = init_apprentice(base, max_demos=5, demo_dim=E, seed=0)
+    model = nnx.merge(graphdef, params)
+    np.testing.assert_array_equal(model.demo_condition(*_demos(2, 3)), np.zeros((2, model.base.unet.embed_dim)))
 
 
 def _data(n_subjects=2):
@@ -86,9 +103,9 @@ def _data(n_subjects=2):
     return ApprenticeData(
         images=rng.integers(0, 255, (6, 8, 8, 3), dtype=np.uint8), tokens=tok.encode(["a mug on the beach"] * 6),
         subject=np.array([0, 0, 0, 1, 1, 1]) % n_subjects,
-        demos=[rng.integers(0, 255, (3 + i, 8, 8, 3), dtype=np.uint8) for i in range(n_subjects)],
-        demo_tokens=[tok.encode(["a photo of a mug"] * (3 + i)) for i in range(n_subjects)],
-        class_nouns=["mug"] * n_subjects)
+        demos=[rng.normal(size=(3 + i, E)).astype(np.float32) for i in range(n_subjects)],
+        class_nouns=["mug"] * n_subjects,
+        demo_images=[rng.integers(0, 255, (3 + i, 8, 8, 3), dtype=np.uint8) for i in range(n_subjects)])
 
 
 def test_batches_hold_one_to_k_demonstrations_of_the_targets_subject():
@@ -96,19 +113,35 @@ def test_batches_hold_one_to_k_demonstrations_of_the_targets_subject():
     batch = apprentice_batch(data, max_demos=5, batch_size=16, seed=0, step=3)
     counts = batch["demo_mask"].sum(1)
     assert counts.min() >= 1 and counts.max() <= 4  # the largest pool has 4 images
-    assert batch["demos"].shape == (16, 5, 8, 8, 3) and np.all(batch["demos"][~batch["demo_mask"]] == -1.0)
+    assert batch["demos"].shape == (16, 5, E) and np.all(batch["demos"][~batch["demo_mask"]] == 0.0)
     np.testing.assert_array_equal(batch["tokens"], apprentice_batch(data, 5, 16, 0, 3)["tokens"])  # step-determined
 
 
+def test_cluster_batches_never_show_a_target_as_its_own_demonstration():
+    rng = np.random.default_rng(0)
+    cluster = np.array([0, 0, 0, 1, 1, 2, 0, 1])   # cluster 2 has one image: no demonstration for it, left out
+    embeddings = np.eye(8, E, dtype=np.float32)     # row i's embedding is one-hot at i: demonstrations are traceable
+    data = cluster_data(rng.integers(0, 255, (8, 8, 8, 3), dtype=np.uint8), np.arange(8)[:, None].repeat(3, 1),
+                        cluster, embeddings, ["mug", "ball", "vase"])
+    assert len(data.images) == 7 and data.class_nouns == ["mug", "ball"]
+    for step in range(20):
+        batch = apprentice_batch(data, max_demos=5, batch_size=8, seed=0, step=step)
+        for tokens, demos, mask in zip(batch["tokens"], batch["demos"], batch["demo_mask"]):
+            target = int(tokens[0])                 # tokens carry the image's row
+            shown = np.argmax(demos[mask], axis=1)
+            assert target not in shown and all(cluster[i] == cluster[target] for i in shown)
+            assert mask.sum() == min(mask.sum(), (cluster == cluster[target]).sum() - 1) >= 1
+
+
 @pytest.fixture(scope="module")
-def trained(base, tmp_path_factory):
-    graphdef, params = init_apprentice(base, max_demos=5, seed=0)
+def trained(base, encoder, tmp_path_factory):
+    graphdef, params = init_apprentice(base, max_demos=5, demo_dim=E, seed=0)
     cfg = TrainConfig(steps=2, batch_size=4, learning_rate=1e-3, warmup_steps=1, checkpoint_every=2, log_every=1)
     state, history = train_apprentice(graphdef, params, _data(), base.tokenizer.encode([""])[0], DIFFUSION, cfg, 5,
                                       seed=0)
     out = tmp_path_factory.mktemp("apprentice") / "model"
     export_model(out, state["ema"], {"model": TINY, "diffusion": DIFFUSION, "tokenizer": base.tokenizer.to_json(),
-                                     "apprentice": {"max_demos": 5}})
+                                     "apprentice": {"max_demos": 5, "demo_dim": E}}, write_extra=encoder.save)
     return out, history
 
 
@@ -136,12 +169,14 @@ def test_dream_suti_tunes_a_copy_deterministically(trained):
     before = jax.tree.map(np.array, pipe.params)
     tuner = DreamSutiTuner(pipe, DreamSutiConfig(steps=2, batch_size=3, learning_rate=1e-3))
     demos = list(np.random.default_rng(4).integers(0, 255, (2, 8, 8, 3), dtype=np.uint8))
-    d, t, m = pipe.demo_arrays(demos, ["a photo of a mug"] * 2)
-    batch = tuner.batch(d, t, m, t[0], step=1)
-    np.testing.assert_array_equal(batch["images"], d[[1, 0, 1]])  # the demonstrations in turn, cycled
-    assert batch["demos"].shape == (3, 5, 8, 8, 3) and batch["demo_mask"].sum() == 6
-    a = tuner.tune(d, t, m, "mug", dream_suti_key(0, "subject-a"))
-    b = tuner.tune(d, t, m, "mug", dream_suti_key(0, "subject-a"))
+    d, m = pipe.demo_arrays(demos)
+    images = np.stack(demos).astype(np.float32) / 127.5 - 1.0
+    prompt = pipe.tokenizer.encode(["a photo of a mug"])[0]
+    batch = tuner.batch(images, d, m, prompt, step=1)
+    np.testing.assert_array_equal(batch["images"], images[[1, 0, 1]])  # the demonstrations in turn, cycled
+    assert batch["demos"].shape == (3, 5, E) and batch["demo_mask"].sum() == 6
+    a = tuner.tune(images, d, m, "mug", dream_suti_key(0, "subject-a"))
+    b = tuner.tune(images, d, m, "mug", dream_suti_key(0, "subject-a"))
     jax.tree.map(np.testing.assert_array_equal, a, b)
     jax.tree.map(np.testing.assert_array_equal, before, pipe.params)  # the pipeline's own weights are untouched
     moved = jax.tree.map(lambda x, y: float(np.abs(np.asarray(x) - y).max()), a, before)

@@ -119,16 +119,25 @@ def test_method_names_round_trip_and_expand_the_ablations():
     from suti.errors import SutiError
     from suti.evaluation.methods import Method, method_names, parse_method
 
-    for name in ("base", "oracle", "experts-k3", "suti-none-k1", "suti-0.100-k5", "dreamsuti-0.100-k3"):
+    for name in ("base", "oracle", "experts-k3", "suti-none-k1", "suti-0.100-k5", "dreamsuti-0.100-k3",
+                 "suti-clusters-k3", "suti-0.100-from-base-k3"):
         assert parse_method(name).name == name
     assert parse_method("suti-0.100-k5") == Method("suti", "0.100", 5)
     assert parse_method("dreamsuti-none-k2") == Method("dreamsuti", "none", 2)
     with pytest.raises(SutiError, match="unknown evaluation method"):
         parse_method("dreambooth")
-    apprentice = {"taus": [None, 0.1], "main_tau": 0.1, "demos": 3, "demo_ablation": [1, 3, 5]}
+    assert parse_method("suti-none-from-base-k2") == Method("suti", "none-from-base", 2)
+    with pytest.raises(SutiError, match="unknown evaluation method"):
+        parse_method("suti-clusters-from-base-k2")
+    apprentice = {"taus": [None, 0.1], "main_tau": 0.1, "demos": 3, "demo_ablation": [1, 3, 5],
+                  "source_ablation": False, "clusters": {"steps": 600}}
     synth = method_names(["base", "oracle", "experts", "suti"], apprentice, "synthbench")
     assert synth == ["base", "oracle", "experts-k3", "suti-0.100-k3", "suti-0.100-k1", "suti-0.100-k5",
                      "suti-none-k3"]
+    ablated = method_names(["suti"], dict(apprentice, source_ablation=True), "synthbench")
+    assert ablated[-2:] == ["suti-clusters-k3", "suti-0.100-from-base-k3"]
+    no_clusters = dict(apprentice, source_ablation=True, clusters={"steps": 0})  # nothing to ablate
+    assert method_names(["suti"], no_clusters, "synthbench") == synth[3:]
     assert method_names(["base", "oracle", "experts", "suti", "dreamsuti"], apprentice, "dreambench") == [
         "base", "oracle", "suti-0.100-k3", "dreamsuti-0.100-k3"]  # the ablations and DreamBooth: SynthBench only
 
@@ -191,3 +200,16 @@ def test_report_orders_the_main_comparison_and_checks_the_targets():
     assert text["met"] and "-1.0%" in text["measured"]              # 0.297 vs 0.300: within 2%
     assert speed["met"] and "(30.0x)" in speed["measured"]
     assert rises["met"] and rises["measured"].startswith("0.200 -> 0.250")
+
+
+def test_report_source_ablation_and_a_tau_table_of_taus_only():
+    from suti.evaluation import report
+
+    summary = [_summary_row("suti", 3, 0.4, 0.3, 1.0, "0.100"), _summary_row("suti", 3, 0.2, 0.3, 1.0, "clusters"),
+               _summary_row("suti", 3, 0.3, 0.3, 1.0, "0.100-from-base"), _summary_row("suti", 3, 0.1, 0.3, 1.0, "none"),
+               _summary_row("suti", 1, 0.5, 0.3, 1.0, "clusters")]
+    rows = report.source_ablation(summary, "0.100", 3)
+    assert [(r["source"], r["clip_i"]) for r in rows] == [("clusters only", 0.2), ("experts only", 0.3),
+                                                          ("clusters, then experts", 0.4)]
+    assert [r["tau"] for r in report.tau_ablation(summary, 3, {})] == ["none", "0.100"]
+    assert report.source_ablation([summary[0]], "0.100", 3) == []  # no ablation run: no table

@@ -1,8 +1,49 @@
+# The apprentice in two phases (suti train-apprentice --phase ...): in-context pretraining on the mined clusters,
+# once, then one imitation of the experts' filtered samples per tau, started from it. With
+# apprentice.source_ablation, rule train_apprentice_from_base also trains the main tau's apprentice on the experts'
+# samples alone; the clusters-only apprentice is the first phase's own output.
+
+
+rule train_apprentice_clusters:
+    input:
+        clusters="results/mining/clusters.parquet",
+        init="results/base/model",
+        scorer=get_scorer_input(),
+        code=get_code("train-apprentice"),
+    output:
+        model=directory("results/apprentice/clusters/model"),
+        summary="results/apprentice/clusters/train.json",
+        table="results/apprentice/clusters/train.parquet",
+        grid=report(
+            "results/apprentice/clusters/samples.png",
+            caption="../report/apprentice_samples.rst",
+            category="Apprentice",
+            labels={"apprentice": "clusters"},
+        ),
+    params:
+        cfg=get_params("apprentice", "scoring"),
+        scorer=get_scorer_argument(),
+    conda:
+        "../../environment.yml"
+    log:
+        "results/logs/train_apprentice/clusters.log",
+    threads: 2
+    priority: CHAIN_PRIORITY
+    resources:
+        mem_mb=8000,
+        runtime=120,
+    shell:
+        "suti train-apprentice --params {params.cfg:q} --phase clusters --clusters {input.clusters} "
+        "--init {input.init} {params.scorer} --model {output.model} --summary {output.summary} "
+        "--samples-grid {output.grid} > {log} 2>&1"
+
+
 rule train_apprentice:
     input:
         samples="results/filter/{tau}/samples.parquet",
         clusters="results/mining/clusters.parquet",
-        base="results/base/model",
+        init=get_apprentice_init,
+        scorer=get_apprentice_scorer_input,
         code=get_code("train-apprentice"),
     output:
         model=directory("results/apprentice/{tau}/model"),
@@ -12,10 +53,11 @@ rule train_apprentice:
             "results/apprentice/{tau}/samples.png",
             caption="../report/apprentice_samples.rst",
             category="Apprentice",
-            labels={"tau": "{tau}"},
+            labels={"apprentice": "{tau}"},
         ),
     params:
-        cfg=get_params("apprentice"),
+        cfg=get_params("apprentice", "scoring"),
+        scorer=get_apprentice_scorer_argument,
     conda:
         "../../environment.yml"
     log:
@@ -26,12 +68,48 @@ rule train_apprentice:
         mem_mb=8000,
         runtime=120,
     shell:
-        "suti train-apprentice --params {params.cfg:q} --tau {wildcards.tau} --samples {input.samples} "
-        "--clusters {input.clusters} --base {input.base} --model {output.model} --summary {output.summary} "
-        "--samples-grid {output.grid} > {log} 2>&1"
+        "suti train-apprentice --params {params.cfg:q} --phase experts --tau {wildcards.tau} "
+        "--samples {input.samples} --clusters {input.clusters} --init {input.init} {params.scorer} "
+        "--model {output.model} --summary {output.summary} --samples-grid {output.grid} > {log} 2>&1"
+
+
+rule train_apprentice_from_base:
+    """The source ablation's experts-only apprentice: a tau's expert samples, from the base model."""
+    input:
+        samples="results/filter/{tau}/samples.parquet",
+        clusters="results/mining/clusters.parquet",
+        init="results/base/model",
+        scorer=get_scorer_input(),
+        code=get_code("train-apprentice"),
+    output:
+        model=directory("results/apprentice/{tau}-from-base/model"),
+        summary="results/apprentice/{tau}-from-base/train.json",
+        table="results/apprentice/{tau}-from-base/train.parquet",
+        grid=report(
+            "results/apprentice/{tau}-from-base/samples.png",
+            caption="../report/apprentice_samples.rst",
+            category="Apprentice",
+            labels={"apprentice": "{tau}-from-base"},
+        ),
+    params:
+        cfg=get_params("apprentice", "scoring"),
+        scorer=get_scorer_argument(),
+    conda:
+        "../../environment.yml"
+    log:
+        "results/logs/train_apprentice/{tau}-from-base.log",
+    threads: 2
+    resources:
+        mem_mb=8000,
+        runtime=120,
+    shell:
+        "suti train-apprentice --params {params.cfg:q} --phase experts --tau {wildcards.tau} "
+        "--samples {input.samples} --clusters {input.clusters} --init {input.init} {params.scorer} "
+        "--model {output.model} --summary {output.summary} --samples-grid {output.grid} > {log} 2>&1"
 
 
 rule apprentices:
-    """Every apprentice of apprentice.taus (a target for DVC's apprentice stage)."""
+    """Every apprentice of apprentice.taus, and the source ablation's (a target for DVC's apprentice stage)."""
     input:
         expand("results/apprentice/{tau}/train.json", tau=get_apprentice_taus()),
+        get_source_ablation_apprentices(),

@@ -274,3 +274,26 @@ def get_final_outputs():
         "results/eval/metrics.json",
         "results/report/report.md",
     ]
+
+
+def get_source_ablation_apprentices():
+    """The clusters-only and experts-only apprentices' summaries, where apprentice.source_ablation asks for them."""
+    cfg = config["apprentice"]
+    if not cfg["source_ablation"] or cfg["clusters"]["steps"] == 0:
+        return []
+    main = tau_name(cfg["main_tau"])
+    return ["results/apprentice/clusters/train.json", f"results/apprentice/{main}-from-base/train.json"]
+
+
+def get_apprentice_init(wildcards):
+    """A tau's starting point: the clusters-pretrained apprentice, or the base model when there is no such phase."""
+    return "results/apprentice/clusters/model" if config["apprentice"]["clusters"]["steps"] > 0 else "results/base/model"
+
+
+def get_apprentice_scorer_input(wildcards):
+    """The demonstration encoder (the scorer CLIP) that an apprentice started from the base model takes on."""
+    return get_scorer_input() if get_apprentice_init(wildcards) == "results/base/model" else []
+
+
+def get_apprentice_scorer_argument(wildcards):
+    return " ".join(f"--scorer {path}" for path in get_apprentice_scorer_input(wildcards))

@@ -19,5 +19,7 @@ class ApprenticeConfig:
     max_demos: int = schema_default("apprentice.max_demos")  # demonstrations per example: K uniform in 1..max_demos
     demos: int = schema_default("apprentice.demos")  # demonstrations per subject in the main comparison
     demo_ablation: tuple = schema_default("apprentice.demo_ablation")
-    train: TrainConfig = from_schema(TrainConfig, "apprentice.train")
+    source_ablation: bool = schema_default("apprentice.source_ablation")  # clusters-only and experts-only apprentices
+    clusters: TrainConfig = from_schema(TrainConfig, "apprentice.clusters")  # in-context pretraining (steps 0: none)
+    train: TrainConfig = from_schema(TrainConfig, "apprentice.train")  # imitation of the experts
     sample: SampleConfig = from_schema(SampleConfig, "apprentice.sample")  # the preview grid

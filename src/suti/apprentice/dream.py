@@ -24,7 +24,7 @@ from suti.training.state import create_train_state, make_train_step
 
 
 class DreamSutiTuner:
-    """`tune(pipe params, demos, demo_tokens, demo_mask, class prompt tokens, key) -> params` for an apprentice."""
+    """`tune(images, demos, demo_mask, class noun, key) -> params`: an apprentice tuned on one subject."""
 
     def __init__(self, pipe, cfg):
         """cfg: `evaluation.config.DreamSutiConfig` (steps, batch_size, learning_rate, cond_drop)."""
@@ -36,22 +36,22 @@ class DreamSutiTuner:
         self.tx = trainable_only(optax.adam(cfg.learning_rate))
         self.step = make_train_step(loss_fn, self.tx, ema_decay=0.0)  # the last weights are the tuned ones
 
-    def batch(self, demos: np.ndarray, demo_tokens: np.ndarray, demo_mask: np.ndarray, prompt_tokens: np.ndarray,
+    def batch(self, images: np.ndarray, demos: np.ndarray, demo_mask: np.ndarray, prompt_tokens: np.ndarray,
               step: int) -> dict:
-        """Step `step`'s targets: the next `batch_size` demonstrations in turn, each given all of them."""
+        """Step `step`'s targets: the next `batch_size` demonstration images in turn, each given all of them."""
         k, b = int(demo_mask.sum()), self.cfg.batch_size
         targets = (step * b + np.arange(b)) % k
-        return {"images": demos[targets], "tokens": np.repeat(prompt_tokens[None], b, 0),
-                "demos": np.repeat(demos[None], b, 0), "demo_tokens": np.repeat(demo_tokens[None], b, 0),
-                "demo_mask": np.repeat(demo_mask[None], b, 0)}
+        return {"images": images[targets], "tokens": np.repeat(prompt_tokens[None], b, 0),
+                "demos": np.repeat(demos[None], b, 0), "demo_mask": np.repeat(demo_mask[None], b, 0)}
 
-    def tune(self, demos, demo_tokens, demo_mask, class_noun: str, key: jax.Array):
-        """Fine-tuned apprentice params for one subject (demos in [-1, 1], as `ApprenticePipeline.demo_arrays`)."""
+    def tune(self, images, demos, demo_mask, class_noun: str, key: jax.Array):
+        """Fine-tuned apprentice params for one subject: images [K, H, W, 3] in [-1, 1] at the model's resolution,
+        demos and demo_mask as `ApprenticePipeline.demo_arrays` gives them."""
         prompt = self.pipe.tokenizer.encode([class_prompt(class_noun)])[0]
         # a copy: the train step donates its state, and the pipeline's own weights must survive for the next subject
         state = create_train_state(jax.tree.map(jnp.copy, self.pipe.params), self.tx)
         for step in range(self.cfg.steps):
-            state, _ = self.step(state, self.batch(demos, demo_tokens, demo_mask, prompt, step),
+            state, _ = self.step(state, self.batch(images, demos, demo_mask, prompt, step),
                                  jax.random.fold_in(key, step))
         return state["params"]
 

@@ -10,33 +10,31 @@ import jax.numpy as jnp
 import numpy as np
 from flax import nnx
 
+from suti.apprentice.encoder import DemoEncoder
 from suti.apprentice.model import Apprentice
 from suti.data.images import decode_image, square_resize
-from suti.data.training_set import to_unit_range
 from suti.diffusion.config import SampleConfig
 from suti.diffusion.process import Prediction
 from suti.diffusion.samplers import get_sampler, guided
 from suti.errors import SutiError
-from suti.experts.prompts import class_prompt
 from suti.models.inference import DiffusionPipeline, Export, in_batches
 from suti.models.t2i import TextToImage
 from suti.training.checkpoints import load_params
 
 
 def make_apprentice_sample_fn(graphdef, schedule, prediction: Prediction, cfg: SampleConfig, shape: tuple):
-    """Jitted sample(params, tokens, demos, demo_tokens, demo_mask, null_tokens, keys [B]) -> images in [-1, 1].
+    """Jitted sample(params, tokens, demos [B, K, E], demo_mask, null_tokens, keys [B]) -> images in [-1, 1].
 
     Guidance runs over text and demonstrations together: the null condition is the empty caption with no
     demonstration (the condition dropped in training)."""
     sampler = get_sampler(cfg.sampler)
 
     @jax.jit
-    def sample(params, tokens, demos, demo_tokens, demo_mask, null_tokens, keys):
+    def sample(params, tokens, demos, demo_mask, null_tokens, keys):
         model = nnx.merge(graphdef, params)
-        context = model.context(tokens, demos, demo_tokens, demo_mask)
-        null = model.context(null_tokens, demos, demo_tokens, jnp.zeros_like(demo_mask))
-        return sampler(guided(model, context, null, cfg.guidance), schedule, prediction, shape, keys,
-                       steps=cfg.steps)
+        cond = model.condition(tokens, demos, demo_mask)
+        null = model.condition(null_tokens, demos, jnp.zeros_like(demo_mask))
+        return sampler(guided(model, cond, null, cfg.guidance), schedule, prediction, shape, keys, steps=cfg.steps)
 
     return sample
 
@@ -44,36 +42,42 @@ def make_apprentice_sample_fn(graphdef, schedule, prediction: Prediction, cfg: S
 @dataclasses.dataclass
 class ApprenticePipeline(DiffusionPipeline):
     max_demos: int
+    encoder: DemoEncoder
 
     @classmethod
     def load(cls, directory: str | Path) -> ApprenticePipeline:
         export = Export.read(directory, "apprentice")
-        max_demos = int(export.meta["apprentice"]["max_demos"])
+        meta = export.meta["apprentice"]
+        max_demos, demo_dim = int(meta["max_demos"]), int(meta["demo_dim"])
         graphdef, like = nnx.split(nnx.eval_shape(lambda: Apprentice(
-            TextToImage(export.model_cfg, export.tokenizer.size, nnx.Rngs(0)), max_demos, nnx.Rngs(0))), nnx.Param)
+            TextToImage(export.model_cfg, export.tokenizer.size, nnx.Rngs(0)), max_demos, demo_dim, nnx.Rngs(0))),
+            nnx.Param)
         return cls(graphdef, load_params(directory, like), export.tokenizer, export.model_cfg, export.diffusion_cfg,
-                   max_demos)
+                   max_demos, DemoEncoder.read(directory))
 
-    def demo_arrays(self, demos: list[np.ndarray], captions: list[str]):
-        """(demos [K_max, H, W, 3] in [-1, 1], caption tokens [K_max, L], mask [K_max]) for one subject."""
+    def demo_arrays(self, demos: list[np.ndarray]):
+        """(embeddings [K_max, E], mask [K_max]) of one subject's demonstration images (any size: the encoder
+        resizes them as its CLIP does)."""
         if len(demos) > self.max_demos:
             raise SutiError(f"{len(demos)} demonstrations given; this apprentice takes at most {self.max_demos}")
-        r = self.resolution
-        images = np.zeros((self.max_demos, r, r, 3), np.uint8)
-        tokens = np.zeros((self.max_demos, self.tokenizer.encode([""]).shape[1]), np.int32)
-        for i, (image, caption) in enumerate(zip(demos, captions)):
-            images[i] = image if image.shape[0] == r and image.shape[1] == r else square_resize(image, r)
-            tokens[i] = self.tokenizer.encode([caption])[0]
-        return to_unit_range(images), tokens, np.arange(self.max_demos) < len(demos)
+        embeddings = np.zeros((self.max_demos, self.encoder.dim), np.float32)
+        if demos:
+            embeddings[:len(demos)] = self.encoder(np.stack([self.square(im) for im in demos]))
+        return embeddings, np.arange(self.max_demos) < len(demos)
 
-    def sample(self, prompts: list[str], demos, demo_tokens, demo_mask, seeds: np.ndarray, cfg: SampleConfig,
+    def square(self, image: np.ndarray) -> np.ndarray:
+        """An image at the model's resolution (centre square, resized)."""
+        r = self.resolution
+        return image if image.shape[0] == r and image.shape[1] == r else square_resize(image, r)
+
+    def sample(self, prompts: list[str], demos, demo_mask, seeds: np.ndarray, cfg: SampleConfig,
                batch_size: int = 32) -> np.ndarray:
-        """uint8 [N, H, W, 3]: image i from prompts[i], its demonstrations (row i of demos [N, K, ...], demo_tokens,
-        demo_mask) and its own seed. Images do not depend on the batching."""
+        """uint8 [N, H, W, 3]: image i from prompts[i], its demonstrations (row i of demos [N, K, E] and demo_mask)
+        and its own seed. Images do not depend on the batching."""
         sample, null = self.sampler(make_apprentice_sample_fn, cfg, batch_size), self.null_tokens(batch_size)
         keys = jax.vmap(jax.random.key)(jnp.asarray(seeds, jnp.uint32))
-        return in_batches(lambda tokens, d, dt, dm, k: sample(self.params, tokens, d, dt, dm, null, k), batch_size,
-                          self.tokenizer.encode(prompts), demos, demo_tokens, demo_mask, keys)
+        return in_batches(lambda tokens, d, dm, k: sample(self.params, tokens, d, dm, null, k), batch_size,
+                          self.tokenizer.encode(prompts), demos, demo_mask, keys)
 
 
 def read_demo(path: str | Path) -> np.ndarray:
@@ -88,15 +92,12 @@ def read_demo(path: str | Path) -> np.ndarray:
 
 
 def generate(pipe: ApprenticePipeline, demos: list[np.ndarray], class_noun: str, prompt: str, n: int, seed: int,
-             cfg: SampleConfig, captions: list[str] | None = None) -> np.ndarray:
-    """n images of the demonstrated subject in `prompt` ("a {} on the beach", {} = the class noun), no optimisation.
-
-    Demonstration captions default to "a photo of a <class>"."""
+             cfg: SampleConfig) -> np.ndarray:
+    """n images of the demonstrated subject in `prompt` ("a {} on the beach", {} = the class noun), no optimisation."""
     if not demos:
         raise SutiError("give at least one demonstration image")
     text = prompt.format(class_noun) if "{}" in prompt else prompt
-    captions = captions or [class_prompt(class_noun)] * len(demos)
-    d, t, m = pipe.demo_arrays(demos, captions)
+    d, m = pipe.demo_arrays(demos)
     seeds = np.array([(seed * 1_000_003 + i) & 0x7FFFFFFF for i in range(n)])
-    return pipe.sample([text] * n, np.repeat(d[None], n, 0), np.repeat(t[None], n, 0), np.repeat(m[None], n, 0),
-                       seeds, cfg, batch_size=min(n, 32))
+    return pipe.sample([text] * n, np.repeat(d[None], n, 0), np.repeat(m[None], n, 0), seeds, cfg,
+                       batch_size=min(n, 32))

@@ -1,9 +1,13 @@
-"""Apprentice training: imitate the experts' filtered samples given a few demonstrations of the subject.
+"""Apprentice training, in two phases that share one batch format.
 
-An example is K demonstrations (K uniform in 1..max_demos) drawn from the subject's mined cluster, with their
-captions, and a target prompt that names only the class ("a mug on the beach"); the target image is a kept expert
-sample of that prompt. With probability `cond_drop` both the prompt and the demonstrations are dropped (the null
-condition classifier-free guidance needs).
+An example is K demonstrations (K uniform in 1..max_demos) drawn from a subject's mined cluster, as frozen CLIP
+image embeddings, a target prompt and a target image:
+- in-context pretraining on the raw clusters (Re-Imagen's recipe; `cluster_data`): the target is another image of
+  the same cluster with its own web caption, never one of its own demonstrations;
+- imitation of the experts (`train_apprentice` stage's data): the target is a kept expert sample, the prompt names
+  only the class ("a mug on the beach"), so what the subject looks like has to come from the demonstrations.
+With probability `cond_drop` both the prompt and the demonstrations are dropped (the null condition classifier-free
+guidance needs).
 """
 
 from __future__ import annotations
@@ -27,31 +31,52 @@ from suti.training.t2i import fit_denoiser
 
 @dataclasses.dataclass
 class ApprenticeData:
-    """Targets (kept expert samples) and, per subject, the demonstration pool (the mined cluster)."""
+    """Targets and, per subject, the demonstration pool (its mined cluster) as embeddings."""
 
     images: np.ndarray          # uint8 [N, H, W, 3] targets
-    tokens: np.ndarray          # int32 [N, L] class-noun prompts
+    tokens: np.ndarray          # int32 [N, L] target prompts
     subject: np.ndarray         # int [N] index into demos
-    demos: list[np.ndarray]     # per subject uint8 [M, H, W, 3]
-    demo_tokens: list[np.ndarray]  # per subject int32 [M, L] captions
+    demos: list[np.ndarray]     # per subject float32 [M, E] demonstration embeddings (DemoEncoder)
     class_nouns: list[str]      # per subject
+    own_demo: np.ndarray | None = None  # int [N]: the target's own row in its pool (never its demonstration), or -1
+    demo_images: list[np.ndarray] | None = None  # per subject uint8 [M, H, W, 3] (previews only)
 
 
-def apprentice_batch(data: ApprenticeData, max_demos: int, batch_size: int, seed: int, step: int) -> dict:
+def cluster_data(images: np.ndarray, tokens: np.ndarray, cluster: np.ndarray, embeddings: np.ndarray,
+                 class_nouns: list[str], min_size: int = 2) -> ApprenticeData:
+    """In-context pretraining data from mined clusters: every image is a target, the rest of its cluster its pool.
+
+    images uint8 [N, ...], tokens [N, L] (their captions), cluster int [N] (0..C-1), embeddings [N, E],
+    class_nouns [C]. Clusters with fewer than `min_size` images (no demonstration besides the target) are left out."""
+    keep = np.flatnonzero(np.bincount(cluster)[cluster] >= min_size)
+    kept_clusters = np.unique(cluster[keep])
+    renumber = {int(c): i for i, c in enumerate(kept_clusters)}
+    rows = [np.flatnonzero(cluster == c) for c in kept_clusters]
+    own = np.empty(len(images), np.int64)
+    for members in rows:
+        own[members] = np.arange(len(members))
+    return ApprenticeData(images=images[keep], tokens=tokens[keep],
+                          subject=np.array([renumber[int(c)] for c in cluster[keep]]),
+                          demos=[embeddings[m] for m in rows], class_nouns=[class_nouns[c] for c in kept_clusters],
+                          own_demo=own[keep], demo_images=[images[m] for m in rows])
+
+
+def apprentice_batch(data: ApprenticeData, max_demos: int, batch_size: int, seed: int, step: int,
+                     stream: int = streams.APPRENTICE_BATCHES) -> dict:
     """One step's batch, a function of the step alone (so a resumed run sees the same batches)."""
-    rng = np.random.default_rng([seed, streams.APPRENTICE_BATCHES, step])
+    rng = np.random.default_rng([seed, stream, step])
     idx = rng.choice(len(data.images), size=batch_size, replace=len(data.images) < batch_size)
-    h, w, c = data.images.shape[1:]
-    demos = np.zeros((batch_size, max_demos, h, w, c), np.uint8)
-    demo_tokens = np.zeros((batch_size, max_demos, data.tokens.shape[1]), np.int32)
+    demos = np.zeros((batch_size, max_demos, data.demos[0].shape[1]), np.float32)
     mask = np.zeros((batch_size, max_demos), bool)
     for row, i in enumerate(idx):
-        pool = data.subject[i]
-        k = min(int(rng.integers(1, max_demos + 1)), len(data.demos[pool]))
-        chosen = rng.choice(len(data.demos[pool]), size=k, replace=False)
-        demos[row, :k], demo_tokens[row, :k], mask[row, :k] = data.demos[pool][chosen], data.demo_tokens[pool][chosen], True
-    return {"images": to_unit_range(data.images[idx]), "tokens": data.tokens[idx], "demos": to_unit_range(demos),
-            "demo_tokens": demo_tokens, "demo_mask": mask}
+        pool = data.demos[data.subject[i]]
+        candidates = np.arange(len(pool))
+        if data.own_demo is not None and data.own_demo[i] >= 0:
+            candidates = candidates[candidates != data.own_demo[i]]
+        k = min(int(rng.integers(1, max_demos + 1)), len(candidates))
+        demos[row, :k], mask[row, :k] = pool[rng.choice(candidates, size=k, replace=False)], True
+    return {"images": to_unit_range(data.images[idx]), "tokens": data.tokens[idx], "demos": demos,
+            "demo_mask": mask}
 
 
 def make_apprentice_loss(graphdef, schedule: Schedule, prediction: Prediction, cond_drop: float, null_tokens,
@@ -63,24 +88,28 @@ def make_apprentice_loss(graphdef, schedule: Schedule, prediction: Prediction, c
         drop_key, diffusion_key = jax.random.split(rng)
         keep = keep_condition(drop_key, batch["tokens"].shape[0], cond_drop)
         tokens = jnp.where(keep[:, None], batch["tokens"], null_tokens[None])
-        context = model.context(tokens, batch["demos"], batch["demo_tokens"], batch["demo_mask"] & keep[:, None])
-        loss = diffusion_loss(lambda x, t: model(x, t, context), schedule, prediction, batch["images"],
+        cond = model.condition(tokens, batch["demos"], batch["demo_mask"] & keep[:, None])
+        loss = diffusion_loss(lambda x, t: model(x, t, cond), schedule, prediction, batch["images"],
                               diffusion_key, None, min_snr_gamma)
         return loss, {}
 
     return loss_fn
 
 
-def init_apprentice(base: TextToImagePipeline, max_demos: int, seed: int):
+def init_apprentice(base: TextToImagePipeline, max_demos: int, demo_dim: int, seed: int):
     """(graphdef, params) of an apprentice whose text encoder and UNet are the base model's."""
     key = jax.random.fold_in(jax.random.key(seed), streams.APPRENTICE_INIT)
-    model = Apprentice(nnx.merge(base.graphdef, base.params), max_demos, nnx.Rngs(key))
+    model = Apprentice(nnx.merge(base.graphdef, base.params), max_demos, demo_dim, nnx.Rngs(key))
     return nnx.split(model, nnx.Param)
 
 
 def train_apprentice(graphdef, params, data: ApprenticeData, null_tokens, diffusion_cfg, train_cfg, max_demos: int,
-                     seed: int, ckpt=None, stop_at=None, desc="train_apprentice"):
-    """Train from `params` (see `init_apprentice`); returns (final train state, history)."""
+                     seed: int, ckpt=None, stop_at=None, desc="train_apprentice", phase: str = "experts"):
+    """Train from `params` (see `init_apprentice`); returns (final train state, history).
+
+    phase: "clusters" (in-context pretraining) or "experts" (imitation); each has its own batch and noise streams."""
+    batches, noise = {"clusters": (streams.APPRENTICE_CLUSTER_BATCHES, streams.APPRENTICE_CLUSTER_TRAIN),
+                      "experts": (streams.APPRENTICE_BATCHES, streams.APPRENTICE_TRAIN)}[phase]
     return fit_denoiser(make_apprentice_loss, graphdef, params,
-                        lambda step: apprentice_batch(data, max_demos, train_cfg.batch_size, seed, step), null_tokens,
-                        diffusion_cfg, train_cfg, seed, streams.APPRENTICE_TRAIN, ckpt, stop_at, desc)
+                        lambda step: apprentice_batch(data, max_demos, train_cfg.batch_size, seed, step, batches),
+                        null_tokens, diffusion_cfg, train_cfg, seed, noise, ckpt, stop_at, desc)

@@ -22,6 +22,7 @@ from suti import world
 from suti.apprentice.dream import DreamSutiTuner, dream_suti_key
 from suti.data import tables
 from suti.data.images import decode_image
+from suti.data.training_set import to_unit_range
 from suti.diffusion.config import SampleConfig
 from suti.experts.config import subject_seed
 from suti.experts.prompts import class_prompt, instance_prompt
@@ -62,14 +63,13 @@ def base_renderer(pipe: TextToImagePipeline, cfg: SampleConfig, batch_size: int)
 
 
 def apprentice_renderer(pipe, demonstrations: dict, cfg: SampleConfig, batch_size: int):
-    """The apprentice: each subject's demonstrations [(image, caption), ...] and the class-noun prompt, no
-    optimisation; the time per subject covers encoding the demonstrations and sampling."""
+    """The apprentice: each subject's demonstration images and the class-noun prompt, no optimisation; the time per
+    subject covers encoding the demonstrations and sampling."""
     def render(rows):
-        demos, captions = zip(*demonstrations[rows[0]["subject"]])
-        d, t, m = pipe.demo_arrays(list(demos), list(captions))
+        d, m = pipe.demo_arrays(demonstrations[rows[0]["subject"]])
         n = len(rows)
-        return pipe.sample([r["prompt"] for r in rows], np.repeat(d[None], n, 0), np.repeat(t[None], n, 0),
-                           np.repeat(m[None], n, 0), np.array([r["seed"] for r in rows]), cfg, min(batch_size, n))
+        return pipe.sample([r["prompt"] for r in rows], np.repeat(d[None], n, 0), np.repeat(m[None], n, 0),
+                           np.array([r["seed"] for r in rows]), cfg, min(batch_size, n))
 
     return render
 
@@ -82,12 +82,13 @@ def dream_suti_renderer(pipe, demonstrations: dict, class_of: dict, cfg: SampleC
 
     def render(rows):
         subject = rows[0]["subject"]
-        demos, captions = zip(*demonstrations[subject])
-        d, t, m = pipe.demo_arrays(list(demos), list(captions))
-        tuned = dataclasses.replace(pipe, params=tuner.tune(d, t, m, class_of[subject], dream_suti_key(seed, subject)))
+        d, m = pipe.demo_arrays(demonstrations[subject])
+        images = to_unit_range(np.stack([pipe.square(im) for im in demonstrations[subject]]))
+        tuned = dataclasses.replace(pipe, params=tuner.tune(images, d, m, class_of[subject],
+                                                            dream_suti_key(seed, subject)))
         n = len(rows)
-        return tuned.sample([r["prompt"] for r in rows], np.repeat(d[None], n, 0), np.repeat(t[None], n, 0),
-                            np.repeat(m[None], n, 0), np.array([r["seed"] for r in rows]), cfg, min(batch_size, n))
+        return tuned.sample([r["prompt"] for r in rows], np.repeat(d[None], n, 0), np.repeat(m[None], n, 0),
+                            np.array([r["seed"] for r in rows]), cfg, min(batch_size, n))
 
     return render
 
@@ -101,7 +102,7 @@ def train_dreambooth(base, demonstrations: dict, class_of: dict, priors: dict, c
     meta = [{"subject": s, "class_noun": class_of[s], "identifier": cfg.identifier, "seed": subject_seed(seed, s),
              "images": len(demonstrations[s])} for s in subjects]
     data = ExpertData(
-        instance_images=[np.stack([im for im, _ in demonstrations[s]]) for s in subjects],
+        instance_images=[np.stack(demonstrations[s]) for s in subjects],
         instance_tokens=tok.encode([instance_prompt(cfg.identifier, class_of[s]) for s in subjects]),
         prior_images=[priors[class_of[s]] for s in subjects],
         prior_tokens=tok.encode([class_prompt(class_of[s]) for s in subjects]),
@@ -139,21 +140,20 @@ def dreambooth_renderer(shard, identifier: str, cfg: SampleConfig, batch_size: i
 
 
 def cluster_demonstrations(clusters, subjects, k: int) -> dict[str, list]:
-    """{subject: its first k mined images (by image id) with their captions}: the demonstrations every method gets."""
+    """{subject: its first k mined images (by image id)}: the demonstrations every method gets."""
     pools = collections.defaultdict(list)
-    for r in sorted(clusters.select(["cluster_id", "image_id", "image", "caption"]).to_pylist(),
-                    key=lambda r: r["image_id"]):
+    for r in sorted(clusters.select(["cluster_id", "image_id", "image"]).to_pylist(), key=lambda r: r["image_id"]):
         if r["cluster_id"] in subjects:
-            pools[r["cluster_id"]].append((decode_image(r["image"]), r["caption"]))
+            pools[r["cluster_id"]].append(decode_image(r["image"]))
     return {s: pools[s][:k] for s in subjects}
 
 
 def dreambench_demonstrations(photos: list[dict], subjects, k: int) -> dict[str, list]:
-    """{subject: its first k photos (by image id), captioned "a photo of a <class>"}."""
+    """{subject: its first k photos (by image id)}."""
     pools = collections.defaultdict(list)
     for p in sorted(photos, key=lambda p: p["image_id"]):
         if p["subject"] in subjects:
-            pools[p["subject"]].append((decode_image(p["image"]), class_prompt(p["class_noun"])))
+            pools[p["subject"]].append(decode_image(p["image"]))
     return {s: pools[s][:k] for s in subjects}
 
 

@@ -4,12 +4,16 @@
   oracle              real images (SynthBench: ground-truth renders of each prompt; DreamBench: leave-one-out photos)
   experts-k<K>        DreamBooth: an expert fine-tuned on each subject's K demonstrations (SynthBench only: the
                       class-prior images exist for SynthBench's classes)
-  suti-<tau>-k<K>     the apprentice trained at filter tau, given K demonstrations of each subject
-  dreamsuti-<tau>-k<K>  Dream-SuTI: that apprentice briefly fine-tuned on each subject's K demonstrations first
+  suti-<A>-k<K>       apprentice A given K demonstrations of each subject. A names its training (the folder
+                      results/apprentice/<A>/): <tau> = pretrained on the clusters, then imitating the experts'
+                      samples kept at filter tau ("none" or "0.100"); clusters = the clusters only;
+                      <tau>-from-base = the experts' samples only, from the base model
+  dreamsuti-<A>-k<K>  Dream-SuTI: that apprentice briefly fine-tuned on each subject's K demonstrations first
 
-The comparison and both ablations are expanded from config: the main apprentice (apprentice.main_tau) at
+The comparison and the ablations are expanded from config: the main apprentice (apprentice.main_tau) at
 apprentice.demos demonstrations; the same apprentice at every count of apprentice.demo_ablation; every apprentice of
-apprentice.taus at apprentice.demos (SynthBench only; DreamBench gets the main comparison). Dream-SuTI runs the main
+apprentice.taus at apprentice.demos; with apprentice.source_ablation, the clusters-only and experts-only apprentices
+at apprentice.demos (the ablations on SynthBench only; DreamBench gets the main comparison). Dream-SuTI runs the main
 apprentice at apprentice.demos.
 """
 
@@ -21,9 +25,12 @@ import re
 from suti.errors import SutiError
 from suti.scoring.metrics import TAU_PATTERN, tau_name
 
-# Every method name, as one pattern (the {method} wildcard); its groups are parsed below.
-METHOD_PATTERN = rf"base|oracle|experts-k\d+|(?:dream)?suti-(?:{TAU_PATTERN})-k\d+"
-_APPRENTICE = re.compile(rf"^(suti|dreamsuti)-({TAU_PATTERN})-k(\d+)$")
+CLUSTERS_ONLY = "clusters"      # the apprentice after in-context pretraining alone
+FROM_BASE = "-from-base"        # suffix of a tau's apprentice trained on the experts' samples alone
+# Every apprentice name, and every method name, as one pattern (the {apprentice} and {method} wildcards)
+APPRENTICE_PATTERN = rf"{CLUSTERS_ONLY}|(?:{TAU_PATTERN})(?:{FROM_BASE})?"
+METHOD_PATTERN = rf"base|oracle|experts-k\d+|(?:dream)?suti-(?:{APPRENTICE_PATTERN})-k\d+"
+_APPRENTICE = re.compile(rf"^(suti|dreamsuti)-({APPRENTICE_PATTERN})-k(\d+)$")
 _EXPERTS = re.compile(r"^experts-k(\d+)$")
 
 
@@ -33,7 +40,7 @@ APPRENTICE_KINDS = ("suti", "dreamsuti")  # the methods that run an apprentice (
 @dataclasses.dataclass(frozen=True)
 class Method:
     kind: str           # base | oracle | experts | suti | dreamsuti
-    tau: str = ""       # the apprentice's training set ("none" or "0.100"); "" where it does not apply
+    tau: str = ""       # the apprentice's name ("none", "0.100", "clusters", "0.100-from-base"); "" where none runs
     demos: int = 0      # demonstrations given per subject
 
     @property
@@ -65,6 +72,8 @@ def method_names(kinds, apprentice: dict, bench: str) -> list[str]:
         if bench == "synthbench":
             wanted += [(main, d) for d in apprentice["demo_ablation"]]
             wanted += [(tau_name(t), k) for t in apprentice["taus"]]
+            if apprentice["source_ablation"] and apprentice["clusters"]["steps"] > 0:
+                wanted += [(CLUSTERS_ONLY, k), (main + FROM_BASE, k)]
         for tau, demos in dict.fromkeys(wanted):
             names.append(Method("suti", tau, demos).name)
     if "dreamsuti" in kinds:

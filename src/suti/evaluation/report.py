@@ -7,12 +7,14 @@ Inputs are the rows of results/eval/summary.parquet (one per bench, method, tau,
 from __future__ import annotations
 
 import math
+import re
 
 import numpy as np
 
-from suti.evaluation.methods import APPRENTICE_KINDS
+from suti.evaluation.methods import APPRENTICE_KINDS, CLUSTERS_ONLY, FROM_BASE
 from suti.evaluation.paper_tables import HEADERS, cell, method_label
 from suti.evaluation.protocol import METRICS
+from suti.scoring.metrics import TAU_PATTERN
 
 
 def _present(rows: list[dict]) -> list[str]:
@@ -48,10 +50,23 @@ def demo_ablation(summary: list[dict], main_tau: str) -> list[dict]:
 
 
 def tau_ablation(summary: list[dict], demos: int, kept: dict[str, int]) -> list[dict]:
-    """Every apprentice on SynthBench at the main demonstration count, with its training-set size."""
+    """Every tau's apprentice on SynthBench at the main demonstration count, with its training-set size."""
     rows = [dict(r, training_samples=kept.get(r["tau"])) for r in summary
-            if r["bench"] == "synthbench" and r["method"] == "suti" and r["demos"] == demos]
+            if r["bench"] == "synthbench" and r["method"] == "suti" and r["demos"] == demos
+            and re.fullmatch(TAU_PATTERN, r["tau"])]
     return sorted(rows, key=lambda r: -1.0 if r["tau"] == "none" else float(r["tau"]))
+
+
+SOURCES = {CLUSTERS_ONLY: "clusters only", FROM_BASE: "experts only", "": "clusters, then experts"}
+
+
+def source_ablation(summary: list[dict], main_tau: str, demos: int) -> list[dict]:
+    """What the apprentice learns from (SynthBench, main demonstration count): the raw clusters alone, the experts'
+    samples alone (from the base model), both (the main apprentice); each row labelled in `source`."""
+    names = {CLUSTERS_ONLY: SOURCES[CLUSTERS_ONLY], main_tau + FROM_BASE: SOURCES[FROM_BASE], main_tau: SOURCES[""]}
+    rows = [dict(r, source=names[r["tau"]]) for r in summary if r["bench"] == "synthbench"
+            and r["method"] == "suti" and r["demos"] == demos and r["tau"] in names]
+    return sorted(rows, key=lambda r: list(names.values()).index(r["source"])) if len(rows) > 1 else []
 
 
 def speed_table(summary: list[dict]) -> list[dict]:

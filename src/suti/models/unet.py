@@ -1,10 +1,11 @@
 """A UNet for diffusion: timestep embedding, residual blocks, self-attention at low resolutions and
 cross-attention over a sequence of context tokens (text tokens, plus any tokens a later model appends).
 
-Interface: `unet(x_t [B,H,W,C], t [B], context [B,L,D], context_mask [B,L]) -> [B,H,W,C]`. The context also enters
-globally: a pooled context vector (the masked mean, or the text's end-of-text feature) joins the timestep embedding,
-which every residual block reads as a bias or, with `film`, as a scale and shift of its normalised features
-(adaptive GroupNorm, as improved DDPM and DiT condition on class).
+Interface: `unet(x_t [B,H,W,C], t [B], context [B,L,D], context_mask [B,L][, cond [B,E]]) -> [B,H,W,C]`. The context
+also enters globally: a pooled context vector (the masked mean, or the text's end-of-text feature) joins the timestep
+embedding, which every residual block reads as a bias or, with `film`, as a scale and shift of its normalised features
+(adaptive GroupNorm, as improved DDPM and DiT condition on class). `cond`, if given, is added to that embedding: a
+later model's own global condition (the apprentice's pooled demonstrations).
 """
 
 from __future__ import annotations
@@ -171,12 +172,15 @@ class UNet(nnx.Module):
                 hs.append(h)
         return h, hs
 
-    def encode(self, x, t, context, context_mask):
-        """Features of the down path alone [B, h, w, C] (the apprentice encodes demonstrations with it)."""
-        return self._down(x, self._embed(t, context, context_mask), context, context_mask)[0]
+    @property
+    def embed_dim(self) -> int:
+        """Width of the timestep-and-condition embedding every residual block reads."""
+        return 4 * self.cfg.channels
 
-    def __call__(self, x, t, context, context_mask):
+    def __call__(self, x, t, context, context_mask, cond=None):
         temb = self._embed(t, context, context_mask)
+        if cond is not None:
+            temb = temb + cond
         h, hs = self._down(x, temb, context, context_mask)
         h = self.mid2(self.mid_attn(self.mid1(h, temb), context, context_mask), temb)
         for level, up in zip(self.up, self.upsample):

@@ -49,7 +49,7 @@ def demo_grid(generation_paths, clusters_path, demos: int, path, n_subjects: int
     fig, axes = plt.subplots(max(len(subjects), 1), len(titles), figsize=(1.3 * len(titles), 1.45 * len(subjects)),
                              squeeze=False)
     for i, s in enumerate(subjects):
-        images = [im for im, _ in shown[s]] + [None] * (demos - len(shown[s]))
+        images = list(shown[s]) + [None] * (demos - len(shown[s]))
         for rows in by_method.values():
             first = next((r for r in rows if r["subject"] == s), None)
             images.append(decode_image(first["image"]) if first else None)
@@ -88,6 +88,12 @@ def run(args) -> None:
     sections += [f"## Filter threshold tau (SynthBench, {demos} demonstrations)", "",
                  report.markdown_table(by_tau, ("tau", lambda r: r["tau"]), (
                      ("Training samples", lambda r: str(r["training_samples"])),)), ""]
+    by_source = report.source_ablation(summary, main_tau, demos)
+    if by_source:
+        sections += [f"## What the apprentice learns from (SynthBench, {demos} demonstrations, tau {main_tau})", "",
+                     "Clusters: in-context pretraining on the mined training clusters (demonstrations and target from "
+                     "one cluster). Experts: imitation of the experts' filtered samples (new contexts).", "",
+                     report.markdown_table(by_source, ("Trained on", lambda r: r["source"])), ""]
     speed = report.speed_table(summary)
     sections += ["## Speed (seconds per subject, demonstrations to all its images)", "",
                  "| Bench | Method | s / subject | images / subject | x apprentice |", "|---|---|---|---|---|"]

@@ -1,4 +1,10 @@
-"""`suti train-apprentice`: the apprentice trained on one tau's filtered expert samples, from the base model."""
+"""`suti train-apprentice`: the apprentice's two training phases.
+
+- `--phase clusters`: in-context pretraining on the mined training clusters, from the base model (Re-Imagen's
+  recipe): demonstrations are images of one cluster, the target another image of it under its own caption.
+- `--phase experts`: imitation of one tau's filtered expert samples, from `--init`: the clusters-pretrained
+  apprentice, or the base model itself (the "experts only" ablation).
+"""
 
 from __future__ import annotations
 
@@ -8,56 +14,110 @@ import time
 import numpy as np
 
 from suti.apprentice.config import ApprenticeConfig
+from suti.apprentice.encoder import DemoEncoder
 from suti.apprentice.pipeline import ApprenticePipeline, generate
-from suti.apprentice.training import ApprenticeData, init_apprentice, train_apprentice
+from suti.apprentice.training import (
+    ApprenticeData,
+    cluster_data,
+    init_apprentice,
+    train_apprentice,
+)
 from suti.config import from_dict
 from suti.data import tables
 from suti.data.images import decode_image, grid, save_png
 from suti.diffusion.config import SampleConfig
 from suti.errors import SutiError
+from suti.models.inference import Export
 from suti.models.pipeline import TextToImagePipeline
+from suti.scoring.clip import ClipSpec
 from suti.stages.common import add_params_argument, log, write_summary
 from suti.training.checkpoints import Checkpointer, export_model
 from suti.training.fingerprint import fingerprint, resumable_dir
 from suti.world import prompts
 
-HELP = "train the apprentice on one tau's filtered expert samples"
+HELP = "train the apprentice: in-context pretraining on the clusters, or imitation of one tau's expert samples"
 
 
 def add_arguments(p) -> None:
     add_params_argument(p)
-    p.add_argument("--tau", required=True, help='the filter threshold of the training set ("none": no filter)')
-    p.add_argument("--samples", required=True, help="filtered expert samples (suti filter-samples)")
-    p.add_argument("--clusters", required=True, help="mined clusters (the subjects' demonstrations)")
-    p.add_argument("--base", required=True, help="exported base model (the starting point)")
+    p.add_argument("--phase", required=True, choices=("clusters", "experts"),
+                   help="clusters: in-context pretraining on the mined clusters; experts: imitate expert samples")
+    p.add_argument("--tau", default="", help='experts phase: the filter threshold of the training set ("none")')
+    p.add_argument("--samples", help="experts phase: filtered expert samples (suti filter-samples)")
+    p.add_argument("--clusters", required=True, help="mined clusters (demonstrations; the clusters phase's targets)")
+    p.add_argument("--init", required=True,
+                   help="the starting point: an exported base model, or (experts phase) an exported apprentice")
+    p.add_argument("--scorer", help="the trained small CLIP (when scoring.clip.model is empty): the demonstrations' "
+                                    "encoder of an apprentice started from the base model")
     p.add_argument("--model", required=True, help="output directory of the exported apprentice (EMA weights)")
     p.add_argument("--summary", required=True, help="output JSON summary")
     p.add_argument("--samples-grid", required=True, help="output PNG: demonstrations and generations")
 
 
 def tracking_tags(args) -> dict:
-    return {"tau": args.tau}
+    return {"phase": args.phase, "tau": args.tau}
 
 
-def load_data(samples_path, clusters_path, tokenizer) -> ApprenticeData:
+def read_pools(clusters_path, split: str) -> dict[str, list[dict]]:
+    """{cluster_id: its rows (image, caption, class_noun), by image id} of one split of the mined clusters."""
+    pools: dict[str, list[dict]] = {}
+    rows = tables.read_table([clusters_path], ["cluster_id", "split", "class_noun", "image_id", "image",
+                                               "caption"]).to_pylist()
+    for r in sorted(rows, key=lambda r: (r["cluster_id"], r["image_id"])):
+        if r["split"] == split:
+            pools.setdefault(r["cluster_id"], []).append(r)
+    return pools
+
+
+def load_cluster_data(clusters_path, tokenizer, encoder: DemoEncoder) -> ApprenticeData:
+    """Every training-split cluster image a target under its own caption; the rest of its cluster, demonstrations."""
+    pools = read_pools(clusters_path, "train")
+    rows = [r for members in pools.values() for r in members]
+    if not rows:
+        raise SutiError(f"{clusters_path}: no training clusters to pretrain the apprentice on")
+    index = {c: i for i, c in enumerate(pools)}
+    images = np.stack([decode_image(r["image"]) for r in rows])
+    return cluster_data(images, tokenizer.encode([r["caption"] for r in rows]),
+                        np.array([index[r["cluster_id"]] for r in rows]), encoder(images),
+                        [members[0]["class_noun"] for members in pools.values()])
+
+
+def load_expert_data(samples_path, clusters_path, tokenizer, encoder: DemoEncoder) -> ApprenticeData:
     """Targets from the kept samples (prompts with the class noun only), demonstrations from the clusters."""
     rows = tables.read_table([samples_path], ["subject", "class_noun", "prompt_id", "image"]).to_pylist()
     if not rows:
         raise SutiError(f"{samples_path}: no kept expert samples to learn from; lower the filter's tau")
     subjects = sorted({r["subject"] for r in rows})
     index = {s: i for i, s in enumerate(subjects)}
-    pools: dict[str, list] = {s: [] for s in subjects}
-    for r in tables.read_table([clusters_path], ["cluster_id", "image", "caption"]).to_pylist():
-        if r["cluster_id"] in pools:
-            pools[r["cluster_id"]].append((decode_image(r["image"]), r["caption"]))
+    pools = read_pools(clusters_path, "train")
+    missing = [s for s in subjects if s not in pools]
+    if missing:
+        raise SutiError(f"{samples_path}: subjects {missing[:3]} have no training cluster in {clusters_path}")
+    demo_images = [np.stack([decode_image(r["image"]) for r in pools[s]]) for s in subjects]
     by_id = {p.prompt_id: p for p in prompts.PROMPTS}
     return ApprenticeData(
         images=np.stack([decode_image(r["image"]) for r in rows]),
         tokens=tokenizer.encode([by_id[r["prompt_id"]].format(r["class_noun"]) for r in rows]),
         subject=np.array([index[r["subject"]] for r in rows]),
-        demos=[np.stack([im for im, _ in pools[s]]) for s in subjects],
-        demo_tokens=[tokenizer.encode([c for _, c in pools[s]]) for s in subjects],
-        class_nouns=[next(r["class_noun"] for r in rows if r["subject"] == s) for s in subjects])
+        demos=[encoder(images) for images in demo_images],
+        class_nouns=[next(r["class_noun"] for r in rows if r["subject"] == s) for s in subjects],
+        demo_images=demo_images)
+
+
+def start(args, cfg: ApprenticeConfig, seed: int):
+    """(graphdef, params, tokenizer, model_cfg, diffusion_cfg, encoder) of the starting point `--init`."""
+    if "apprentice" in Export.read(args.init, "model").meta:
+        if args.phase == "clusters":
+            raise SutiError(f"--init {args.init} is an apprentice; the clusters phase starts from the base model")
+        pipe = ApprenticePipeline.load(args.init)
+        if pipe.max_demos != cfg.max_demos:
+            raise SutiError(f"--init {args.init} takes {pipe.max_demos} demonstrations; apprentice.max_demos is "
+                            f"{cfg.max_demos}")
+        return pipe.graphdef, pipe.params, pipe.tokenizer, pipe.model_cfg, pipe.diffusion_cfg, pipe.encoder
+    base = TextToImagePipeline.load(args.init)
+    encoder = DemoEncoder.load(ClipSpec(**args.params["scoring"]["clip"]), args.scorer)
+    graphdef, params = init_apprentice(base, cfg.max_demos, encoder.dim, seed)
+    return graphdef, params, base.tokenizer, base.model_cfg, base.diffusion_cfg, encoder
 
 
 def preview(pipe: ApprenticePipeline, data: ApprenticeData, seed: int, cfg: SampleConfig, n: int = 4) -> np.ndarray:
@@ -65,7 +125,7 @@ def preview(pipe: ApprenticePipeline, data: ApprenticeData, seed: int, cfg: Samp
     cells = []
     chosen = [p for p in prompts.PROMPTS if p.prompt_id in ("p00", "p09", "p15")]
     for s in range(min(n, len(data.demos))):
-        demos, cls = list(data.demos[s][:3]), data.class_nouns[s]
+        demos, cls = list(data.demo_images[s][:3]), data.class_nouns[s]
         images = [generate(pipe, demos, cls, t.format(cls), 1, seed, cfg)[0] for t in chosen]
         cells += demos + [np.full_like(demos[0], 255)] * (3 - len(demos)) + images
     return grid(cells, cols=6, scale=2)
@@ -74,24 +134,30 @@ def preview(pipe: ApprenticePipeline, data: ApprenticeData, seed: int, cfg: Samp
 def run(args) -> None:
     seed = int(args.params["seed"])
     cfg = from_dict(ApprenticeConfig, args.params["apprentice"])
-    base = TextToImagePipeline.load(args.base)
-    data = load_data(args.samples, args.clusters, base.tokenizer)
-    log.info("apprentice (tau %s): %d targets of %d subjects", args.tau, len(data.images), len(data.demos))
-    graphdef, params = init_apprentice(base, cfg.max_demos, seed)
-    work = resumable_dir(f"{args.model}.partial", fingerprint(args.params, args.samples, args.base))
-    start = time.perf_counter()
-    state, history = train_apprentice(graphdef, params, data, base.tokenizer.encode([""])[0], base.diffusion_cfg,
-                                      cfg.train, cfg.max_demos, seed, Checkpointer(work))
-    seconds = time.perf_counter() - start
-    export_model(args.model, state["ema"], {"model": base.model_cfg, "diffusion": base.diffusion_cfg,
-                                             "tokenizer": base.tokenizer.to_json(),
-                                             "apprentice": {"max_demos": cfg.max_demos, "tau": args.tau,
-                                                            "targets": len(data.images),
-                                                            "subjects": len(data.demos)}})
+    if args.phase == "experts" and not args.samples:
+        raise SutiError("--phase experts needs --samples (the filtered expert samples)")
+    graphdef, params, tokenizer, model_cfg, diffusion_cfg, encoder = start(args, cfg, seed)
+    if args.phase == "clusters":
+        data, train_cfg = load_cluster_data(args.clusters, tokenizer, encoder), cfg.clusters
+    else:
+        data, train_cfg = load_expert_data(args.samples, args.clusters, tokenizer, encoder), cfg.train
+    log.info("apprentice (%s%s): %d targets of %d subjects", args.phase, f", tau {args.tau}" if args.tau else "",
+             len(data.images), len(data.demos))
+    inputs = [args.init] + ([args.samples] if args.samples else []) + [args.clusters]
+    work = resumable_dir(f"{args.model}.partial", fingerprint(args.params, *inputs))
+    began = time.perf_counter()
+    state, history = train_apprentice(graphdef, params, data, tokenizer.encode([""])[0], diffusion_cfg, train_cfg,
+                                      cfg.max_demos, seed, Checkpointer(work), desc=f"train_apprentice {args.phase}",
+                                      phase=args.phase)
+    seconds = time.perf_counter() - began
+    meta = {"max_demos": cfg.max_demos, "demo_dim": encoder.dim, "demo_encoder": encoder.id, "phase": args.phase,
+            "tau": args.tau, "init": str(args.init), "targets": len(data.images), "subjects": len(data.demos)}
+    export_model(args.model, state["ema"], {"model": model_cfg, "diffusion": diffusion_cfg,
+                                             "tokenizer": tokenizer.to_json(), "apprentice": meta},
+                 write_extra=encoder.save)
     shutil.rmtree(work)
     pipe = ApprenticePipeline.load(args.model)  # the exported weights
     save_png(preview(pipe, data, seed, cfg.sample), args.samples_grid)
-    write_summary(dict(tau=args.tau, targets=len(data.images), subjects=len(data.demos), steps=cfg.train.steps,
-                       train_seconds=seconds, final_loss=history[-1]["loss"],
+    write_summary(dict(meta, steps=train_cfg.steps, train_seconds=seconds, final_loss=history[-1]["loss"],
                        examples_per_s=float(np.mean([h["examples_per_s"] for h in history[1:]] or [0])),
                        loss_curve=history), args.summary, figures=(args.samples_grid,))

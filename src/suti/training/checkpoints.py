@@ -41,9 +41,9 @@ def _dataclass_json(obj) -> dict:
     return dataclasses.asdict(obj) if dataclasses.is_dataclass(obj) else obj
 
 
-def export_model(directory: str | Path, params, meta: dict) -> None:
-    """Write a model directory atomically: `params/` (orbax; left out when params is None) and `meta.json` (configs,
-    tokenizer, provenance)."""
+def export_model(directory: str | Path, params, meta: dict, write_extra=None) -> None:
+    """Write a model directory atomically: `params/` (orbax; left out when params is None), `meta.json` (configs,
+    tokenizer, provenance) and whatever `write_extra(folder)` adds (the apprentice's demonstration encoder)."""
     directory = Path(directory)
     tmp = directory.with_name(directory.name + ".export-tmp")
     shutil.rmtree(tmp, ignore_errors=True)
@@ -52,6 +52,8 @@ def export_model(directory: str | Path, params, meta: dict) -> None:
         with ocp.StandardCheckpointer() as ckptr:
             ckptr.save(tmp.resolve() / "params", params)
     io.write_json({k: _dataclass_json(v) for k, v in meta.items()}, tmp / "meta.json")
+    if write_extra is not None:
+        write_extra(tmp)
     shutil.rmtree(directory, ignore_errors=True)
     tmp.rename(directory)
 

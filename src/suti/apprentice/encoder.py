@@ -1,0 +1,63 @@
+"""The apprentice's demonstration encoder: a frozen CLIP image tower (the scorer's, `scoring.clip`).
+
+It is part of the apprentice as much as its weights are: an exported apprentice keeps a copy of a local CLIP folder
+(or the open_clip registry name of a named one) under `demo_encoder/`, and loading the apprentice loads it.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+
+from suti.errors import SutiError
+from suti.scoring.clip import ClipScorer, ClipSpec, load_clip
+
+FOLDER = "demo_encoder"
+SPEC_FILE = "spec.json"
+
+
+class DemoEncoder:
+    """images uint8 [N, H, W, 3] -> unit CLIP image embeddings float32 [N, E]."""
+
+    def __init__(self, clip: ClipScorer, spec: ClipSpec, folder: str | None):
+        self.clip, self.spec, self.folder = clip, spec, folder
+
+    @classmethod
+    def load(cls, spec: ClipSpec, trained_dir: str | None = None) -> DemoEncoder:
+        """The configured CLIP (`scoring.clip`; model "" = the small CLIP in `trained_dir`)."""
+        return cls(load_clip(spec, trained_dir), spec, None if spec.model else str(trained_dir))
+
+    @property
+    def dim(self) -> int:
+        return self.clip.dim
+
+    @property
+    def id(self) -> str:
+        return self.clip.id
+
+    def __call__(self, images_u8: np.ndarray) -> np.ndarray:
+        return self.clip.embed_images(images_u8).astype(np.float32)
+
+    def save(self, export_dir: str | Path) -> None:
+        """Into an apprentice's export folder: the CLIP folder itself, or the registry name to load."""
+        target = Path(export_dir) / FOLDER
+        if self.folder is not None:
+            shutil.copytree(str(self.folder).removeprefix("local-dir:"), target / "model")
+        else:
+            target.mkdir(parents=True)
+        (target / SPEC_FILE).write_text(json.dumps({"model": self.spec.model, "pretrained": self.spec.pretrained,
+                                                    "id": self.id}, indent=2))
+
+    @classmethod
+    def read(cls, export_dir: str | Path) -> DemoEncoder:
+        """The encoder an apprentice was trained with (see `save`)."""
+        folder = Path(export_dir) / FOLDER
+        if not (folder / SPEC_FILE).is_file():
+            raise SutiError(f"{export_dir}: no {FOLDER}/{SPEC_FILE}; this apprentice was exported by an older suti, "
+                            "retrain it")
+        saved = json.loads((folder / SPEC_FILE).read_text())
+        spec = ClipSpec(model=saved["model"], pretrained=saved["pretrained"])
+        return cls.load(spec, str(folder / "model") if not spec.model else None)
