@@ -50,6 +50,15 @@ class Method:
         return f"experts-k{self.demos}" if self.kind == "experts" else self.kind
 
 
+def apprentice_label(name: str) -> str:
+    """How tables name an apprentice: "tau 0.100", "clusters only", "tau 0.100, experts only"."""
+    if name == CLUSTERS_ONLY:
+        return "clusters only"
+    if name.endswith(FROM_BASE):
+        return f"tau {name.removesuffix(FROM_BASE)}, experts only"
+    return f"tau {name}"
+
+
 def parse_method(name: str) -> Method:
     if name in ("base", "oracle"):
         return Method(name)

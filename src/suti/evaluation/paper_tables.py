@@ -6,6 +6,7 @@ import csv
 import io
 import math
 
+from suti.evaluation.methods import apprentice_label
 from suti.evaluation.protocol import METRICS
 
 HEADERS = {"dino": "DINO", "clip_i": "CLIP-I", "clip_t": "CLIP-T", "subject_accuracy": "Subject acc.",
@@ -22,7 +23,7 @@ def cell(mean: float, low: float, high: float) -> str:
 def method_label(row: dict) -> str:
     label = row["method"]
     if row.get("tau"):
-        label += f" (tau {row['tau']})"
+        label += f" ({apprentice_label(row['tau'])})"
     if row.get("demos"):
         label += f", {row['demos']} demos"
     return label

@@ -40,6 +40,7 @@ from suti.training.checkpoints import Checkpointer
 from suti.training.config import TrainConfig
 from suti.training.loop import batch_indices, train_loop
 from suti.training.optim import learning_rate_schedule, trainable_only
+from suti.training.state import commit_like
 
 
 @dataclasses.dataclass(frozen=True)
@@ -207,7 +208,9 @@ def train_experts(base_graphdef, base_params, data: ExpertData, cfg: ExpertConfi
 def _train_group(base_graphdef, base_params, data, cfg, diffusion, null_tokens, ckpt, stop_at, mesh, desc):
     graphdef, trainable, frozen = expert_model(base_graphdef, base_params, cfg, data.seeds)
     tx, step = _compiled_step(graphdef, cfg, diffusion, tuple(int(t) for t in null_tokens))
-    state = {"step": jnp.zeros((), jnp.int32), "params": trainable, "opt_state": tx.init(trainable)}
+    # on the device of the (committed) base weights, so that the step compiles once (see `commit_like`)
+    state = commit_like({"step": jnp.zeros((), jnp.int32), "params": trainable, "opt_state": tx.init(trainable)},
+                        frozen)
     batch_fn = lambda s: expert_batch(data, cfg, s)
     if mesh is not None:
         state, frozen = shard_experts(state, mesh, len(data)), shard_experts(frozen, mesh, -1)

@@ -42,7 +42,7 @@ def demo_grid(generation_paths, clusters_path, demos: int, path, n_subjects: int
     for p in generation_paths:
         rows = tables.read_table([p], ["method", "tau", "demos", "subject", "prompt", "seed", "image"]).to_pylist()
         if rows:
-            by_method[method_label(rows[0]).replace(" (tau", "\n(tau")] = rows
+            by_method[method_label(rows[0]).replace(" (", "\n(").replace(", ", ",\n")] = rows
     subjects = sorted({r["subject"] for rows in by_method.values() for r in rows})[:n_subjects]
     shown = cluster_demonstrations(pq.read_table(clusters_path), set(subjects), demos)
     titles = [f"demo {i + 1}" for i in range(demos)] + list(by_method)
