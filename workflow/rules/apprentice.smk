@@ -1,7 +1,7 @@
 # The apprentice in two phases (suti train-apprentice --phase ...): in-context pretraining on the mined clusters,
 # once, then one imitation of the experts' filtered samples per tau, started from it. With
-# apprentice.source_ablation, rule train_apprentice_from_base also trains the main tau's apprentice on the experts'
-# samples alone; the clusters-only apprentice is the first phase's own output.
+# apprentice.source_ablation, rule train_apprentice also trains the main tau's apprentice on the experts' samples
+# alone (`<tau>-from-base`); the clusters-only apprentice is the first phase's own output.
 
 
 rule train_apprentice_clusters:
@@ -39,71 +39,39 @@ rule train_apprentice_clusters:
 
 
 rule train_apprentice:
+    """One tau's imitation of the experts' samples: `<tau>` from the clusters-pretrained apprentice, `<tau>-from-base`
+    (the source ablation's experts-only apprentice) from the base model."""
     input:
-        samples="results/filter/{tau}/samples.parquet",
+        samples=lambda w: f"results/filter/{get_apprentice_tau(w)}/samples.parquet",
         clusters="results/mining/clusters.parquet",
         init=get_apprentice_init,
         scorer=get_apprentice_scorer_input,
         code=get_code("train-apprentice"),
     output:
-        model=directory("results/apprentice/{tau}/model"),
-        summary="results/apprentice/{tau}/train.json",
-        table="results/apprentice/{tau}/train.parquet",
+        model=directory(f"results/apprentice/{{name,(?:{TAU_PATTERN})(?:{FROM_BASE})?}}/model"),
+        summary="results/apprentice/{name}/train.json",
+        table="results/apprentice/{name}/train.parquet",
         grid=report(
-            "results/apprentice/{tau}/samples.png",
+            "results/apprentice/{name}/samples.png",
             caption="../report/apprentice_samples.rst",
             category="Apprentice",
-            labels={"apprentice": "{tau}"},
+            labels={"apprentice": "{name}"},
         ),
     params:
         cfg=get_params("apprentice", "scoring"),
+        tau=get_apprentice_tau,
         scorer=get_apprentice_scorer_argument,
     conda:
         "../../environment.yml"
     log:
-        "results/logs/train_apprentice/{tau}.log",
+        "results/logs/train_apprentice/{name}.log",
     threads: 2
     priority: CHAIN_PRIORITY
     resources:
         mem_mb=8000,
         runtime=120,
     shell:
-        "suti train-apprentice --params {params.cfg:q} --phase experts --tau {wildcards.tau} "
-        "--samples {input.samples} --clusters {input.clusters} --init {input.init} {params.scorer} "
-        "--model {output.model} --summary {output.summary} --samples-grid {output.grid} > {log} 2>&1"
-
-
-rule train_apprentice_from_base:
-    """The source ablation's experts-only apprentice: a tau's expert samples, from the base model."""
-    input:
-        samples="results/filter/{tau}/samples.parquet",
-        clusters="results/mining/clusters.parquet",
-        init="results/base/model",
-        scorer=get_scorer_input(),
-        code=get_code("train-apprentice"),
-    output:
-        model=directory("results/apprentice/{tau}-from-base/model"),
-        summary="results/apprentice/{tau}-from-base/train.json",
-        table="results/apprentice/{tau}-from-base/train.parquet",
-        grid=report(
-            "results/apprentice/{tau}-from-base/samples.png",
-            caption="../report/apprentice_samples.rst",
-            category="Apprentice",
-            labels={"apprentice": "{tau}-from-base"},
-        ),
-    params:
-        cfg=get_params("apprentice", "scoring"),
-        scorer=get_scorer_argument(),
-    conda:
-        "../../environment.yml"
-    log:
-        "results/logs/train_apprentice/{tau}-from-base.log",
-    threads: 2
-    resources:
-        mem_mb=8000,
-        runtime=120,
-    shell:
-        "suti train-apprentice --params {params.cfg:q} --phase experts --tau {wildcards.tau} "
+        "suti train-apprentice --params {params.cfg:q} --phase experts --tau {params.tau} "
         "--samples {input.samples} --clusters {input.clusters} --init {input.init} {params.scorer} "
         "--model {output.model} --summary {output.summary} --samples-grid {output.grid} > {log} 2>&1"
 

@@ -12,7 +12,7 @@ from suti.cli import COMMANDS
 from suti.codedeps import closure
 from suti.config import ConfigError, deep_update, display_path, load_schema, load_yaml, validate
 from suti.errors import SutiError
-from suti.evaluation.methods import APPRENTICE_KINDS, METHOD_PATTERN, method_names, parse_method
+from suti.evaluation.methods import APPRENTICE_KINDS, FROM_BASE, METHOD_PATTERN, method_names, parse_method
 from suti.mining.embed import USES_CLIP
 from suti.pretrain import release
 from suti.scoring.registry import is_registry_name
@@ -286,8 +286,15 @@ def get_source_ablation_apprentices():
 
 
 def get_apprentice_init(wildcards):
-    """A tau's starting point: the clusters-pretrained apprentice, or the base model when there is no such phase."""
-    return "results/apprentice/clusters/model" if config["apprentice"]["clusters"]["steps"] > 0 else "results/base/model"
+    """An imitating apprentice's starting point: the clusters-pretrained apprentice, or the base model (the
+    `<tau>-from-base` ablation, or no clusters phase)."""
+    from_base = wildcards.name.endswith(FROM_BASE) or config["apprentice"]["clusters"]["steps"] == 0
+    return "results/base/model" if from_base else "results/apprentice/clusters/model"
+
+
+def get_apprentice_tau(wildcards):
+    """The filter threshold whose samples apprentice `name` imitates."""
+    return wildcards.name.removesuffix(FROM_BASE)
 
 
 def get_apprentice_scorer_input(wildcards):

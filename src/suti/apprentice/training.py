@@ -38,7 +38,7 @@ class ApprenticeData:
     subject: np.ndarray         # int [N] index into demos
     demos: list[np.ndarray]     # per subject float32 [M, E] demonstration embeddings (DemoEncoder)
     class_nouns: list[str]      # per subject
-    own_demo: np.ndarray | None = None  # int [N]: the target's own row in its pool (never its demonstration), or -1
+    own_demo: np.ndarray | None = None  # int [N]: the target's own row in its pool (never its demonstration)
     demo_images: list[np.ndarray] | None = None  # per subject uint8 [M, H, W, 3] (previews only)
 
 
@@ -71,7 +71,7 @@ def apprentice_batch(data: ApprenticeData, max_demos: int, batch_size: int, seed
     for row, i in enumerate(idx):
         pool = data.demos[data.subject[i]]
         candidates = np.arange(len(pool))
-        if data.own_demo is not None and data.own_demo[i] >= 0:
+        if data.own_demo is not None:
             candidates = candidates[candidates != data.own_demo[i]]
         k = min(int(rng.integers(1, max_demos + 1)), len(candidates))
         demos[row, :k], mask[row, :k] = pool[rng.choice(candidates, size=k, replace=False)], True
