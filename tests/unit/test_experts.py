@@ -210,3 +210,23 @@ def test_multi_device_training_shards_experts_and_matches_one_device():
     report = dict(zip(words[::2], words[1::2]))
     assert report["devices"] == "4" and report["mesh"] == "True" and report["shards"] == "4"
     assert float(report["diff"]) < 2e-5
+
+
+def test_class_priors_are_needed_only_with_prior_preservation(tmp_path):
+    from suti import io
+    from suti.data import tables
+    from suti.data.images import encode_png
+    from suti.errors import SutiError
+    from suti.experts.priors import priors_for
+
+    none = priors_for(None, ["mug", "ball"], prior_batch=0)  # the sweep's recipe: no sample_priors job, no table
+    assert set(none) == {"mug", "ball"} and all(len(v) == 0 for v in none.values())
+    with pytest.raises(SutiError, match="needs class-prior images: pass --priors"):
+        priors_for(None, ["mug"], prior_batch=1)
+    image = np.zeros((8, 8, 3), np.uint8)
+    path = tmp_path / "priors.parquet"
+    io.write_parquet(tables.from_rows([{"class_noun": "mug", "prompt": "a photo of a mug", "seed": 0,
+                                        "image": encode_png(image)}], tables.PRIORS), path)
+    assert priors_for(path, ["mug"], prior_batch=1)["mug"].shape == (1, 8, 8, 3)
+    with pytest.raises(SutiError, match=r"has no prior images for class\(es\) \['ball'\]"):
+        priors_for(path, ["mug", "ball"], prior_batch=1)

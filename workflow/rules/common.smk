@@ -156,6 +156,15 @@ def get_expert_outputs(name):
     return expand("results/experts/{shard}/{name}", shard=get_expert_shards(), name=name)
 
 
+def get_priors_input():
+    """DreamBooth's class-prior images, where the expert recipe preserves the prior (experts.prior_batch > 0)."""
+    return ["results/experts/priors.parquet"] if config["experts"]["prior_batch"] else []
+
+
+def get_priors_argument():
+    return " ".join(f"--priors {path}" for path in get_priors_input())
+
+
 def get_scorer_input():
     """The trained small CLIP when scoring.clip.model is empty (the default); nothing for a named open_clip model."""
     return ["results/scorer/model"] if not config["scoring"]["clip"]["model"] else []
@@ -224,7 +233,7 @@ def get_evaluate_inputs(wildcards):
     if method.kind in ("base", "experts"):
         inputs["base"] = "results/base/model"
     if method.kind == "experts":
-        inputs["priors"] = "results/experts/priors.parquet"
+        inputs["priors"] = get_priors_input()
     if method.kind in APPRENTICE_KINDS:
         inputs["apprentice"] = f"results/apprentice/{method.tau}/model"
     return inputs

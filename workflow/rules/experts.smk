@@ -23,7 +23,7 @@ rule train_experts:
     input:
         clusters="results/mining/clusters.parquet",
         base="results/base/model",
-        priors="results/experts/priors.parquet",
+        priors=get_priors_input(),
         code=get_code("train-experts"),
     output:
         model=directory("results/experts/{shard}/model"),
@@ -31,6 +31,7 @@ rule train_experts:
         table="results/experts/{shard}/train.parquet",
     params:
         cfg=get_params("experts"),
+        priors=get_priors_argument(),
     conda:
         "../../environment.yml"
     log:
@@ -42,7 +43,7 @@ rule train_experts:
         runtime=120,
     shell:
         "suti train-experts --params {params.cfg:q} --shard {wildcards.shard} --clusters {input.clusters} "
-        "--base {input.base} --priors {input.priors} --out {output.model} --summary {output.summary} > {log} 2>&1"
+        "--base {input.base} {params.priors} --out {output.model} --summary {output.summary} > {log} 2>&1"
 
 
 rule sample_experts:

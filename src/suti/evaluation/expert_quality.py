@@ -42,7 +42,8 @@ def subject_truth(clusters: pa.Table, corpus_paths) -> dict[str, dict[str, str]]
 
 
 def identity_scores(probe_graphdef, probe_params, images_u8: np.ndarray, truths: list[dict]) -> dict[str, np.ndarray]:
-    """{"score": [N] mean true-value probability over IDENTITY, and per attribute "<attr>_correct": [N] bool}."""
+    """{"score": [N] mean true-value probability over IDENTITY, per attribute "<attr>_correct": [N] bool, and
+    "all_correct": [N] bool, every IDENTITY attribute read right (the sample shows *this* subject)}."""
     probs = predict_batched(make_probabilities(probe_graphdef), probe_params, to_model_input(images_u8))
     out = {}
     per_attr = []
@@ -51,6 +52,7 @@ def identity_scores(probe_graphdef, probe_params, images_u8: np.ndarray, truths:
         per_attr.append(probs[attr][np.arange(len(want)), want])
         out[f"{attr}_correct"] = probs[attr].argmax(-1) == want
     out["score"] = np.mean(per_attr, axis=0)
+    out["all_correct"] = np.logical_and.reduce([out[f"{a}_correct"] for a in IDENTITY])
     return out
 
 
@@ -69,5 +71,7 @@ def compare(subjects: np.ndarray, expert: dict, base: dict) -> tuple[dict, list[
         "base_identity_score": float(base["score"].mean()) if rows else None,
         "expert_accuracy": {a: float(expert[f"{a}_correct"].mean()) for a in IDENTITY} if rows else {},
         "base_accuracy": {a: float(base[f"{a}_correct"].mean()) for a in IDENTITY} if rows else {},
+        "expert_all_correct": float(expert["all_correct"].mean()) if rows else None,
+        "base_all_correct": float(base["all_correct"].mean()) if rows else None,
     }
     return summary, rows

@@ -49,9 +49,14 @@ def demo_ablation(summary: list[dict], main_tau: str) -> list[dict]:
     return sorted(rows, key=lambda r: r["demos"])
 
 
-def tau_ablation(summary: list[dict], demos: int, kept: dict[str, int]) -> list[dict]:
-    """Every tau's apprentice on SynthBench at the main demonstration count, with its training-set size."""
-    rows = [dict(r, training_samples=kept.get(r["tau"])) for r in summary
+def tau_ablation(summary: list[dict], demos: int, filters: dict[str, dict]) -> list[dict]:
+    """Every tau's apprentice on SynthBench at the main demonstration count, with what it was trained on (from
+    `filters`, each tau's filter summary): the number of samples kept, and the probe's subject and prompt accuracy
+    of those samples."""
+    kept = lambda r: filters.get(r["tau"], {})
+    rows = [dict(r, training_samples=kept(r).get("kept"), kept_subject_accuracy=kept(r).get(
+                 "probe_subject_accuracy_kept"), kept_prompt_accuracy=kept(r).get("probe_prompt_accuracy_kept"))
+            for r in summary
             if r["bench"] == "synthbench" and r["method"] == "suti" and r["demos"] == demos
             and re.fullmatch(TAU_PATTERN, r["tau"])]
     return sorted(rows, key=lambda r: -1.0 if r["tau"] == "none" else float(r["tau"]))

@@ -17,7 +17,7 @@ from suti.evaluation import generators, plans
 from suti.evaluation.config import EvaluationConfig
 from suti.evaluation.methods import Method, parse_method
 from suti.experts.config import ExpertsSection
-from suti.experts.priors import load_priors
+from suti.experts.priors import priors_for
 from suti.models.pipeline import TextToImagePipeline
 from suti.stages.common import add_params_argument, log, progress, write_summary
 
@@ -79,13 +79,14 @@ def renderer(args, params: dict, cfg: EvaluationConfig, rows: list[dict]):
     """(render(subject rows) -> images, {subject: seconds spent before rendering}: DreamBooth's fine-tuning)."""
     method: Method = args.method
     if method.kind == "experts":
-        _require(args, "base", "priors", "clusters")
+        _require(args, "base", "clusters")
         experts = from_dict(ExpertsSection, params["experts"])
         base = TextToImagePipeline.load(args.base)
         class_of = {r["subject"]: r["class_noun"] for r in rows}
+        priors = priors_for(args.priors, sorted(set(class_of.values())), experts.prior_batch)
         with tempfile.TemporaryDirectory() as tmp:
             shard, seconds = generators.train_dreambooth(
-                base, demonstrations(args, rows, method.demos), class_of, load_priors(args.priors), experts,
+                base, demonstrations(args, rows, method.demos), class_of, priors, experts,
                 int(params["seed"]), f"{tmp}/experts")
         return generators.dreambooth_renderer(shard, experts.identifier, cfg.sample, cfg.batch_size), seconds
     if method.kind == "suti":

@@ -30,6 +30,10 @@ def add_arguments(p) -> None:
     p.add_argument("--figures", required=True, nargs=3, help="output PNGs: demo ablation, tau ablation, grid")
 
 
+def _fraction(value) -> str:
+    return "n/a" if value is None else f"{value:.3f}"
+
+
 def demo_grid(generation_paths, clusters_path, demos: int, path, n_subjects: int = 4) -> None:
     """Per subject (rows): its demonstrations, then the first plan image of each method (same prompt and seed),
     each column titled."""
@@ -72,7 +76,7 @@ def run(args) -> None:
     main_tau, demos = tau_name(apprentice["main_tau"]), int(apprentice["demos"])
     summary = pq.read_table(args.summary).to_pylist()
     filters = [json.loads(Path(p).read_text()) for p in args.filter_summaries]
-    kept = {f["tau"]: f["kept"] for f in filters}
+    by_filter = {f["tau"]: f for f in filters}
     label = ("Method", method_label)
     sections = ["# suti report", ""]
     main_rows = []
@@ -84,10 +88,14 @@ def run(args) -> None:
     by_demos = report.demo_ablation(summary, main_tau)
     sections += [f"## Demonstration count (SynthBench, tau {main_tau})", "",
                  report.markdown_table(by_demos, ("Demos", lambda r: str(r["demos"]))), ""]
-    by_tau = report.tau_ablation(summary, demos, kept)
+    by_tau = report.tau_ablation(summary, demos, by_filter)
     sections += [f"## Filter threshold tau (SynthBench, {demos} demonstrations)", "",
+                 "Training samples: the experts' samples the filter kept; their subject and prompt accuracy, read by "
+                 "the probe, say what the apprentice imitated.", "",
                  report.markdown_table(by_tau, ("tau", lambda r: r["tau"]), (
-                     ("Training samples", lambda r: str(r["training_samples"])),)), ""]
+                     ("Training samples", lambda r: str(r["training_samples"])),
+                     ("Samples' subject acc.", lambda r: _fraction(r["kept_subject_accuracy"])),
+                     ("Samples' prompt acc.", lambda r: _fraction(r["kept_prompt_accuracy"])))), ""]
     by_source = report.source_ablation(summary, main_tau, demos)
     if by_source:
         sections += [f"## What the apprentice learns from (SynthBench, {demos} demonstrations, tau {main_tau})", "",

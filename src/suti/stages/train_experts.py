@@ -10,9 +10,8 @@ import numpy as np
 from suti.config import from_dict
 from suti.data.images import decode_image
 from suti.data.training_set import train_subject_pngs
-from suti.errors import SutiError
 from suti.experts.config import ExpertsSection, shard_subjects, subject_seed
-from suti.experts.priors import load_priors
+from suti.experts.priors import priors_for
 from suti.experts.prompts import class_prompt, instance_prompt
 from suti.experts.store import save_shard
 from suti.experts.training import ExpertData, expert_mesh, train_experts
@@ -28,7 +27,8 @@ def add_arguments(p) -> None:
     p.add_argument("--shard", required=True, type=int, help="shard index (which slice of the training subjects)")
     p.add_argument("--clusters", required=True, help="mined clusters parquet")
     p.add_argument("--base", required=True, help="exported base model directory")
-    p.add_argument("--priors", required=True, help="class-prior images parquet (suti sample-priors)")
+    p.add_argument("--priors", help="class-prior images parquet (suti sample-priors); needed when "
+                                     "experts.prior_batch > 0")
     p.add_argument("--out", required=True, help="output directory of the shard's experts")
     p.add_argument("--summary", required=True, help="output JSON summary")
 
@@ -39,10 +39,7 @@ def run(args) -> None:
     images, classes = train_subject_pngs(args.clusters)
     subjects = shard_subjects(list(images), cfg, args.shard)
     base = TextToImagePipeline.load(args.base)
-    priors = load_priors(args.priors)
-    missing = sorted({classes[s] for s in subjects} - set(priors))
-    if missing:
-        raise SutiError(f"{args.priors} has no prior images for class(es) {missing}")
+    priors = priors_for(args.priors, sorted({classes[s] for s in subjects}), cfg.prior_batch)
     tok = base.tokenizer
     meta = [{"subject": s, "class_noun": classes[s], "identifier": cfg.identifier, "seed": subject_seed(seed, s),
              "images": len(images[s])} for s in subjects]
@@ -57,7 +54,8 @@ def run(args) -> None:
             prior_images=[priors[classes[s]] for s in subjects],
             prior_tokens=tok.encode([class_prompt(classes[s]) for s in subjects]),
             seeds=np.array([m["seed"] for m in meta]))
-        work = resumable_dir(f"{args.out}.partial", fingerprint(args.params, args.clusters, args.priors,
+        work = resumable_dir(f"{args.out}.partial", fingerprint(args.params, args.clusters,
+                                                                 *([args.priors] if args.priors else []),
                                                                  f"{args.base}/meta.json"))
         deltas, history = train_experts(base.graphdef, base.params, data, cfg.expert, base.diffusion_cfg,
                                         tok.encode([""])[0], ckpt_dir=work, mesh=expert_mesh(len(subjects)))
