@@ -56,6 +56,7 @@ def main() -> None:
     p.add_argument("--steps", type=int, default=20, help="timed steps per layout")
     p.add_argument("--blocks", nargs="+", help="override experts.lora.blocks (adapter placement)")
     p.add_argument("--targets", nargs="+", help="override experts.lora.targets")
+    p.add_argument("--prior-batch", type=int, help="override experts.prior_batch (1: DreamBooth's prior preservation)")
     p.add_argument("--out", default="bench/out/experts.json")
     args = p.parse_args()
     config = default_config()
@@ -67,6 +68,8 @@ def main() -> None:
     args.experts = args.experts or section.shard_size
     data = fake_data(args.experts, mcfg.unet.resolution, mcfg.max_tokens, tokenizer.size)
     lora_cfg = section.expert
+    if args.prior_batch is not None:
+        lora_cfg = dataclasses.replace(lora_cfg, prior_batch=args.prior_batch)
     for key in ("blocks", "targets"):
         if getattr(args, key):
             adapters = dataclasses.replace(lora_cfg.lora, **{key: tuple(getattr(args, key))})
