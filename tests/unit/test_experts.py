@@ -219,7 +219,7 @@ def test_class_priors_are_needed_only_with_prior_preservation(tmp_path):
     from suti.errors import SutiError
     from suti.experts.priors import priors_for
 
-    none = priors_for(None, ["mug", "ball"], prior_batch=0)  # the sweep's recipe: no sample_priors job, no table
+    none = priors_for(None, ["mug", "ball"], prior_batch=0)  # the default recipe: no sample_priors job, no table
     assert set(none) == {"mug", "ball"} and all(len(v) == 0 for v in none.values())
     with pytest.raises(SutiError, match="needs class-prior images: pass --priors"):
         priors_for(None, ["mug"], prior_batch=1)
