@@ -1,9 +1,9 @@
 """The expert recipe sweep: subject fidelity against training steps, one lever at a time.
 
-Each recipe (DreamBooth's own, or it with one lever changed) trains the same K experts (the default run's first K mined training subjects, DreamBooth with prior
-preservation, the pipeline's own `train_experts`) and is read at several step counts along one run: the experts
-sample identity-preserving prompts (recontextualisation, accessorisation) and the SynthBench probe reads each sample's
-class, colour and pattern. Per reading:
+Each recipe (DreamBooth's own, or it with one lever changed) trains the same K experts (the default run's first K
+mined training subjects, with the pipeline's own `train_experts`) and is read at several step counts along one run:
+the experts sample identity-preserving prompts (recontextualisation, accessorisation) and the SynthBench probe reads
+each sample's class, colour and pattern. Per reading:
   - all3: the fraction of samples whose class, colour and pattern are all read right (issue 17's gate: >= 0.6);
   - class / colour / pattern: per-attribute accuracy;
   - prompt: the fraction whose background or accessory is the prompted one (does the expert still follow prompts,
@@ -14,9 +14,10 @@ class, colour and pattern. Per reading:
 The learning rate schedule is the recipe's over `--steps` (warm-up, cosine decay); readings part-way along it are
 reported as such. `--final` rows retrain the chosen recipe with its own step count, to confirm a curve reading.
 
-Needs the inputs of a default run (`make run` or `snakemake ... train_experts`): mined clusters, class priors, corpus
-ground truth, the base model and the probe under --results.
-Run: `python bench/sweep_experts.py [--results results] [--experts 16] [--steps 400] [--recipes default lr-1e-2 ...]`
+Needs the inputs of a default run under --results: mined clusters, corpus ground truth, the base model and the probe
+(`make run`), and the class priors, which the default recipe no longer samples: `snakemake --profile
+workflow/profiles/default results/experts/priors.parquet`.
+Run: `python bench/sweep_experts.py [--results results] [--experts 16] [--steps 400] [--recipes dreambooth ...]`
 Writes bench/out/experts_sweep.json and prints one table.
 """
 
@@ -29,6 +30,7 @@ import json
 import shutil
 import tempfile
 import time
+from pathlib import Path
 
 import numpy as np
 import pyarrow.parquet as pq
@@ -80,8 +82,10 @@ def load_inputs(results: str, k: int, seed: int):
     images, classes = train_subject_pngs(clusters)
     subjects = sorted(images)[:k]
     truth = eq.subject_truth(pq.read_table(clusters), sorted(glob.glob(f"{results}/corpus/shard-*.parquet")))
-    return dict(subjects=subjects, classes=classes, truth=truth,
-                priors=load_priors(f"{results}/experts/priors.parquet"),
+    priors = Path(results) / "experts/priors.parquet"
+    if not priors.exists():
+        raise SystemExit(f"{priors} is missing: snakemake --profile workflow/profiles/default {priors}")
+    return dict(subjects=subjects, classes=classes, truth=truth, priors=load_priors(priors),
                 images={s: np.stack([decode_image(b) for b in images[s]]) for s in subjects},
                 base=TextToImagePipeline.load(f"{results}/base/model"), probe=load_probe(f"{results}/probe/model"),
                 seeds=np.array([subject_seed(seed, s) for s in subjects]))
@@ -115,9 +119,7 @@ def accuracies(scores: dict) -> dict:
             "prompt": float(scores["prompt_correct"].mean())}
 
 
-def reading(inp, cfg: ExpertsSection, deltas, plan, base_scores) -> dict:
-    graphdef, _, frozen = expert_model(inp["base"].graphdef, inp["base"].params, cfg.expert, inp["seeds"])
-    shard = ExpertShard(inp["base"], cfg.expert, [{"subject": s} for s in inp["subjects"]], graphdef, deltas, frozen)
+def reading(shard: ExpertShard, inp, cfg: ExpertsSection, plan, base_scores) -> dict:
     images = shard.sample(np.array([r["expert"] for r in plan]), [r["prompt"] for r in plan],
                           np.array([r["seed"] for r in plan]), cfg.sample.sampling, cfg.sample.batch_size)
     scores = identity(inp, images, plan)
@@ -136,18 +138,21 @@ def run_recipe(inp, name: str, override: dict, steps: int, at: list[int], seed: 
                       tok.encode([instance_prompt(cfg.identifier, classes[s]) for s in subjects]),
                       [inp["priors"][classes[s]] for s in subjects],
                       tok.encode([class_prompt(classes[s]) for s in subjects]), inp["seeds"])
+    graphdef, _, frozen = expert_model(inp["base"].graphdef, inp["base"].params, cfg.expert, inp["seeds"])
+    # one shard per recipe, so its sampler compiles once; each reading swaps in the experts' new deltas
+    shard = ExpertShard(inp["base"], cfg.expert, [{"subject": s} for s in subjects], graphdef, None, frozen)
     work = tempfile.mkdtemp(prefix=f"sweep-{name}-")
     rows, train_seconds, done = [], 0.0, 0
     try:
         for stop in at:
             start = time.perf_counter()
-            deltas, _ = train_experts(inp["base"].graphdef, inp["base"].params, data, cfg.expert,
+            shard.deltas, _ = train_experts(inp["base"].graphdef, inp["base"].params, data, cfg.expert,
                                       inp["base"].diffusion_cfg, tok.encode([""])[0], ckpt_dir=work, stop_at=stop,
                                       desc=f"{name} to {stop}")
             train_seconds += time.perf_counter() - start
             row = {"recipe": name, "steps": stop, "schedule_steps": steps, "train_seconds": train_seconds,
                    "expert_steps_per_s": len(subjects) * (stop - done) / (time.perf_counter() - start),
-                   **reading(inp, cfg, deltas, plan, base_scores)}
+                   **reading(shard, inp, cfg, plan, base_scores)}
             done = stop
             print(json.dumps(row), flush=True)
             rows.append(row)
