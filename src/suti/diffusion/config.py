@@ -14,6 +14,6 @@ class DiffusionConfig:
 
 @dataclasses.dataclass(frozen=True)
 class SampleConfig:
-    sampler: str = "ddim"           # ddim | ddpm
+    sampler: str = "ddim"           # ddim | ddpm | dpmpp2m
     steps: int = 50
     guidance: float = 3.0           # classifier-free guidance scale (1 = no guidance)
