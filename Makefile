@@ -42,6 +42,7 @@ bench: $(STAMP)
 	$(PY) bench/bench_train.py
 	$(PY) bench/bench_experts.py
 	$(PY) bench/bench_speed.py
+	$(PY) bench/bench_sampler.py
 	$(PY) bench/bench_dag.py
 	$(PY) bench/bench_pretrain.py
 

@@ -322,6 +322,45 @@ def test_expert_fan_out_for_ten_thousand_subjects(repo, tmp_path):
     assert counts["train_experts"] == counts["sample_experts"] == 1250 and counts["eval_experts"] == 1
 
 
+def test_replicates_repeat_every_trained_stage_with_its_own_seed(repo, tmp_path):
+    """`replicates: 3` repeats the experts, their filter, the apprentices and the trained methods' evaluation under
+    results/replicate-<r>/ with seed + r; mining, the foundation models, base and oracle run once; one table pools
+    them."""
+    (tmp_path / "three.yaml").write_text("replicates: 3\n")
+    args = ("--configfile", "config/config.yaml", str(tmp_path / "three.yaml"))
+    out = snakemake(repo, "-n", "--forceall", "all", *args, "--quiet", "rules").stdout
+    counts = {line.split()[0]: int(line.split()[1]) for line in out.splitlines()
+              if len(line.split()) == 2 and line.split()[1].isdigit()}
+    assert counts["train_experts"] == counts["sample_experts"] == counts["score_samples"] == 3 * 2
+    # every tau of filter.taus in replicate 0 (the filter's own table), the apprentices' taus in the others
+    assert counts["filter_samples"] == 5 + 2 * 2 and counts["train_apprentice_clusters"] == 3
+    assert counts["train_apprentice"] == 3 * 3 and counts["evaluate"] == 2 + 3 * 8
+    assert counts["mine_clusters"] == counts["train_base"] == counts["eval_experts"] == counts["eval_table"] == 1
+    out = snakemake(repo, "-n", "-p", "--forceall", "results/replicate-2/apprentice/0.100/train.json", *args).stdout
+    jobs = [line.removeprefix("Shell command: ") for line in out.splitlines() if "suti train-" in line]
+    assert jobs and all('"seed": 2' in line and "results/replicate-2/" in line for line in jobs
+                        if "train-experts" in line or "train-apprentice" in line)
+    assert any("--init results/replicate-2/apprentice/clusters/model" in line for line in jobs)
+
+
+def test_a_replicate_trains_and_evaluates_with_its_own_seed(micro, tmp_path):
+    """Replicate 1 of the micro run, in a copy: its experts, filter, apprentice and an evaluation run under
+    results/replicate-1/ with seed 1, reusing replicate 0's mining and base model and leaving replicate 0 untouched."""
+    work, configs = micro
+    copy = tmp_path / "replicates"
+    shutil.copytree(work, copy, symlinks=True)
+    (copy / "two.yaml").write_text("replicates: 2\n")
+    before = {p: p.stat().st_mtime_ns for p in (copy / "results").rglob("*") if p.is_file() and "mlflow" not in str(p)}
+    target = "results/replicate-1/eval/synthbench/suti-none-k2/scores.parquet"
+    snakemake(copy, target, *configs, "two.yaml")
+    assert all(p.stat().st_mtime_ns == t for p, t in before.items())  # nothing of replicate 0 re-ran
+    rows = pq.read_table(copy / target).to_pylist()
+    assert rows and {r["replicate"] for r in rows} == {1} and {r["method"] for r in rows} == {"suti"}
+    ours, theirs = (json.loads((copy / root / "experts/0000/train.json").read_text())
+                    for root in ("results/replicate-1", "results"))
+    assert ours["loss_curve"] != theirs["loss_curve"]  # another seed: other noise, other draws
+
+
 def test_snakemake_html_report_has_the_captioned_figures(micro):
     work, configs = micro
     snakemake(work, "all", *configs, "--report", "report.html")

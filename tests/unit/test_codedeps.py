@@ -48,14 +48,16 @@ def test_sampling_rules_depend_on_the_inference_code_they_call(repo):
 
 
 def _rules(repo: Path) -> dict[str, tuple[str, list[str]]]:
-    """rule name -> (its `suti` command, the literal results/ paths of its outputs), read from the .smk files."""
+    """rule name -> (its `suti` command, the literal results/ paths of its outputs), read from the .smk files (a
+    replicated rule's `{root}/` is replicate 0's results/)."""
     rules = {}
     for smk in sorted((repo / "workflow/rules").glob("*.smk")):
         for name, body in re.findall(r"^rule (\w+):\n(.*?)(?=^rule |\Z)", smk.read_text(), re.S | re.M):
             command = re.search(r'"suti ([a-z-]+)', body)
             output = re.search(r"\n    output:(.*?)\n    [a-z_]+:", body, re.S)
             if command and output:
-                rules[name] = (command.group(1), re.findall(r'"(results/[^"{]+)', output.group(1)))
+                outputs = output.group(1).replace('"{root}/', '"results/').replace("f\"{{root}}/", 'f"results/')
+                rules[name] = (command.group(1), re.findall(r'"(results/[^"{]+)', outputs))
     return rules
 
 

@@ -68,6 +68,27 @@ def test_bootstrap_interval():
     assert mean == 1.0
 
 
+def test_bootstrap_spans_training_replicates():
+    """Replicates that disagree (one training run drew every subject worse) widen the interval: a subject-only
+    bootstrap of the pooled per-subject means would not see that variation. One replicate is the plain bootstrap."""
+    rng = np.random.default_rng(0)
+    subjects = np.repeat([f"s{i:02d}" for i in range(12)], 3)
+    replicates = np.tile([0, 1, 2], 12)
+    values = np.array([0.3, 0.6, 0.9])[replicates] + rng.normal(0, 0.01, 36)
+    mean, low, high = protocol.bootstrap_ci(values, subjects, 2000, 0, replicates)
+    _, pooled_low, pooled_high = protocol.bootstrap_ci(values, subjects, 2000, 0)  # replicates ignored
+    assert math.isclose(mean, values.mean(), abs_tol=1e-9)
+    assert high - low > 10 * (pooled_high - pooled_low) and low < 0.5 < 0.7 < high
+    # one replicate: the same figures as a subject bootstrap of per-subject means, draw for draw
+    one = protocol.bootstrap_ci(values[replicates == 0], subjects[replicates == 0], 500, 3, np.zeros(12, int))
+    per_subject = values[replicates == 0]
+    draws = per_subject[np.random.default_rng(3).integers(0, 12, size=(500, 12))].mean(1)
+    assert one == (per_subject.mean(), np.percentile(draws, 2.5), np.percentile(draws, 97.5))
+    # a subject missing from one replicate still counts, by the replicates it has
+    mean, low, high = protocol.bootstrap_ci(values[:-1], subjects[:-1], 200, 0, replicates[:-1])
+    assert low <= mean <= high and not math.isnan(mean)
+
+
 def test_expected_attributes_follow_the_prompt():
     truth = {"class": "mug", "colour": "red", "pattern": "plain"}
     by_id = {p.prompt_id: p for p in prompts.PROMPTS}
@@ -89,10 +110,17 @@ def test_summary_and_markdown_table():
     summary = protocol.summarise(rows, n_boot=50, seed=0)
     assert [s["method"] for s in summary] == ["base", "oracle"]
     assert summary[1]["clip_i"] == 0.9 and math.isnan(summary[0]["dino"]) and summary[0]["subjects"] == 3
+    assert summary[0]["replicates"] == 1
     text = paper_tables.markdown(summary, "synthbench")
     assert "| oracle | 0.900 [0.900, 0.900]" in text and "DINO" not in text.split("\n")[2]  # DINO column dropped
     assert "missing: no weights" in text  # the footnote says which scorers (and why DINO is absent)
+    assert "from one training replicate" in text  # a one-seed table says so
     assert paper_tables.to_csv(summary).splitlines()[0].startswith("bench,method,tau,demos")
+    # a second replicate of a trained method pools into the same row, and the table says over what
+    rows += [dict(r, replicate=1, clip_i=0.5) for r in rows if r["method"] == "base"]
+    pooled = protocol.summarise(rows, n_boot=50, seed=0)
+    assert len(pooled) == 2 and pooled[0]["replicates"] == 2 and math.isclose(pooled[0]["clip_i"], 0.35)
+    assert "over subjects and 2 training replicates" in paper_tables.markdown(pooled, "synthbench")
 
 
 def test_probe_metrics_use_only_heads_it_reads_reliably():

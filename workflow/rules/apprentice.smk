@@ -1,5 +1,5 @@
 # The apprentice in two phases (suti train-apprentice --phase ...): in-context pretraining on the mined clusters,
-# once, then one imitation of the experts' filtered samples per tau, started from it. With
+# once per replicate ({root}: see common.smk), then one imitation of the experts' filtered samples per tau, started from it. With
 # apprentice.source_ablation, rule train_apprentice also trains the main tau's apprentice on the experts' samples
 # alone (`<tau>-from-base`); the clusters-only apprentice is the first phase's own output.
 
@@ -11,22 +11,22 @@ rule train_apprentice_clusters:
         scorer=get_scorer_input(),
         code=get_code("train-apprentice"),
     output:
-        model=directory("results/apprentice/clusters/model"),
-        summary="results/apprentice/clusters/train.json",
-        table="results/apprentice/clusters/train.parquet",
+        model=directory("{root}/apprentice/clusters/model"),
+        summary="{root}/apprentice/clusters/train.json",
+        table="{root}/apprentice/clusters/train.parquet",
         grid=report(
-            "results/apprentice/clusters/samples.png",
+            "{root}/apprentice/clusters/samples.png",
             caption="../report/apprentice_samples.rst",
             category="Apprentice",
             labels={"apprentice": "clusters"},
         ),
     params:
-        cfg=get_params("apprentice", "scoring"),
+        cfg=get_replicate_params("apprentice", "scoring"),
         scorer=get_scorer_argument(),
     conda:
         "../../environment.yml"
     log:
-        "results/logs/train_apprentice/clusters.log",
+        "{root}/logs/train_apprentice/clusters.log",
     threads: 2
     priority: CHAIN_PRIORITY
     resources:
@@ -42,29 +42,29 @@ rule train_apprentice:
     """One tau's imitation of the experts' samples: `<tau>` from the clusters-pretrained apprentice, `<tau>-from-base`
     (the source ablation's experts-only apprentice) from the base model."""
     input:
-        samples=lambda w: f"results/filter/{get_apprentice_tau(w)}/samples.parquet",
+        samples=lambda w: f"{w.root}/filter/{get_apprentice_tau(w)}/samples.parquet",
         clusters="results/mining/clusters.parquet",
         init=get_apprentice_init,
         scorer=get_apprentice_scorer_input,
         code=get_code("train-apprentice"),
     output:
-        model=directory(f"results/apprentice/{{name,(?:{TAU_PATTERN})(?:{FROM_BASE})?}}/model"),
-        summary="results/apprentice/{name}/train.json",
-        table="results/apprentice/{name}/train.parquet",
+        model=directory(f"{{root}}/apprentice/{{name,(?:{TAU_PATTERN})(?:{FROM_BASE})?}}/model"),
+        summary="{root}/apprentice/{name}/train.json",
+        table="{root}/apprentice/{name}/train.parquet",
         grid=report(
-            "results/apprentice/{name}/samples.png",
+            "{root}/apprentice/{name}/samples.png",
             caption="../report/apprentice_samples.rst",
             category="Apprentice",
             labels={"apprentice": "{name}"},
         ),
     params:
-        cfg=get_params("apprentice", "scoring"),
+        cfg=get_replicate_params("apprentice", "scoring"),
         tau=get_apprentice_tau,
         scorer=get_apprentice_scorer_argument,
     conda:
         "../../environment.yml"
     log:
-        "results/logs/train_apprentice/{name}.log",
+        "{root}/logs/train_apprentice/{name}.log",
     threads: 2
     priority: CHAIN_PRIORITY
     resources:
@@ -77,7 +77,8 @@ rule train_apprentice:
 
 
 rule apprentices:
-    """Every apprentice of apprentice.taus, and the source ablation's (a target for DVC's apprentice stage)."""
+    """Every apprentice of apprentice.taus, and the source ablation's, in every replicate (a target for DVC's
+    apprentice stage)."""
     input:
-        expand("results/apprentice/{tau}/train.json", tau=get_apprentice_taus()),
-        get_source_ablation_apprentices(),
+        expand("{root}/apprentice/{tau}/train.json", root=get_replicate_roots(), tau=get_apprentice_taus()),
+        [path for root in get_replicate_roots() for path in get_source_ablation_apprentices(root)],

@@ -101,7 +101,13 @@ onsuccess:
 onerror:
     publish_runs()
 
+# Replicates (config `replicates`): replicate r of everything trained downstream of mining and the foundation models
+# (experts, their samples and filter, apprentices, the trained methods' evaluation) runs with seed + r under its own
+# root, results/replicate-<r>/; replicate 0's root is results/ itself. The {root} wildcard is that root.
+REPLICATE_ROOT = r"results(?:/replicate-[1-9]\d*)?"
+
 wildcard_constraints:
+    root=REPLICATE_ROOT,
     shard=r"\d+",
     tau=TAU_PATTERN,
     bench=r"synthbench|dreambench",
@@ -118,6 +124,27 @@ SRC = Path(workflow.basedir) / "src"
 def get_params(*sections):
     """The rule's own config sections (plus the seed) as JSON: a change to them re-runs the rule."""
     return json.dumps({"seed": config["seed"], **{s: config[s] for s in sections}}, sort_keys=True)
+
+
+def get_replicate_roots():
+    return ["results"] + [f"results/replicate-{r}" for r in range(1, config["replicates"])]
+
+
+def replicate_of(root):
+    """results -> 0, results/replicate-2 -> 2."""
+    return 0 if root == "results" else int(root.rpartition("replicate-")[2])
+
+
+def get_replicate_params(*sections):
+    """get_params for jobs under {root}, with the seed of their replicate (seed + r) and, from replicate 1 on, r
+    itself (so replicate 0's params, and its results, are those of a run without replicates)."""
+
+    def params(wildcards):
+        r = replicate_of(wildcards.root)
+        return json.dumps({"seed": config["seed"] + r, **({"replicate": r} if r else {}),
+                           **{s: config[s] for s in sections}}, sort_keys=True)
+
+    return params
 
 
 def get_code(command):
@@ -152,8 +179,8 @@ def get_expert_shards():
     return [f"{i:04d}" for i in range(-(-cfg["subjects"] // cfg["shard_size"]))]
 
 
-def get_expert_outputs(name):
-    return expand("results/experts/{shard}/{name}", shard=get_expert_shards(), name=name)
+def get_expert_outputs(name, root="results"):
+    return expand("{root}/experts/{shard}/{name}", root=root, shard=get_expert_shards(), name=name)
 
 
 def get_priors_input():
@@ -235,7 +262,7 @@ def get_evaluate_inputs(wildcards):
     if method.kind == "experts":
         inputs["priors"] = get_priors_input()
     if method.kind in APPRENTICE_KINDS:
-        inputs["apprentice"] = f"results/apprentice/{method.tau}/model"
+        inputs["apprentice"] = f"{wildcards.root}/apprentice/{method.tau}/model"
     return inputs
 
 
@@ -250,9 +277,16 @@ def get_evaluate_arguments(wildcards):
 
 
 def get_evaluate_params(wildcards):
-    """world, scoring and evaluation, plus the experts section for the DreamBooth baseline (how its experts train)."""
+    """world, scoring and evaluation, plus the experts section for the DreamBooth baseline (how its experts train),
+    with the seed of the job's replicate."""
     sections = ["world", "scoring", "evaluation"]
-    return get_params(*sections, *(["experts"] if parse_method(wildcards.method).kind == "experts" else []))
+    experts = ["experts"] if parse_method(wildcards.method).kind == "experts" else []
+    return get_replicate_params(*sections, *experts)(wildcards)
+
+
+def is_replicated(method):
+    """Methods that train something per replicate (DreamBooth, the apprentices); base and oracle run once."""
+    return parse_method(method).kind not in ("base", "oracle")
 
 
 def get_eval_methods(bench):
@@ -264,8 +298,10 @@ def get_apprentice_taus():
 
 
 def get_eval_scores():
-    return [f"results/eval/{bench}/{method}/scores.parquet" for bench in get_benches()
-            for method in get_eval_methods(bench)]
+    """Every (bench, method)'s scores, the trained methods' once per replicate root."""
+    return [f"{root}/eval/{bench}/{method}/scores.parquet" for bench in get_benches()
+            for method in get_eval_methods(bench)
+            for root in (get_replicate_roots() if is_replicated(method) else ["results"])]
 
 
 def get_final_outputs():
@@ -285,20 +321,20 @@ def get_final_outputs():
     ]
 
 
-def get_source_ablation_apprentices():
+def get_source_ablation_apprentices(root="results"):
     """The clusters-only and experts-only apprentices' summaries, where apprentice.source_ablation asks for them."""
     cfg = config["apprentice"]
     if not cfg["source_ablation"] or cfg["clusters"]["steps"] == 0:
         return []
     main = tau_name(cfg["main_tau"])
-    return ["results/apprentice/clusters/train.json", f"results/apprentice/{main}-from-base/train.json"]
+    return [f"{root}/apprentice/clusters/train.json", f"{root}/apprentice/{main}-from-base/train.json"]
 
 
 def get_apprentice_init(wildcards):
-    """An imitating apprentice's starting point: the clusters-pretrained apprentice, or the base model (the
-    `<tau>-from-base` ablation, or no clusters phase)."""
+    """An imitating apprentice's starting point: its replicate's clusters-pretrained apprentice, or the base model
+    (the `<tau>-from-base` ablation, or no clusters phase)."""
     from_base = wildcards.name.endswith(FROM_BASE) or config["apprentice"]["clusters"]["steps"] == 0
-    return "results/base/model" if from_base else "results/apprentice/clusters/model"
+    return "results/base/model" if from_base else f"{wildcards.root}/apprentice/clusters/model"
 
 
 def get_apprentice_tau(wildcards):

@@ -3,26 +3,26 @@ rule evaluate:
         unpack(get_evaluate_inputs),
         code=get_code("evaluate"),
     output:
-        generations="results/eval/{bench}/{method}/generations.parquet",
+        generations="{root}/eval/{bench}/{method}/generations.parquet",
         grid=report(
-            "results/eval/{bench}/{method}/generations.png",
+            "{root}/eval/{bench}/{method}/generations.png",
             caption="../report/eval_generations.rst",
             category="Evaluation",
             subcategory="{bench}",
             labels={"benchmark": "{bench}", "method": "{method}"},
         ),
-        summary="results/eval/{bench}/{method}/generations.summary.json",
-        table="results/eval/{bench}/{method}/generations.summary.parquet",
-        scores="results/eval/{bench}/{method}/scores.parquet",
-        scores_summary="results/eval/{bench}/{method}/scores.summary.json",
-        scores_table="results/eval/{bench}/{method}/scores.summary.parquet",
+        summary="{root}/eval/{bench}/{method}/generations.summary.json",
+        table="{root}/eval/{bench}/{method}/generations.summary.parquet",
+        scores="{root}/eval/{bench}/{method}/scores.parquet",
+        scores_summary="{root}/eval/{bench}/{method}/scores.summary.json",
+        scores_table="{root}/eval/{bench}/{method}/scores.summary.parquet",
     params:
         cfg=get_evaluate_params,
         inputs=get_evaluate_arguments,
     conda:
         "../../environment.yml"
     log:
-        "results/logs/evaluate/{bench}/{method}.log",
+        "{root}/logs/evaluate/{bench}/{method}.log",
     threads: 2
     resources:
         mem_mb=4000,

@@ -26,16 +26,16 @@ rule train_experts:
         priors=get_priors_input(),
         code=get_code("train-experts"),
     output:
-        model=directory("results/experts/{shard}/model"),
-        summary="results/experts/{shard}/train.json",
-        table="results/experts/{shard}/train.parquet",
+        model=directory("{root}/experts/{shard}/model"),
+        summary="{root}/experts/{shard}/train.json",
+        table="{root}/experts/{shard}/train.parquet",
     params:
-        cfg=get_params("experts"),
+        cfg=get_replicate_params("experts"),
         priors=get_priors_argument(),
     conda:
         "../../environment.yml"
     log:
-        "results/logs/train_experts/{shard}.log",
+        "{root}/logs/train_experts/{shard}.log",
     threads: 2
     priority: CHAIN_PRIORITY
     resources:
@@ -49,19 +49,19 @@ rule train_experts:
 rule sample_experts:
     input:
         base="results/base/model",
-        experts="results/experts/{shard}/model",
+        experts="{root}/experts/{shard}/model",
         code=get_code("sample-experts"),
     output:
-        samples="results/experts/{shard}/samples.parquet",
-        grid="results/experts/{shard}/samples.png",
-        summary="results/experts/{shard}/sample.json",
-        table="results/experts/{shard}/sample.parquet",
+        samples="{root}/experts/{shard}/samples.parquet",
+        grid="{root}/experts/{shard}/samples.png",
+        summary="{root}/experts/{shard}/sample.json",
+        table="{root}/experts/{shard}/sample.parquet",
     params:
-        cfg=get_params("experts"),
+        cfg=get_replicate_params("experts"),
     conda:
         "../../environment.yml"
     log:
-        "results/logs/sample_experts/{shard}.log",
+        "{root}/logs/sample_experts/{shard}.log",
     threads: 2
     priority: CHAIN_PRIORITY
     resources:

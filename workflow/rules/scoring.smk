@@ -26,23 +26,23 @@ rule train_scorer:
 
 rule score_samples:
     input:
-        samples="results/experts/{shard}/samples.parquet",
+        samples="{root}/experts/{shard}/samples.parquet",
         clusters="results/mining/clusters.parquet",
         scorer=get_scorer_input(),
         probe="results/probe/model",
         corpus=get_corpus_shards(),
         code=get_code("score-samples"),
     output:
-        scores="results/filter/scores/{shard}.parquet",
-        summary="results/filter/scores/{shard}.summary.json",
-        table="results/filter/scores/{shard}.summary.parquet",
+        scores="{root}/filter/scores/{shard}.parquet",
+        summary="{root}/filter/scores/{shard}.summary.json",
+        table="{root}/filter/scores/{shard}.summary.parquet",
     params:
-        cfg=get_params("scoring"),
+        cfg=get_replicate_params("scoring"),
         scorer=get_scorer_argument(),
     conda:
         "../../environment.yml"
     log:
-        "results/logs/score_samples/{shard}.log",
+        "{root}/logs/score_samples/{shard}.log",
     threads: 2
     priority: CHAIN_PRIORITY
     resources:
@@ -56,20 +56,20 @@ rule score_samples:
 
 rule filter_samples:
     input:
-        samples=get_expert_outputs("samples.parquet"),
-        scores=expand("results/filter/scores/{shard}.parquet", shard=get_expert_shards()),
+        samples=lambda w: get_expert_outputs("samples.parquet", w.root),
+        scores=lambda w: expand("{root}/filter/scores/{shard}.parquet", root=w.root, shard=get_expert_shards()),
         code=get_code("filter-samples"),
     output:
-        samples="results/filter/{tau}/samples.parquet",
-        counts="results/filter/{tau}/counts.parquet",
-        summary="results/filter/{tau}/summary.json",
-        table="results/filter/{tau}/summary.parquet",
+        samples="{root}/filter/{tau}/samples.parquet",
+        counts="{root}/filter/{tau}/counts.parquet",
+        summary="{root}/filter/{tau}/summary.json",
+        table="{root}/filter/{tau}/summary.parquet",
     params:
-        cfg=get_params("filter"),
+        cfg=get_replicate_params("filter"),
     conda:
         "../../environment.yml"
     log:
-        "results/logs/filter_samples/{tau}.log",
+        "{root}/logs/filter_samples/{tau}.log",
     threads: 1
     priority: CHAIN_PRIORITY
     resources:
@@ -82,6 +82,6 @@ rule filter_samples:
 
 
 rule filtered:
-    """Every tau's filtered dataset (a target for DVC's filter stage and for sweeps)."""
+    """Every tau's filtered dataset, in every replicate (a target for DVC's filter stage and for sweeps)."""
     input:
-        expand("results/filter/{tau}/summary.json", tau=get_taus()),
+        expand("{root}/filter/{tau}/summary.json", root=get_replicate_roots(), tau=get_taus()),

@@ -42,9 +42,20 @@ def markdown(summary: list[dict], bench: str) -> str:
         cells += [str(r["subjects"]), str(r["images"]), f"{r['seconds_per_subject']:.2f}"]
         lines.append("| " + " | ".join(cells) + " |")
     scorers = sorted({(r["clip_scorer"], r["dino_scorer"], r["probe_scorer"]) for r in rows})
-    lines += ["", "Means over subjects with 95% bootstrap intervals. Scorers: " + "; ".join(
+    lines += ["", replicates_note(rows) + " Scorers: " + "; ".join(
         f"CLIP {c}, DINO {d}, probe {p}" for c, d, p in scorers), ""]
     return "\n".join(lines)
+
+
+def replicates_note(rows: list[dict]) -> str:
+    """How many training replicates (config `replicates`) the trained methods' figures pool, and what the intervals
+    span: one replicate says so, since its intervals leave out the training's own variation."""
+    n = max((r.get("replicates") or 1 for r in rows), default=1)
+    if n == 1:
+        return ("Means over subjects with 95% bootstrap intervals over subjects, from one training replicate (one "
+                "seed of expert and apprentice training; config `replicates` adds more).")
+    return (f"Means over subjects with 95% bootstrap intervals over subjects and {n} training replicates (seeds of "
+            "expert and apprentice training; base and oracle train nothing and run once).")
 
 
 def to_csv(summary: list[dict]) -> str:

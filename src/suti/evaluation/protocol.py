@@ -110,16 +110,37 @@ def score_images(rows: list[dict], images_u8: np.ndarray, references: dict, clip
     return out
 
 
-def bootstrap_ci(values: np.ndarray, subjects: np.ndarray, n_boot: int, seed: int) -> tuple[float, float, float]:
-    """(mean, low, high): the mean over subjects of per-subject means, and its 95% percentile bootstrap interval
-    from resampling subjects with replacement. NaNs (missing values) are ignored; all missing gives NaNs."""
+def bootstrap_ci(values: np.ndarray, subjects: np.ndarray, n_boot: int, seed: int,
+                 replicates: np.ndarray | None = None) -> tuple[float, float, float]:
+    """(mean, low, high): the mean over subjects of per-subject means, and its 95% percentile bootstrap interval.
+
+    Each draw resamples subjects with replacement and, independently, the replicates (independent trainings: config
+    `replicates`) with replacement. A replicate is one training run of every expert and apprentice, so its effect is
+    shared by all subjects and the draw takes the same replicates for each of them; the interval spans both sources
+    of variation. With one replicate it is the plain subject bootstrap. A subject's mean is the mean of its
+    replicates' means. NaNs (missing values) are ignored; all missing gives NaNs."""
     ok = ~np.isnan(values)
     if not ok.any():
         return (float("nan"),) * 3
-    names = sorted(set(subjects[ok]))
-    per_subject = np.array([values[ok & (subjects == s)].mean() for s in names])
+    replicates = np.zeros(len(values), np.int64) if replicates is None else np.asarray(replicates)
+    names, reps = sorted(set(subjects[ok])), sorted(set(replicates[ok]))
+    cells = np.full((len(names), len(reps)), np.nan)                                          # [subjects, reps]
+    for i, name in enumerate(names):
+        for j, rep in enumerate(reps):
+            mask = ok & (subjects == name) & (replicates == rep)
+            if mask.any():
+                cells[i, j] = values[mask].mean()
+    per_subject = np.nanmean(cells, axis=1)
     rng = np.random.default_rng(seed)
-    draws = per_subject[rng.integers(0, len(per_subject), size=(n_boot, len(per_subject)))].mean(axis=1)
+    drawn = rng.integers(0, len(names), size=(n_boot, len(names)))
+    if len(reps) == 1:
+        draws = per_subject[drawn].mean(axis=1)
+    else:
+        runs = rng.integers(0, len(reps), size=(n_boot, len(reps)))
+        resampled = cells[drawn[:, :, None], runs[:, None, :]]                            # [n_boot, subjects, reps]
+        # a subject missing a replicate: its draws of that replicate fall back to the subject's mean
+        resampled = np.where(np.isnan(resampled), per_subject[drawn][..., None], resampled)
+        draws = resampled.mean(axis=2).mean(axis=1)
     return float(per_subject.mean()), float(np.percentile(draws, 2.5)), float(np.percentile(draws, 97.5))
 
 
@@ -127,22 +148,24 @@ GROUP = ("bench", "method", "tau", "demos")
 
 
 def summarise(rows: list[dict], n_boot: int, seed: int) -> list[dict]:
-    """One row per (bench, method, tau, demos): counts, seconds per subject, and mean / low / high per metric."""
+    """One row per (bench, method, tau, demos), pooling its replicates: counts, seconds per subject, and mean / low /
+    high per metric (intervals over subjects and replicates)."""
     groups = collections.defaultdict(list)
     for row in rows:
         groups[tuple(row[k] for k in GROUP)].append(row)
     out = []
     for key, members in sorted(groups.items()):
         subjects = np.array([r["subject"] for r in members])
-        seconds = {r["subject"]: r["seconds"] for r in members}
-        summary = dict(zip(GROUP, key), subjects=len(set(subjects)), images=len(members),
-                       seconds_per_subject=float(np.mean(list(seconds.values()))),
+        replicates = np.array([r.get("replicate") or 0 for r in members])
+        seconds = {(r["subject"], r.get("replicate") or 0): r["seconds"] for r in members}
+        summary = dict(zip(GROUP, key), subjects=len(set(subjects)), replicates=len(set(replicates)),
+                       images=len(members), seconds_per_subject=float(np.mean(list(seconds.values()))),
                        clip_scorer=members[0]["clip_scorer"], dino_scorer=members[0]["dino_scorer"],
                        probe_scorer=members[0]["probe_scorer"])
         for metric in METRICS:
             values = np.array([np.nan if r[metric] is None else r[metric] for r in members], np.float64)
             summary[metric], summary[f"{metric}_low"], summary[f"{metric}_high"] = bootstrap_ci(
-                values, subjects, n_boot, seed)
+                values, subjects, n_boot, seed, replicates)
         out.append(summary)
     return out
 

@@ -110,6 +110,11 @@ def renderer(args, params: dict, cfg: EvaluationConfig, rows: list[dict]):
     return generators.synthbench_oracle_renderer(int(params["seed"]), ids, int(params["world"]["resolution"])), {}
 
 
+def replicate(params: dict) -> int:
+    """The training replicate whose models this job evaluates (config `replicates`; its params carry it from 1 on)."""
+    return int(params.get("replicate", 0))
+
+
 def run(args) -> None:
     seed, cfg, method = int(args.params["seed"]), from_dict(EvaluationConfig, args.params["evaluation"]), args.method
     if args.bench == "dreambench" and method.kind == "oracle":
@@ -117,13 +122,14 @@ def run(args) -> None:
         photos = tables.read_table([args.dreambench_images]).to_pylist()
         names = sorted({p["subject"] for p in photos})[:cfg.dreambench.subjects]  # the subjects methods are run on
         rows = generators.dreambench_oracle_rows([p for p in photos if p["subject"] in names])
-        rows = [dict(r, method="oracle", demos=0, tau="", seconds=0.0) for r in rows]
+        rows = [dict(r, method="oracle", demos=0, tau="", replicate=0, seconds=0.0) for r in rows]
     else:
         rows = plan_rows(args, cfg, seed)
         with progress(len(rows), f"generate_eval {args.bench}/{method.name}") as bar:
             render, setup_seconds = renderer(args, args.params, cfg, rows)
             images, seconds = generators.generate(rows, render, bar)
-        rows = [dict(r, method=method.kind, demos=method.demos, tau=method.tau, reference=-1, image=encode_png(im),
+        rows = [dict(r, method=method.kind, demos=method.demos, tau=method.tau, replicate=replicate(args.params),
+                     reference=-1, image=encode_png(im),
                      seconds=seconds[r["subject"]] + setup_seconds.get(r["subject"], 0.0))
                 for r, im in zip(rows, images)]
     io.write_parquet(tables.from_rows(rows, tables.EVAL_GENERATIONS), args.out)

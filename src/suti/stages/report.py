@@ -12,7 +12,7 @@ from suti.data import tables
 from suti.data.images import decode_image
 from suti.evaluation import report
 from suti.evaluation.generators import cluster_demonstrations
-from suti.evaluation.paper_tables import method_label, to_csv
+from suti.evaluation.paper_tables import method_label, replicates_note, to_csv
 from suti.scoring.metrics import tau_name
 from suti.stages.common import add_params_argument, log, write_summary
 
@@ -78,7 +78,7 @@ def run(args) -> None:
     filters = [json.loads(Path(p).read_text()) for p in args.filter_summaries]
     by_filter = {f["tau"]: f for f in filters}
     label = ("Method", method_label)
-    sections = ["# suti report", ""]
+    sections = ["# suti report", "", replicates_note(summary), ""]
     main_rows = []
     for bench in sorted({r["bench"] for r in summary}, reverse=True):
         rows = report.main_comparison(summary, bench, main_tau, demos)
