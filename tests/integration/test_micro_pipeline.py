@@ -344,18 +344,21 @@ def test_replicates_repeat_every_trained_stage_with_its_own_seed(repo, tmp_path)
 
 
 def test_a_replicate_trains_and_evaluates_with_its_own_seed(micro, tmp_path):
-    """Replicate 1 of the micro run, in a copy: its experts, filter, apprentice and an evaluation run under
-    results/replicate-1/ with seed 1, reusing replicate 0's mining and base model and leaving replicate 0 untouched."""
+    """Replicate 1 of the micro run, in a copy: an expert shard and DreamBooth's evaluation run under
+    results/replicate-1/ with seed 1, reusing replicate 0's mining and base model and leaving replicate 0 untouched.
+    (The whole replicated chain's wiring is the dry run's test above; a full run takes two jobs a stage more.)"""
     work, configs = micro
     copy = tmp_path / "replicates"
     shutil.copytree(work, copy, symlinks=True)
     (copy / "two.yaml").write_text("replicates: 2\n")
     before = {p: p.stat().st_mtime_ns for p in (copy / "results").rglob("*") if p.is_file() and "mlflow" not in str(p)}
-    target = "results/replicate-1/eval/synthbench/suti-none-k2/scores.parquet"
-    snakemake(copy, target, *configs, "two.yaml")
+    scores = "results/replicate-1/eval/synthbench/experts-k2/scores.parquet"
+    snakemake(copy, scores, "results/replicate-1/experts/0000/train.json", *configs, "two.yaml")
     assert all(p.stat().st_mtime_ns == t for p, t in before.items())  # nothing of replicate 0 re-ran
-    rows = pq.read_table(copy / target).to_pylist()
-    assert rows and {r["replicate"] for r in rows} == {1} and {r["method"] for r in rows} == {"suti"}
+    rows = pq.read_table(copy / scores).to_pylist()
+    assert rows and {r["replicate"] for r in rows} == {1} and {r["method"] for r in rows} == {"experts"}
+    replicate0 = pq.read_table(copy / scores.replace("replicate-1/", "")).to_pylist()
+    assert {r["replicate"] for r in replicate0} == {0} and [r["seed"] for r in rows] != [r["seed"] for r in replicate0]
     ours, theirs = (json.loads((copy / root / "experts/0000/train.json").read_text())
                     for root in ("results/replicate-1", "results"))
     assert ours["loss_curve"] != theirs["loss_curve"]  # another seed: other noise, other draws
