@@ -121,9 +121,15 @@ CHAIN_PRIORITY = 1
 SRC = Path(workflow.basedir) / "src"
 
 
+def params_json(sections, replicate=0):
+    """Config `sections` plus the seed (seed + replicate, and from replicate 1 on the replicate itself) as JSON."""
+    return json.dumps({"seed": config["seed"] + replicate, **({"replicate": replicate} if replicate else {}),
+                       **{s: config[s] for s in sections}}, sort_keys=True)
+
+
 def get_params(*sections):
     """The rule's own config sections (plus the seed) as JSON: a change to them re-runs the rule."""
-    return json.dumps({"seed": config["seed"], **{s: config[s] for s in sections}}, sort_keys=True)
+    return params_json(sections)
 
 
 def get_replicate_roots():
@@ -139,12 +145,7 @@ def get_replicate_params(*sections):
     """get_params for jobs under {root}, with the seed of their replicate (seed + r) and, from replicate 1 on, r
     itself (so replicate 0's params, and its results, are those of a run without replicates)."""
 
-    def params(wildcards):
-        r = replicate_of(wildcards.root)
-        return json.dumps({"seed": config["seed"] + r, **({"replicate": r} if r else {}),
-                           **{s: config[s] for s in sections}}, sort_keys=True)
-
-    return params
+    return lambda wildcards: params_json(sections, replicate_of(wildcards.root))
 
 
 def get_code(command):

@@ -133,14 +133,11 @@ def bootstrap_ci(values: np.ndarray, subjects: np.ndarray, n_boot: int, seed: in
     per_subject = np.nanmean(cells, axis=1)
     rng = np.random.default_rng(seed)
     drawn = rng.integers(0, len(names), size=(n_boot, len(names)))
-    if len(reps) == 1:
-        draws = per_subject[drawn].mean(axis=1)
-    else:
-        runs = rng.integers(0, len(reps), size=(n_boot, len(reps)))
-        resampled = cells[drawn[:, :, None], runs[:, None, :]]                            # [n_boot, subjects, reps]
-        # a subject missing a replicate: its draws of that replicate fall back to the subject's mean
-        resampled = np.where(np.isnan(resampled), per_subject[drawn][..., None], resampled)
-        draws = resampled.mean(axis=2).mean(axis=1)
+    runs = rng.integers(0, len(reps), size=(n_boot, len(reps)))
+    resampled = cells[drawn[:, :, None], runs[:, None, :]]                                # [n_boot, subjects, reps]
+    # a subject missing a replicate: its draws of that replicate fall back to the subject's mean
+    resampled = np.where(np.isnan(resampled), per_subject[drawn][..., None], resampled)
+    draws = resampled.mean(axis=2).mean(axis=1)
     return float(per_subject.mean()), float(np.percentile(draws, 2.5)), float(np.percentile(draws, 97.5))
 
 
@@ -157,7 +154,7 @@ def summarise(rows: list[dict], n_boot: int, seed: int) -> list[dict]:
     for key, members in sorted(groups.items()):
         subjects = np.array([r["subject"] for r in members])
         replicates = np.array([r.get("replicate") or 0 for r in members])
-        seconds = {(r["subject"], r.get("replicate") or 0): r["seconds"] for r in members}
+        seconds = {key: r["seconds"] for key, r in zip(zip(subjects, replicates), members)}
         summary = dict(zip(GROUP, key), subjects=len(set(subjects)), replicates=len(set(replicates)),
                        images=len(members), seconds_per_subject=float(np.mean(list(seconds.values()))),
                        clip_scorer=members[0]["clip_scorer"], dino_scorer=members[0]["dino_scorer"],
