@@ -15,7 +15,7 @@ from suti import streams
 from suti.config import load_config
 from suti.data.corpus import CorpusConfig, iter_shards
 from suti.errors import SutiError
-from suti.pretrain import release, stream
+from suti.pretrain import milestones, release, stream
 from suti.world.config import WorldConfig
 
 
@@ -111,7 +111,7 @@ def test_a_mismatched_release_fails_in_one_line_naming_what_differs(tmp_path, re
 
 
 def test_clip_pretraining_resumes_to_the_same_weights(tmp_path):
-    from suti.pretrain.clip import pretrain_clip
+    from suti.pretrain.clip import TrainingClip, heldout_renders, pretrain_clip, zero_shot
     from suti.scoring.clip_training import ScorerConfig
 
     cfg = ScorerConfig(embed_dim=16, width=32, layers=1, image_tower="resnet", resnet_width=4, context_length=16,
@@ -122,6 +122,17 @@ def test_clip_pretraining_resumes_to_the_same_weights(tmp_path):
     assert [h["step"] for h in history] == [3, 4]
     for (name, a), b in zip(whole.state_dict().items(), resumed.state_dict().values()):
         assert (a == b).all(), name
+    # learning-curve readings pause training at every curve_every steps without changing where it ends
+    readings, renders = [], heldout_renders(12, 1, 32)
+    curved, _ = pretrain_clip(cfg, 1, 32, ckpt_dir=tmp_path / "curve", checkpoint_every=2, curve_every=2,
+                              on_reading=lambda step, m: readings.append((step, zero_shot(TrainingClip(m, 16),
+                                                                                           renders))))
+    assert [step for step, _ in readings] == [2, 4]
+    assert set(readings[-1][1]) == {"zero_shot_class", "zero_shot_colour", "zero_shot_background"}
+    for (name, a), b in zip(whole.state_dict().items(), curved.state_dict().values()):
+        assert (a == b).all(), name
+    with pytest.raises(ValueError, match="multiple of checkpoint_every"):
+        pretrain_clip(cfg, 1, 32, ckpt_dir=tmp_path / "bad", checkpoint_every=2, curve_every=3)
 
 
 def test_probe_pretraining_resumes_to_the_same_weights(tmp_path):
@@ -159,4 +170,4 @@ def test_base_pretraining_resumes_to_the_same_weights(tmp_path):
     assert [h["step"] for h in history] == [3, 4]
     for a, b in zip(jax.tree.leaves(whole["ema"]), jax.tree.leaves(resumed["ema"])):
         np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
-    assert base.milestones(4000, 1000) == [1000, 2000, 3000, 4000] and base.milestones(5, 0) == [5]
+    assert milestones(4000, 1000) == [1000, 2000, 3000, 4000] and milestones(5, 0) == [5]

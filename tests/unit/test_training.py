@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 from flax import nnx
 
+from suti.diffusion.config import DiffusionConfig, SampleConfig
 from suti.models.clip_text import ClipTextTower, ClipTokenizer, bpe_tokenize
 from suti.models.layers import FrozenParam
 from suti.models.pipeline import TextToImagePipeline
@@ -24,7 +25,6 @@ from suti.models.t2i import (
 from suti.models.text import IDENTIFIERS, Tokenizer, load_tokenizer
 from suti.models.unet import UNetConfig
 from suti.training.checkpoints import Checkpointer, export_model, load_params
-from suti.diffusion.config import DiffusionConfig, SampleConfig
 from suti.training.config import TrainConfig
 from suti.training.loop import TrainingDiverged
 from suti.training.t2i import init_model, train_t2i
@@ -103,6 +103,19 @@ def test_tokenizer_reserves_identifiers_and_pads():
     assert Tokenizer.from_json(tok.to_json()) == tok
     with pytest.raises(ValueError, match="identifier"):
         Tokenizer.build([f"a {IDENTIFIERS[0]} mug"])
+
+
+def test_memoised_bpe_tokenizer_gives_open_clips_ids():
+    import open_clip
+
+    from suti.pretrain import stream
+    from suti.world import prompts
+
+    captions = stream.batch(1, 0, 0, 64, 8)["captions"] + [prompts.scene_prompt("mug", "red", "beach")]
+    odd = ["", "  two  spaces\tand a tab ", "Caf\u00e9 &amp; b\u00e4r's mug!!", "a&nbsp;b", "don't   STOP", "x " * 30]
+    for length in (8, 16, 77):
+        want = open_clip.get_tokenizer("ViT-B-32", context_length=length)(captions + odd).numpy()
+        np.testing.assert_array_equal(bpe_tokenize(captions + odd, length), want)
 
 
 def test_context_accepts_appended_tokens():

@@ -19,7 +19,6 @@ model carries a few hundred token rows instead of 49,408.
 from __future__ import annotations
 
 import dataclasses
-import functools
 import json
 import math
 from pathlib import Path
@@ -33,6 +32,7 @@ from suti.errors import SutiError
 from suti.models.layers import FrozenParam
 from suti.models.text import IDENTIFIERS, check_identifiers_unused
 from suti.scoring import registry
+from suti.scoring.bpe import bpe_tokenize
 from suti.scoring.clip import CONFIG_FILE, WEIGHTS_FILE, ClipScorer
 from suti.scoring.registry import is_registry_name
 
@@ -163,18 +163,6 @@ def features(w: dict, tokens: jax.Array, heads: int, layers: int) -> jax.Array:
         h = jax.nn.gelu(_linear(_layer_norm(x, w, f"{p}.ln_2"), w, f"{p}.mlp.c_fc"), approximate=False)
         x = x + _linear(h, w, f"{p}.mlp.c_proj")
     return _layer_norm(x, w, "ln_final")
-
-
-@functools.lru_cache(maxsize=None)
-def _bpe_tokenizer(context_length: int):
-    import open_clip  # torch-backed; only needed where text is tokenized
-
-    return open_clip.tokenizer.SimpleTokenizer(context_length=context_length)
-
-
-def bpe_tokenize(texts, context_length: int) -> np.ndarray:
-    """int64 [N, context_length]: open_clip's BPE ids ([sot] ... [eot], zero-padded, truncated ending in [eot])."""
-    return _bpe_tokenizer(context_length)(list(texts)).numpy()
 
 
 @dataclasses.dataclass(frozen=True)

@@ -59,11 +59,6 @@ def train_segment(graphdef, params, tokenizer, cfg, seed: int, batches, ckpt, st
                    stop_at, desc="pretrain_base")
 
 
-def milestones(total: int, every: int) -> list[int]:
-    """Steps at which the learning curve is read: every `every` steps, and the last step."""
-    return sorted({*range(every, total, every), total}) if every > 0 else [total]
-
-
 def curve_point(pipe: TextToImagePipeline, probe, cfg, seed: int, colours_per_combo: int, n_per_prompt: int) -> dict:
     """Held-out and seen class / colour / background by the probe (with 95% intervals) and the class word effect."""
     graphdef, params = probe

@@ -10,7 +10,7 @@ import itertools
 import numpy as np
 
 from suti import streams, world
-from suti.pretrain import stream
+from suti.pretrain import milestones, stream
 from suti.scoring.clip_training import (
     ScorerConfig,
     fit_clip,
@@ -44,12 +44,41 @@ def stream_batches(cfg: ScorerConfig, seed: int, resolution: int, workers: int =
 
 
 def pretrain_clip(cfg: ScorerConfig, seed: int, resolution: int, bar=None, ckpt_dir=None, checkpoint_every=250,
-                  stop_at=None, workers: int = 0):
+                  stop_at=None, workers: int = 0, curve_every: int = 0, on_reading=None):
     """(model, history): the small CLIP trained for cfg.steps on the stream, resumable from `ckpt_dir`; `workers`
-    processes render ahead (for an accelerator)."""
+    processes render ahead (for an accelerator). Every `curve_every` steps (a multiple of `checkpoint_every`, so each
+    segment resumes from the previous one's save) and at the end, `on_reading(step, model)` reads the curve."""
+    if curve_every and (not ckpt_dir or curve_every % checkpoint_every):
+        raise ValueError("curve_every needs ckpt_dir and must be a multiple of checkpoint_every")
     batch_fn, pool = stream_batches(cfg, seed, resolution, workers)
+    history = []
     with pool:
-        return fit_clip(cfg, resolution, batch_fn, seed, bar, ckpt_dir, stop_at, checkpoint_every)
+        for stop in milestones(min(cfg.steps, stop_at or cfg.steps), curve_every):
+            model, segment = fit_clip(cfg, resolution, batch_fn, seed, bar, ckpt_dir, stop, checkpoint_every)
+            history += segment
+            if on_reading is not None:
+                on_reading(stop, model)
+    return model, history
+
+
+class TrainingClip:
+    """The scorer interface (`embed_images`, `embed_texts`) over an open_clip model in memory, for the learning
+    curve: the same preprocessing as `ClipScorer` at the model's native size."""
+
+    def __init__(self, model, context_length: int):
+        self.model, self.context_length = model.eval(), context_length
+
+    def embed_images(self, images_u8: np.ndarray) -> np.ndarray:
+        import torch
+
+        with torch.no_grad():
+            return self.model.encode_image(to_tensor(images_u8), normalize=True).numpy()
+
+    def embed_texts(self, texts: list[str]) -> np.ndarray:
+        import torch
+
+        with torch.no_grad():
+            return self.model.encode_text(tokenize(texts, self.context_length), normalize=True).numpy()
 
 
 def heldout_renders(n: int, seed: int, resolution: int) -> dict:

@@ -25,6 +25,8 @@ class ClipBudget:
     weight_decay: float = 0.1
     checkpoint_every: int = 250
     n_eval: int = 2000            # held-out renders for zero-shot accuracy and caption retrieval
+    curve_every: int = 0          # steps between learning-curve readings (0: none; a multiple of checkpoint_every)
+    curve_eval: int = 500         # held-out renders of each reading
 
 
 @dataclasses.dataclass(frozen=True)

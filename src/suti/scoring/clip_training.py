@@ -18,6 +18,7 @@ import numpy as np
 
 from suti import streams
 from suti.config import schema_default
+from suti.scoring.bpe import bpe_tokenize
 from suti.scoring.clip import CONFIG_FILE, WEIGHTS_FILE
 
 MEAN, STD = (0.48145466, 0.4578275, 0.40821073), (0.26862954, 0.26130258, 0.27577711)  # open_clip's OpenAI stats
@@ -107,9 +108,10 @@ def train_clip(cfg: ScorerConfig, images_u8: np.ndarray, captions: list[str], se
 
 
 def tokenize(captions: list[str], context_length: int):
-    import open_clip
+    """open_clip's tokens (as `open_clip.get_tokenizer("ViT-B-32")`) as a torch LongTensor [N, context_length]."""
+    import torch
 
-    return open_clip.get_tokenizer("ViT-B-32", context_length=context_length)(list(captions))
+    return torch.from_numpy(bpe_tokenize(captions, context_length))
 
 
 def fit_clip(cfg: ScorerConfig, resolution: int, batch_fn, seed: int, bar=None, ckpt_dir: str | Path | None = None,
@@ -132,8 +134,8 @@ def fit_clip(cfg: ScorerConfig, resolution: int, batch_fn, seed: int, bar=None, 
     opt = torch.optim.AdamW([{"params": decay, "weight_decay": cfg.weight_decay}, {"params": rest, "weight_decay": 0}],
                             lr=cfg.learning_rate, betas=(0.9, 0.98), eps=1e-6)
     start = _restore(ckpt_dir, model, opt) if ckpt_dir else 0
-    if bar is not None:
-        bar.update(start)
+    if bar is not None and start > bar.n:  # a resumed run's bar starts where its save was (once, across segments)
+        bar.update(start - bar.n)
     history = []
     model.train()
     for step in range(start, min(cfg.steps, stop_at or cfg.steps)):

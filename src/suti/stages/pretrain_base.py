@@ -17,7 +17,7 @@ from suti.models.clip_text import ClipTextTower
 from suti.models.pipeline import TextToImagePipeline
 from suti.models.t2i import param_counts
 from suti.pretrain import base as pretrain_base
-from suti.pretrain import release
+from suti.pretrain import milestones, release
 from suti.pretrain.config import PretrainConfig
 from suti.scoring.probe import load_probe
 from suti.stages.common import add_params_argument, log, write_summary
@@ -52,7 +52,7 @@ def run(args) -> None:
     # train_seconds run on across a resume: a killed run's time counts up to its last learning-curve reading
     start, history = time.perf_counter() - (curve[-1]["train_seconds"] if curve else 0.0), []
     with pretrain_base.stream_batches(tokenizer, cfg, pre.seed, resolution, pre.render_workers) as batches:
-        for stop in pretrain_base.milestones(cfg.train.steps, pre.base.curve_every):
+        for stop in milestones(cfg.train.steps, pre.base.curve_every):
             state, segment = pretrain_base.train_segment(graphdef, params, tokenizer, cfg, pre.seed, batches, ckpt,
                                                          stop)
             history += segment

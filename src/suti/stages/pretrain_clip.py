@@ -3,12 +3,15 @@ with its zero-shot class / colour / background accuracy and caption retrieval on
 
 from __future__ import annotations
 
+import json
 import shutil
 import time
 
+from suti import io
 from suti.config import from_dict
+from suti.errors import SutiError
 from suti.pretrain import release
-from suti.pretrain.clip import pretrain_clip, quality
+from suti.pretrain.clip import TrainingClip, heldout_renders, pretrain_clip, quality, zero_shot
 from suti.pretrain.config import PretrainConfig, clip_config
 from suti.scoring.clip import ClipScorer
 from suti.scoring.clip_training import export_clip, training_device
@@ -28,11 +31,29 @@ def run(args) -> None:
     resolution = int(args.params["world"]["resolution"])
     pre = from_dict(PretrainConfig, args.params["pretrain"])
     cfg = clip_config(args.params["scorer"], pre.clip)
+    if pre.clip.curve_every % pre.clip.checkpoint_every:
+        raise SutiError(f"pretrain.clip.curve_every ({pre.clip.curve_every}) must be a multiple of "
+                        f"pretrain.clip.checkpoint_every ({pre.clip.checkpoint_every})")
     work = resumable_dir(f"{args.model}.partial", fingerprint(args.params))
-    start = time.perf_counter()
+    curve_path = work / "curve.json"
+    curve = json.loads(curve_path.read_text()) if curve_path.exists() else []  # points of a killed run survive
+    renders = heldout_renders(pre.clip.curve_eval, pre.seed, resolution) if pre.clip.curve_every else None
+    # train_seconds run on across a resume: a killed run's time counts up to its last learning-curve reading
+    start = time.perf_counter() - (curve[-1]["train_seconds"] if curve else 0.0)
+
+    def read_curve(step, model):
+        if renders is None or any(p["step"] == step for p in curve):
+            return
+        point = zero_shot(TrainingClip(model, cfg.context_length), renders)
+        curve.append(dict(point, step=step, images_seen=step * cfg.batch_size,
+                          train_seconds=time.perf_counter() - start))
+        log.info("learning curve at %d images: %s", step * cfg.batch_size, point)
+        io.write_json(curve, curve_path)
+
     with progress(cfg.steps, "pretrain_clip") as bar:
         model, history = pretrain_clip(cfg, pre.seed, resolution, bar, work, pre.clip.checkpoint_every,
-                                       workers=pre.render_workers)
+                                       workers=pre.render_workers, curve_every=pre.clip.curve_every,
+                                       on_reading=read_curve)
     seconds = time.perf_counter() - start
     export_clip(model, cfg, resolution, args.model, {"name": "suti-pretrained-clip", "scorer": cfg.__dict__,
                                                      "train_seconds": seconds})
@@ -41,5 +62,5 @@ def run(args) -> None:
     log.info("pretrained CLIP on held-out renders: %s", scores)
     write_summary(dict(scores, images_seen=cfg.steps * cfg.batch_size, train_seconds=seconds,
                        steps_run_here=len(history), hardware=dict(release.hardware(), torch_device=training_device()),
-                       final_loss=history[-1]["loss"] if history else None,
+                       final_loss=history[-1]["loss"] if history else None, learning_curve=curve,
                        loss_curve=history[::50]), args.summary)
