@@ -461,6 +461,26 @@ def test_micro_pretraining_releases_models_that_the_experiment_checks(micro):
     assert set(base["quality"]["generated"]) == {"heldout", "seen"}
     clip = json.loads((work / "pretrained/clip/provenance.json").read_text())["quality"]
     assert {"zero_shot_class", "zero_shot_colour", "zero_shot_background", "retrieval_r1", "retrieval_r5"} <= set(clip)
+    assert [p["step"] for p in clip["learning_curve"]] == [2, 4]
+    # one model re-released alone (a longer CLIP, say): the others' folders stay as they were
+    from suti.config import load_config
+    from suti.pretrain.release import pretrain_params
+
+    merged = load_config([work / "config/config.yaml", work / "config/micro.yaml"],
+                         work / "workflow/schemas/config.schema.yaml")
+    base_before = (work / "pretrained/base/provenance.json").read_text()
+    release = [str(BIN / "suti"), "release-pretrained", "--params",
+               json.dumps(pretrain_params(merged, ["scorer"], ["clip"])), "--out", "pretrained",
+               "--record", "results/pretrain/release-clip.json", "--only"]
+    env = dict(os.environ, SUTI_TRACKING="0", HF_HUB_OFFLINE="1")
+    subprocess.run(release + ["clip", "--clip", "results/pretrain/clip/model", "--clip-summary",
+                              "results/pretrain/clip/summary.json"], check=True, capture_output=True, cwd=work, env=env)
+    clip = json.loads((work / "pretrained/clip/provenance.json").read_text())
+    assert clip["config"]["pretrain"].keys() == {"seed", "render_workers", "clip"} and clip["release_commit"]
+    assert clip["git_commit"] == json.loads((work / "results/pretrain/clip/summary.json").read_text())["git_commit"]
+    assert (work / "pretrained/base/provenance.json").read_text() == base_before
+    out = subprocess.run(release + ["base"], capture_output=True, text=True, cwd=work, env=env)
+    assert out.returncode != 0 and "--base, --base-summary, --samples needed to release base" in out.stderr
     use = work / "use_pretrained.yaml"
     use.write_text("scorer: {init: pretrained}\nprobe: {init: pretrained}\nbase: {init: pretrained}\n")
     snakemake(work, "-n", "all", *configs, str(use))  # plans: the releases match the micro config
@@ -470,8 +490,6 @@ def test_micro_pretraining_releases_models_that_the_experiment_checks(micro):
     assert "base.init: pretrained: pretrained/base does not match this config: base.model.unet.channels " \
            "(config 24, released 16)" in out.stdout + out.stderr
     # the stage by hand (outside the run's results): checked, copied, its sample grid drawn
-    from suti.config import load_config
-
     merged = load_config([work / "config/config.yaml", work / "config/micro.yaml", use],
                          work / "workflow/schemas/config.schema.yaml")
     params = json.dumps({"seed": 0, "world": merged["world"], "base": merged["base"]})

@@ -38,7 +38,7 @@ def add_arguments(p) -> None:
 
 
 def run(args) -> None:
-    resolution = int(args.params["world"]["resolution"])
+    resolution, commit = int(args.params["world"]["resolution"]), release.git_commit()  # the code that trains
     pre = from_dict(PretrainConfig, args.params["pretrain"])
     cfg = dataclasses.replace(from_dict(BaseConfig, args.params["base"]), train=pre.base.train,
                               sample=pre.base.sample)
@@ -76,8 +76,9 @@ def run(args) -> None:
     save_png(sample_grid(pipe, cfg.sample, pre.seed), args.samples)
     shutil.rmtree(work)
     n_params, n_frozen = param_counts(pipe.params)
-    write_summary(dict(final, learning_curve=curve, images_seen=cfg.train.steps * cfg.train.batch_size,
-                       params=n_params, frozen_params=n_frozen, steps=cfg.train.steps, train_seconds=seconds,
+    write_summary(dict(final, git_commit=commit, learning_curve=curve,
+                       images_seen=cfg.train.steps * cfg.train.batch_size, params=n_params, frozen_params=n_frozen,
+                       steps=cfg.train.steps, train_seconds=seconds,
                        hardware=release.hardware(), loss_curve=history), args.summary, figures=(args.samples,))
 
 

@@ -28,7 +28,7 @@ def add_arguments(p) -> None:
 
 
 def run(args) -> None:
-    resolution = int(args.params["world"]["resolution"])
+    resolution, commit = int(args.params["world"]["resolution"]), release.git_commit()  # the code that trains
     pre = from_dict(PretrainConfig, args.params["pretrain"])
     cfg = clip_config(args.params["scorer"], pre.clip)
     if pre.clip.curve_every % pre.clip.checkpoint_every:
@@ -60,7 +60,7 @@ def run(args) -> None:
     shutil.rmtree(work)
     scores = quality(ClipScorer(f"local-dir:{args.model}"), pre.clip.n_eval, pre.seed, resolution)
     log.info("pretrained CLIP on held-out renders: %s", scores)
-    write_summary(dict(scores, images_seen=cfg.steps * cfg.batch_size, train_seconds=seconds,
+    write_summary(dict(scores, git_commit=commit, images_seen=cfg.steps * cfg.batch_size, train_seconds=seconds,
                        steps_run_here=len(history), hardware=dict(release.hardware(), torch_device=training_device()),
                        final_loss=history[-1]["loss"] if history else None, learning_curve=curve,
                        loss_curve=history[::50]), args.summary)

@@ -8,7 +8,7 @@ import shutil
 import time
 
 from suti.config import from_dict
-from suti.pretrain import stream
+from suti.pretrain import release, stream
 from suti.pretrain.config import PretrainConfig, probe_config
 from suti.scoring.probe import HEADS, evaluate_probe, train_probe
 from suti.stages.common import add_params_argument, log, progress, write_summary
@@ -25,7 +25,7 @@ def add_arguments(p) -> None:
 
 
 def run(args) -> None:
-    resolution = int(args.params["world"]["resolution"])
+    resolution, commit = int(args.params["world"]["resolution"]), release.git_commit()  # the code that trains
     pre = from_dict(PretrainConfig, args.params["pretrain"])
     cfg = probe_config(args.params["probe"], pre.probe)
     work = resumable_dir(f"{args.model}.partial", fingerprint(args.params))
@@ -41,6 +41,6 @@ def run(args) -> None:
     export_model(args.model, params, {"probe": cfg, "resolution": resolution, "accuracy": accuracy,
                                       "heads": {k: list(v) for k, v in HEADS.items()}})
     shutil.rmtree(work)
-    write_summary(dict({f"accuracy_{k}": v for k, v in accuracy.items()}, train_seconds=seconds,
+    write_summary(dict({f"accuracy_{k}": v for k, v in accuracy.items()}, git_commit=commit, train_seconds=seconds,
                        images_seen=cfg.steps * cfg.batch_size, n_eval=cfg.n_eval, scorer="suti-probe-cnn",
                        final_loss=history[-1]["loss"] if history else None, loss_curve=history[::5]), args.summary)

@@ -9,6 +9,7 @@ import shutil
 from pathlib import Path
 
 from suti import io
+from suti.errors import SutiError
 from suti.pretrain import release
 from suti.stages.common import add_params_argument, log
 
@@ -16,7 +17,7 @@ HELP = "release the pretrained models into pretrained/ with their provenance"
 
 QUALITY_KEYS = {  # the summary figures each provenance.json carries
     "clip": ("zero_shot_class", "zero_shot_colour", "zero_shot_background", "zero_shot_chance", "retrieval_r1",
-             "retrieval_r5", "retrieval_chance_r1", "eval_images"),
+             "retrieval_r5", "retrieval_chance_r1", "eval_images", "learning_curve"),
     "probe": ("accuracy_class", "accuracy_colour", "accuracy_pattern", "accuracy_background", "accuracy_companion",
               "accuracy_material", "n_eval"),
     "base": ("generated", "generated_ci95", "class_word_effect", "ground_truth_renders",
@@ -28,29 +29,39 @@ QUALITY_KEYS = {  # the summary figures each provenance.json carries
 def add_arguments(p) -> None:
     add_params_argument(p)
     for name in QUALITY_KEYS:
-        p.add_argument(f"--{name}", required=True, help=f"exported pretrained {name} model folder")
-        p.add_argument(f"--{name}-summary", required=True, help="its summary JSON")
-    p.add_argument("--samples", required=True, help="the base model's sample grid (copied beside it)")
+        p.add_argument(f"--{name}", help=f"exported pretrained {name} model folder")
+        p.add_argument(f"--{name}-summary", help="its summary JSON")
+    p.add_argument("--samples", help="the base model's sample grid (copied beside it)")
+    p.add_argument("--only", nargs="+", choices=list(QUALITY_KEYS), default=list(QUALITY_KEYS),
+                   help="release these models and leave the others' folders as they are (default: all three)")
     p.add_argument("--out", required=True, help="the release folder (pretrained/)")
     p.add_argument("--record", required=True, help="output JSON: what was released where")
 
 
 def run(args) -> None:
     params, resolution = args.params, int(args.params["world"]["resolution"])
-    architectures = {"clip": release.clip_architecture(params["scorer"]),
-                     "probe": release.probe_architecture(params["probe"]),
-                     "base": release.base_architecture(params["base"])}
+    needed = [f"--{n}{part}" for n in args.only for part in ("", "-summary")] + ["--samples"] * ("base" in args.only)
+    missing = [flag for flag in needed if getattr(args, flag[2:].replace("-", "_")) is None]
+    if missing:
+        raise SutiError(f"release-pretrained: {', '.join(missing)} needed to release {' '.join(args.only)}")
+    architectures = {"clip": lambda: release.clip_architecture(params["scorer"]),
+                     "probe": lambda: release.probe_architecture(params["probe"]),
+                     "base": lambda: release.base_architecture(params["base"])}
     record = {}
-    for name, keys in QUALITY_KEYS.items():
+    for name in args.only:
         summary = json.loads(Path(getattr(args, f"{name}_summary")).read_text())
-        prov = release.provenance(f"suti-pretrained-{name}", architectures[name], resolution, params,
+        # the commit whose code trained the model (its summary says; older summaries do not), then the releasing one
+        prov = release.provenance(f"suti-pretrained-{name}", architectures[name](), resolution, params,
                                   summary["images_seen"], summary["train_seconds"],
-                                  {k: summary[k] for k in keys if k in summary}, seed=params["pretrain"]["seed"],
-                                  **({"hardware": summary["hardware"]} if "hardware" in summary else {}))
+                                  {k: summary[k] for k in QUALITY_KEYS[name] if k in summary},
+                                  seed=params["pretrain"]["seed"],
+                                  **{k: summary[k] for k in ("hardware", "git_commit") if k in summary},
+                                  release_commit=release.git_commit())
         target = Path(args.out) / name
         release.release(getattr(args, name), target, prov, half=True)
         record[name] = {"path": str(target), "world_fingerprint": prov["world_fingerprint"],
                         "config_hash": prov["config_hash"], "git_commit": prov["git_commit"]}
         log.info("released %s to %s", name, target)
-    shutil.copy(args.samples, Path(args.out) / "base" / "samples.png")
+    if "base" in args.only:
+        shutil.copy(args.samples, Path(args.out) / "base" / "samples.png")
     io.write_json(record, args.record)
