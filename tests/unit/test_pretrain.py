@@ -89,6 +89,13 @@ def test_release_records_provenance_and_check_accepts_its_own_config(tmp_path, r
     assert (adopted / "weights.bin").exists() and (adopted / "provenance.json").exists()
 
 
+def test_a_resumed_training_names_the_commit_it_started_on(tmp_path, monkeypatch):
+    monkeypatch.setattr(release, "git_commit", lambda: "aaaa")
+    assert release.training_commit(tmp_path) == "aaaa"
+    monkeypatch.setattr(release, "git_commit", lambda: "bbbb")  # resumed on a later commit
+    assert release.training_commit(tmp_path) == "aaaa"
+
+
 def test_a_mismatched_release_fails_in_one_line_naming_what_differs(tmp_path, repo, monkeypatch):
     config = load_config([repo / "config/config.yaml"], repo / "workflow/schemas/config.schema.yaml")
     arch = release.base_architecture(config["base"])

@@ -112,7 +112,8 @@ def test_memoised_bpe_tokenizer_gives_open_clips_ids():
     from suti.world import prompts
 
     captions = stream.batch(1, 0, 0, 64, 8)["captions"] + [prompts.scene_prompt("mug", "red", "beach")]
-    odd = ["", "  two  spaces\tand a tab ", "Caf\u00e9 &amp; b\u00e4r's mug!!", "a&nbsp;b", "don't   STOP", "x " * 30]
+    odd = ["", "  two  spaces\tand a tab ", "Caf\u00e9 &amp; b\u00e4r's mug!!", "a&nbsp;b", "don't   STOP", "x " * 30,
+           "a\x1fb", "a\x0bb", "a \x85 b", "voil\u00c3\xa0 mug", "\u00c2 mug", "<b> &amp;amp;amp; mug", "a\u3000b\r\nc"]
     for length in (8, 16, 77):
         want = open_clip.get_tokenizer("ViT-B-32", context_length=length)(captions + odd).numpy()
         np.testing.assert_array_equal(bpe_tokenize(captions + odd, length), want)

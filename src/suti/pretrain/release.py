@@ -58,6 +58,15 @@ def git_commit() -> str:
         return "unknown"
 
 
+def training_commit(work: str | Path) -> str:
+    """The commit of the code that started a resumable training in `work`: recorded there on the first start and read
+    back on every resume, so a run resumed on a later commit still names the one it began on."""
+    path = Path(work) / "GIT_COMMIT"
+    if not path.exists():
+        io.write_text(git_commit(), path)
+    return path.read_text().strip()
+
+
 def hardware() -> dict:
     import jax
 

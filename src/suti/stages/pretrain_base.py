@@ -38,7 +38,7 @@ def add_arguments(p) -> None:
 
 
 def run(args) -> None:
-    resolution, commit = int(args.params["world"]["resolution"]), release.git_commit()  # the code that trains
+    resolution = int(args.params["world"]["resolution"])
     pre = from_dict(PretrainConfig, args.params["pretrain"])
     cfg = dataclasses.replace(from_dict(BaseConfig, args.params["base"]), train=pre.base.train,
                               sample=pre.base.sample)
@@ -46,6 +46,7 @@ def run(args) -> None:
     mcfg = model_config(cfg.model, resolution, tower)
     tokenizer, graphdef, params = pretrain_base.init(mcfg, pre.seed, tower)
     work = resumable_dir(f"{args.model}.partial", fingerprint(args.params, args.text_tower, args.probe))
+    commit = release.training_commit(work)  # the code that started it, kept across resumes
     ckpt, curve_path = Checkpointer(work), work / "curve.json"
     curve = json.loads(curve_path.read_text()) if curve_path.exists() else []  # points of a killed run survive
     probe = load_probe(args.probe)[:2]

@@ -28,13 +28,14 @@ def add_arguments(p) -> None:
 
 
 def run(args) -> None:
-    resolution, commit = int(args.params["world"]["resolution"]), release.git_commit()  # the code that trains
+    resolution = int(args.params["world"]["resolution"])
     pre = from_dict(PretrainConfig, args.params["pretrain"])
     cfg = clip_config(args.params["scorer"], pre.clip)
     if pre.clip.curve_every % pre.clip.checkpoint_every:
         raise SutiError(f"pretrain.clip.curve_every ({pre.clip.curve_every}) must be a multiple of "
                         f"pretrain.clip.checkpoint_every ({pre.clip.checkpoint_every})")
     work = resumable_dir(f"{args.model}.partial", fingerprint(args.params))
+    commit = release.training_commit(work)  # the code that started it, kept across resumes
     curve_path = work / "curve.json"
     curve = json.loads(curve_path.read_text()) if curve_path.exists() else []  # points of a killed run survive
     renders = heldout_renders(pre.clip.curve_eval, pre.seed, resolution) if pre.clip.curve_every else None

@@ -25,10 +25,11 @@ def add_arguments(p) -> None:
 
 
 def run(args) -> None:
-    resolution, commit = int(args.params["world"]["resolution"]), release.git_commit()  # the code that trains
+    resolution = int(args.params["world"]["resolution"])
     pre = from_dict(PretrainConfig, args.params["pretrain"])
     cfg = probe_config(args.params["probe"], pre.probe)
     work = resumable_dir(f"{args.model}.partial", fingerprint(args.params))
+    commit = release.training_commit(work)  # the code that started it, kept across resumes
     train_ids = functools.partial(stream.stream_subject, world_seed=pre.seed)
     start = time.perf_counter()
     with progress(cfg.steps, "pretrain_probe") as bar:

@@ -51,12 +51,13 @@ def run(args) -> None:
     for name in args.only:
         summary = json.loads(Path(getattr(args, f"{name}_summary")).read_text())
         # the commit whose code trained the model (its summary says; older summaries do not), then the releasing one
+        trained_at = summary.get("git_commit", "unknown (its summary predates the record)")
         prov = release.provenance(f"suti-pretrained-{name}", architectures[name](), resolution, params,
                                   summary["images_seen"], summary["train_seconds"],
                                   {k: summary[k] for k in QUALITY_KEYS[name] if k in summary},
                                   seed=params["pretrain"]["seed"],
-                                  **{k: summary[k] for k in ("hardware", "git_commit") if k in summary},
-                                  release_commit=release.git_commit())
+                                  **({"hardware": summary["hardware"]} if "hardware" in summary else {}),
+                                  git_commit=trained_at, release_commit=release.git_commit())
         target = Path(args.out) / name
         release.release(getattr(args, name), target, prov, half=True)
         record[name] = {"path": str(target), "world_fingerprint": prov["world_fingerprint"],
