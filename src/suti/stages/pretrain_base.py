@@ -5,19 +5,16 @@ pretrained probe, every `pretrain.base.curve_every` steps) and final quality."""
 from __future__ import annotations
 
 import dataclasses
-import json
 import shutil
-import time
 
-from suti import io
 from suti.config import from_dict
 from suti.data.images import save_png
 from suti.evaluation import base_quality as bq
 from suti.models.clip_text import ClipTextTower
 from suti.models.pipeline import TextToImagePipeline
 from suti.models.t2i import param_counts
+from suti.pretrain import LearningCurve, milestones, release
 from suti.pretrain import base as pretrain_base
-from suti.pretrain import milestones, release
 from suti.pretrain.config import PretrainConfig
 from suti.scoring.probe import load_probe
 from suti.stages.common import add_params_argument, log, write_summary
@@ -47,26 +44,21 @@ def run(args) -> None:
     tokenizer, graphdef, params = pretrain_base.init(mcfg, pre.seed, tower)
     work = resumable_dir(f"{args.model}.partial", fingerprint(args.params, args.text_tower, args.probe))
     commit = release.training_commit(work)  # the code that started it, kept across resumes
-    ckpt, curve_path = Checkpointer(work), work / "curve.json"
-    curve = json.loads(curve_path.read_text()) if curve_path.exists() else []  # points of a killed run survive
+    ckpt, curve, history = Checkpointer(work), LearningCurve(work, cfg.train.batch_size), []
     probe = load_probe(args.probe)[:2]
-    # train_seconds run on across a resume: a killed run's time counts up to its last learning-curve reading
-    start, history = time.perf_counter() - (curve[-1]["train_seconds"] if curve else 0.0), []
     with pretrain_base.stream_batches(tokenizer, cfg, pre.seed, resolution, pre.render_workers) as batches:
         for stop in milestones(cfg.train.steps, pre.base.curve_every):
             state, segment = pretrain_base.train_segment(graphdef, params, tokenizer, cfg, pre.seed, batches, ckpt,
                                                          stop)
             history += segment
-            if any(p["step"] == stop for p in curve):
+            if curve.has(stop):
                 continue
             pipe = TextToImagePipeline(graphdef, state["ema"], tokenizer, mcfg, cfg.diffusion)
             point = pretrain_base.curve_point(pipe, probe, cfg, pre.seed, int(pre.base.curve["colours_per_combo"]),
                                               int(pre.base.curve["n_per_prompt"]))
-            curve.append(dict(point, step=stop, images_seen=stop * cfg.train.batch_size,
-                              train_seconds=time.perf_counter() - start))
+            curve.add(stop, point)
             log.info("learning curve at %d images: %s", stop * cfg.train.batch_size, point)
-            io.write_json(curve, curve_path)
-    seconds = time.perf_counter() - start
+    seconds = curve.seconds()
     pipe = TextToImagePipeline(graphdef, state["ema"], tokenizer, mcfg, cfg.diffusion)
     final = final_quality(pipe, probe, cfg, pre, resolution)
     export_model(args.model, pipe.params, {"model": mcfg, "diffusion": cfg.diffusion,
@@ -77,7 +69,7 @@ def run(args) -> None:
     save_png(sample_grid(pipe, cfg.sample, pre.seed), args.samples)
     shutil.rmtree(work)
     n_params, n_frozen = param_counts(pipe.params)
-    write_summary(dict(final, git_commit=commit, learning_curve=curve,
+    write_summary(dict(final, git_commit=commit, learning_curve=curve.points,
                        images_seen=cfg.train.steps * cfg.train.batch_size, params=n_params, frozen_params=n_frozen,
                        steps=cfg.train.steps, train_seconds=seconds,
                        hardware=release.hardware(), loss_curve=history), args.summary, figures=(args.samples,))

@@ -3,14 +3,11 @@ with its zero-shot class / colour / background accuracy and caption retrieval on
 
 from __future__ import annotations
 
-import json
 import shutil
-import time
 
-from suti import io
 from suti.config import from_dict
 from suti.errors import SutiError
-from suti.pretrain import release
+from suti.pretrain import LearningCurve, release
 from suti.pretrain.clip import TrainingClip, heldout_renders, pretrain_clip, quality, zero_shot
 from suti.pretrain.config import PretrainConfig, clip_config
 from suti.scoring.clip import ClipScorer
@@ -36,26 +33,21 @@ def run(args) -> None:
                         f"pretrain.clip.checkpoint_every ({pre.clip.checkpoint_every})")
     work = resumable_dir(f"{args.model}.partial", fingerprint(args.params))
     commit = release.training_commit(work)  # the code that started it, kept across resumes
-    curve_path = work / "curve.json"
-    curve = json.loads(curve_path.read_text()) if curve_path.exists() else []  # points of a killed run survive
+    curve = LearningCurve(work, cfg.batch_size)
     renders = heldout_renders(pre.clip.curve_eval, pre.seed, resolution) if pre.clip.curve_every else None
-    # train_seconds run on across a resume: a killed run's time counts up to its last learning-curve reading
-    start = time.perf_counter() - (curve[-1]["train_seconds"] if curve else 0.0)
 
     def read_curve(step, model):
-        if renders is None or any(p["step"] == step for p in curve):
+        if renders is None or curve.has(step):
             return
         point = zero_shot(TrainingClip(model, cfg.context_length), renders)
-        curve.append(dict(point, step=step, images_seen=step * cfg.batch_size,
-                          train_seconds=time.perf_counter() - start))
+        curve.add(step, point)
         log.info("learning curve at %d images: %s", step * cfg.batch_size, point)
-        io.write_json(curve, curve_path)
 
     with progress(cfg.steps, "pretrain_clip") as bar:
         model, history = pretrain_clip(cfg, pre.seed, resolution, bar, work, pre.clip.checkpoint_every,
                                        workers=pre.render_workers, curve_every=pre.clip.curve_every,
                                        on_reading=read_curve)
-    seconds = time.perf_counter() - start
+    seconds = curve.seconds()
     export_clip(model, cfg, resolution, args.model, {"name": "suti-pretrained-clip", "scorer": cfg.__dict__,
                                                      "train_seconds": seconds})
     shutil.rmtree(work)
@@ -63,5 +55,5 @@ def run(args) -> None:
     log.info("pretrained CLIP on held-out renders: %s", scores)
     write_summary(dict(scores, git_commit=commit, images_seen=cfg.steps * cfg.batch_size, train_seconds=seconds,
                        steps_run_here=len(history), hardware=dict(release.hardware(), torch_device=training_device()),
-                       final_loss=history[-1]["loss"] if history else None, learning_curve=curve,
+                       final_loss=history[-1]["loss"] if history else None, learning_curve=curve.points,
                        loss_curve=history[::50]), args.summary)
