@@ -65,6 +65,24 @@ def test_render_pool_workers_render_what_the_trainer_would_in_any_order():
         assert b["captions"] == want["captions"]
 
 
+@pytest.mark.parametrize("workers", [0, 2])
+def test_a_continued_model_draws_the_stream_after_the_steps_it_saw(workers):
+    """A model continued from a release (pretrain.base.init_from) sees new renders: its step s is the stream's step
+    first_step + s, so it never retrains on what the release saw."""
+    with stream.RenderPool(workers, 3, streams.PRETRAIN_BASE, 4, 16, (), first_step=10) as pool:
+        got = {step: pool(step) for step in (0, 2)}
+    for step, b in got.items():
+        np.testing.assert_array_equal(b["images"], stream.batch(3, streams.PRETRAIN_BASE, 10 + step, 4, 16)["images"])
+    from suti.stages.pretrain_base import continued_from
+
+    record = {"config": {"pretrain": {"base": {"train": {"batch_size": 256}}}}, "images_seen": 1_408_000,
+              "wall_seconds": 366.0, "hardware": {"cpus": 16}, "git_commit": "abc",
+              "quality": {"generated": {"heldout": {"class": 0.75}}, "prompts": 64}}
+    start = continued_from("pretrained/base", record)
+    assert start["stream_steps"] == 5500 and start["images_seen"] == 1_408_000
+    assert start["quality"] == {"generated": {"heldout": {"class": 0.75}}}
+
+
 def _fake_release(tmp_path: Path, architecture: dict, resolution: int = 32) -> Path:
     model = tmp_path / "model"
     model.mkdir()

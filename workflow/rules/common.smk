@@ -63,6 +63,21 @@ def get_pretrained_argument(name):
     return " ".join(f"--pretrained {path}" for path in get_pretrained_input(name))
 
 
+def get_pretrain_base_input(wildcards):
+    """pretrain_base's model inputs: a fresh model takes the pretraining run's CLIP (its text tower) and probe; one
+    that continues a release (pretrain.base.init_from) brings its own text tower, and the released probe reads it."""
+    start = config.get("pretrain", {}).get("base", {}).get("init_from", "")
+    if start:
+        return {"init_from": start, "probe": "pretrained/probe"}
+    return {"text_tower": "results/pretrain/clip/model", "probe": "results/pretrain/probe/model"}
+
+
+def get_pretrain_base_tower(wildcards):
+    """--text-tower for a fresh base model; nothing for a continued one (its tower is in its folder)."""
+    inputs = get_pretrain_base_input(wildcards)
+    return f"--text-tower {shlex.quote(inputs['text_tower'])}" if "text_tower" in inputs else ""
+
+
 def get_pretrain_params(sections, budgets):
     """Params of a pretraining rule: the architecture `sections` plus the pretraining seed and the rule's own
     `budgets` of the pretrain section (config/pretrain.yaml), so one model's budget never re-runs another's."""

@@ -47,8 +47,7 @@ rule pretrain_probe:
 
 rule pretrain_base:
     input:
-        text_tower="results/pretrain/clip/model",
-        probe="results/pretrain/probe/model",
+        unpack(get_pretrain_base_input),
         code=get_code("pretrain-base"),
     output:
         model=directory("results/pretrain/base/model"),
@@ -57,6 +56,7 @@ rule pretrain_base:
         samples="results/pretrain/base/samples.png",
     params:
         cfg=get_pretrain_params(["base"], ["base"]),
+        tower=get_pretrain_base_tower,
     conda:
         "../../environment.yml"
     log:
@@ -66,7 +66,7 @@ rule pretrain_base:
         mem_mb=8000,
         runtime=180,
     shell:
-        "suti pretrain-base --params {params.cfg:q} --text-tower {input.text_tower} --probe {input.probe} "
+        "suti pretrain-base --params {params.cfg:q} {params.tower} --probe {input.probe} "
         "--model {output.model} --summary {output.summary} --samples {output.samples} > {log} 2>&1"
 
 

@@ -82,13 +82,16 @@ def _alpha_next(schedule: Schedule, tn: jax.Array) -> jax.Array:
 
 
 def ddim_sample(denoise, schedule: Schedule, prediction: Prediction, shape, rng, steps: int = 50, eta: float = 0.0):
-    """DDIM (Song et al., 2021); eta = 0 is deterministic given the initial noise."""
+    """DDIM (Song et al., 2021) with x0 clipped to [-1, 1]; eta = 0 is deterministic given the initial noise."""
 
     def update(x, t, tn, noise):
         tb = jnp.full((shape[0],), t)
         eps, x0 = predict_eps_x0(schedule, prediction, x, tb, denoise(x, tb))
         x0 = jnp.clip(x0, -1.0, 1.0)
         a, an = schedule.alpha_bar[t], _alpha_next(schedule, tn)
+        # the noise the clipped x0 implies: the model's own eps belongs to the unclipped x0, and mixing the two
+        # drifts off the data as steps grow (guidance pushes x0 past +-1; tests/unit/test_diffusion.py)
+        eps = (x - jnp.sqrt(a) * x0) / jnp.sqrt(jnp.maximum(1 - a, 1e-12))
         sigma = eta * jnp.sqrt((1 - an) / (1 - a) * (1 - a / an))
         return jnp.sqrt(an) * x0 + jnp.sqrt(jnp.maximum(1 - an - sigma**2, 0.0)) * eps + sigma * noise
 

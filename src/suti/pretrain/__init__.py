@@ -18,8 +18,9 @@ class LearningCurve:
     readings survive, a resumed run skips the steps already read, and train_seconds run on across a resume (a killed
     run's time counts up to its last reading)."""
 
-    def __init__(self, work: str | Path, batch_size: int):
-        self.path, self.batch_size = Path(work) / "curve.json", batch_size
+    def __init__(self, work: str | Path, batch_size: int, images_before: int = 0):
+        # images_before: what a continued model had seen at its release, so readings count all the images it saw
+        self.path, self.batch_size, self.images_before = Path(work) / "curve.json", batch_size, images_before
         self.points = json.loads(self.path.read_text()) if self.path.exists() else []
         self.start = time.perf_counter() - (self.points[-1]["train_seconds"] if self.points else 0.0)
 
@@ -29,7 +30,8 @@ class LearningCurve:
     def add(self, step: int, point: dict) -> None:
         from suti import io
 
-        self.points.append(dict(point, step=step, images_seen=step * self.batch_size, train_seconds=self.seconds()))
+        self.points.append(dict(point, step=step, images_seen=self.images_before + step * self.batch_size,
+                                train_seconds=self.seconds()))
         io.write_json(self.points, self.path)
 
     def seconds(self) -> float:

@@ -36,11 +36,13 @@ def training_batch(tokenizer, rendered: dict) -> dict:
     return {"images": to_unit_range(rendered["images"]), "tokens": tokenizer.encode(rendered["captions"])}
 
 
-def stream_batches(tokenizer, cfg, seed: int, resolution: int, workers: int = 0) -> stream.RenderPool:
+def stream_batches(tokenizer, cfg, seed: int, resolution: int, workers: int = 0,
+                   first_step: int = 0) -> stream.RenderPool:
     """batch_fn(step) -> training batch of the base model's render stream (fresh captioned renders every step; the
-    held-out (class, background) pairs never drawn), made ahead by `workers` processes; close it when done."""
+    held-out (class, background) pairs never drawn), made ahead by `workers` processes; close it when done.
+    Training step s draws the stream's step `first_step + s` (a continued model goes on after the steps it saw)."""
     return stream.RenderPool(workers, seed, streams.PRETRAIN_BASE, cfg.train.batch_size, resolution,
-                             cfg.heldout_combos, functools.partial(training_batch, tokenizer))
+                             cfg.heldout_combos, functools.partial(training_batch, tokenizer), first_step)
 
 
 def init(mcfg: ModelConfig, seed: int, tower: ClipTextTower | None):

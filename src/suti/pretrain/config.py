@@ -43,6 +43,9 @@ class BaseBudget:
     train: TrainConfig = TrainConfig()
     sample: SampleConfig = SampleConfig()
     curve_every: int = 1000                 # steps between learning-curve readings (0: only at the end)
+    # a released base model (pretrained/base) to continue: its weights, tokenizer and frozen text tower; the stream
+    # goes on after the steps it saw. "" = a fresh model on the pretrained CLIP's text tower.
+    init_from: str = ""
     curve: dict = dataclasses.field(default_factory=lambda: {"colours_per_combo": 2, "n_per_prompt": 2})
     eval: dict = dataclasses.field(default_factory=lambda: {"colours_per_combo": 4, "n_per_prompt": 4})
 

@@ -78,14 +78,16 @@ class RenderPool:
     """
 
     def __init__(self, workers: int, seed: int, stream: int, size: int, resolution: int, heldout_combos=(),
-                 prepare=None):
+                 prepare=None, first_step: int = 0):
         self.args = (seed, stream, size, resolution, tuple(tuple(c) for c in heldout_combos), prepare)
+        self.first_step = first_step  # `pool(step)` is the stream's step first_step + step
         self.ahead = 2 * workers
         self.pending: dict[int, Future] = {}
         self.executor = (ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"))
                          if workers > 0 else None)
 
     def __call__(self, step: int):
+        step += self.first_step
         if self.executor is None:
             return _rendered(step, *self.args)
         for stale in [s for s in self.pending if s < step]:  # a caller that skipped steps (a resume)

@@ -9,6 +9,7 @@ import shutil
 
 from suti.config import from_dict
 from suti.data.images import save_png
+from suti.errors import SutiError
 from suti.evaluation import base_quality as bq
 from suti.models.clip_text import ClipTextTower
 from suti.models.pipeline import TextToImagePipeline
@@ -27,7 +28,8 @@ HELP = "pretrain the base text-to-image model on the SynthBench render stream"
 
 def add_arguments(p) -> None:
     add_params_argument(p)
-    p.add_argument("--text-tower", required=True, help="the pretrained CLIP (open_clip local-dir folder)")
+    p.add_argument("--text-tower", help="the pretrained CLIP (open_clip local-dir folder) whose frozen text tower "
+                   "conditions a fresh model (a continued one, pretrain.base.init_from, brings its own)")
     p.add_argument("--probe", required=True, help="the pretrained probe that reads the learning curve")
     p.add_argument("--model", required=True, help="output directory of the exported model (EMA weights)")
     p.add_argument("--summary", required=True, help="output JSON: learning curve and final quality")
@@ -39,14 +41,27 @@ def run(args) -> None:
     pre = from_dict(PretrainConfig, args.params["pretrain"])
     cfg = dataclasses.replace(from_dict(BaseConfig, args.params["base"]), train=pre.base.train,
                               sample=pre.base.sample)
-    tower = ClipTextTower.load(args.text_tower)
-    mcfg = model_config(cfg.model, resolution, tower)
-    tokenizer, graphdef, params = pretrain_base.init(mcfg, pre.seed, tower)
-    work = resumable_dir(f"{args.model}.partial", fingerprint(args.params, args.text_tower, args.probe))
+    if pre.base.init_from:  # continue a released model: its own tokenizer and text tower, the stream after it
+        earlier = release.check(pre.base.init_from, "pretrain.base.init_from",
+                                release.base_architecture(args.params["base"]), "base", resolution)
+        start = TextToImagePipeline.load(pre.base.init_from)
+        tokenizer, graphdef, params, mcfg = start.tokenizer, start.graphdef, start.params, start.model_cfg
+        continued = continued_from(pre.base.init_from, earlier)
+        inputs = (pre.base.init_from, args.probe)
+    else:
+        if not args.text_tower:
+            raise SutiError("pretrain-base: --text-tower needed (or pretrain.base.init_from, to continue a release)")
+        tower = ClipTextTower.load(args.text_tower)
+        mcfg = model_config(cfg.model, resolution, tower)
+        tokenizer, graphdef, params = pretrain_base.init(mcfg, pre.seed, tower)
+        continued, inputs = None, (args.text_tower, args.probe)
+    work = resumable_dir(f"{args.model}.partial", fingerprint(args.params, *inputs))
     commit = release.training_commit(work)  # the code that started it, kept across resumes
-    ckpt, curve, history = Checkpointer(work), LearningCurve(work, cfg.train.batch_size), []
+    seen, first_step = (continued["images_seen"], continued["stream_steps"]) if continued else (0, 0)
+    ckpt, curve, history = Checkpointer(work), LearningCurve(work, cfg.train.batch_size, seen), []
     probe = load_probe(args.probe)[:2]
-    with pretrain_base.stream_batches(tokenizer, cfg, pre.seed, resolution, pre.render_workers) as batches:
+    with pretrain_base.stream_batches(tokenizer, cfg, pre.seed, resolution, pre.render_workers,
+                                      first_step) as batches:
         for stop in milestones(cfg.train.steps, pre.base.curve_every):
             state, segment = pretrain_base.train_segment(graphdef, params, tokenizer, cfg, pre.seed, batches, ckpt,
                                                          stop)
@@ -69,10 +84,24 @@ def run(args) -> None:
     save_png(sample_grid(pipe, cfg.sample, pre.seed), args.samples)
     shutil.rmtree(work)
     n_params, n_frozen = param_counts(pipe.params)
-    write_summary(dict(final, git_commit=commit, learning_curve=curve.points,
-                       images_seen=cfg.train.steps * cfg.train.batch_size, params=n_params, frozen_params=n_frozen,
-                       steps=cfg.train.steps, train_seconds=seconds,
+    images = cfg.train.steps * cfg.train.batch_size
+    extra = {"continued_from": continued} if continued else {}
+    write_summary(dict(final, **extra, git_commit=commit, learning_curve=curve.points,
+                       images_seen=seen + images, stream_steps=first_step + cfg.train.steps, params=n_params,
+                       frozen_params=n_frozen, steps=cfg.train.steps, train_seconds=seconds,
                        hardware=release.hardware(), loss_curve=history), args.summary, figures=(args.samples,))
+
+
+def continued_from(folder: str, record: dict) -> dict:
+    """What a continued model started from: its provenance's figures, and the stream steps it drew (0 up to
+    `stream_steps`), after which the continuation draws its batches, so that it never sees the same renders twice.
+    (Releases before the record: a fresh run drew images_seen / batch_size steps.)"""
+    batch = int(record["config"]["pretrain"]["base"]["train"]["batch_size"])
+    steps = record.get("stream_steps", -(-int(record["images_seen"]) // batch))
+    return {"folder": str(folder), "images_seen": int(record["images_seen"]), "wall_seconds": record["wall_seconds"],
+            "hardware": record["hardware"], "git_commit": record["git_commit"],
+            "quality": {k: record["quality"][k] for k in ("generated", "class_word_effect") if k in record["quality"]},
+            "stream_steps": int(steps)}
 
 
 def final_quality(pipe, probe, cfg, pre, resolution: int) -> dict:

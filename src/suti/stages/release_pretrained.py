@@ -25,6 +25,9 @@ QUALITY_KEYS = {  # the summary figures each provenance.json carries
              "sampler_steps", "learning_curve", "params", "frozen_params"),
 }
 
+# summary keys a provenance carries as they are: where it trained, and what a continued base model started from
+CARRIED = ("hardware", "continued_from", "stream_steps")
+
 
 def add_arguments(p) -> None:
     add_params_argument(p)
@@ -56,7 +59,7 @@ def run(args) -> None:
                                   summary["images_seen"], summary["train_seconds"],
                                   {k: summary[k] for k in QUALITY_KEYS[name] if k in summary},
                                   seed=params["pretrain"]["seed"],
-                                  **({"hardware": summary["hardware"]} if "hardware" in summary else {}),
+                                  **{k: summary[k] for k in CARRIED if k in summary},
                                   git_commit=trained_at, release_commit=release.git_commit())
         target = Path(args.out) / name
         release.release(getattr(args, name), target, prov, half=True)
