@@ -502,19 +502,15 @@ def test_micro_pretraining_releases_models_that_the_experiment_checks(micro):
     assert summary["init"] == "pretrained" and (out / "model/provenance.json").exists()
     # the base model continued from its release: 2 more steps of 4 on the stream after its 4, then released alone
     (work / "continue.yaml").write_text("pretrain: {base: {init_from: pretrained/base, train: {steps: 2}}}\n")
-    snakemake(work, "pretrain_base", *configs, "continue.yaml")
+    clip_before = (work / "pretrained/clip/provenance.json").read_text()
+    snakemake(work, "results/pretrain/release-base.json", *configs, "continue.yaml")
     summary = json.loads((work / "results/pretrain/base/summary.json").read_text())
     assert summary["continued_from"]["images_seen"] == 16 and summary["continued_from"]["stream_steps"] == 4
-    assert summary["images_seen"] == 16 + 2 * 4 and [p["step"] for p in summary["learning_curve"]] == [2]
-    merged = load_config([work / "config/config.yaml", work / "config/micro.yaml", work / "continue.yaml"],
-                         work / "workflow/schemas/config.schema.yaml")
-    subprocess.run([str(BIN / "suti"), "release-pretrained", "--params",
-                    json.dumps(pretrain_params(merged, ["base"], ["base"])), "--out", "pretrained", "--record",
-                    "results/pretrain/release-base.json", "--only", "base", "--base", "results/pretrain/base/model",
-                    "--base-summary", "results/pretrain/base/summary.json", "--samples",
-                    "results/pretrain/base/samples.png"], check=True, capture_output=True, cwd=work, env=env)
+    assert summary["images_seen"] == 16 + 2 * 4 and summary["stream_steps"] == 4 + 2
+    assert [(p["step"], p["images_seen"]) for p in summary["learning_curve"]] == [(0, 16), (2, 16 + 2 * 4)]
     base = json.loads((work / "pretrained/base/provenance.json").read_text())
-    assert base["images_seen"] == 24 and base["continued_from"]["images_seen"] == 16
+    assert base["images_seen"] == 24 and base["continued_from"]["images_seen"] == 16 and base["stream_steps"] == 6
+    assert (work / "pretrained/clip/provenance.json").read_text() == clip_before
 
 
 def test_dvc_repro_push_pull_and_exp_run_on_the_micro_results(micro, repo, tmp_path):

@@ -91,6 +91,19 @@ def get_pretrain_params(sections, budgets):
     return params
 
 
+# What each pretrained model's release reads: its architecture sections and its pretrain budget (release_one rule).
+PRETRAIN_SECTIONS = {"clip": (["scorer"], ["clip"]), "probe": (["probe"], ["probe"]), "base": (["base"], ["base"])}
+
+
+def get_release_one_params(wildcards):
+    return get_pretrain_params(*PRETRAIN_SECTIONS[wildcards.name])(wildcards)
+
+
+def get_release_one_samples(wildcards):
+    """The base model's sample grid travels with it; the other models have none."""
+    return ["results/pretrain/base/samples.png"] if wildcards.name == "base" else []
+
+
 # Every stage job logs an MLflow run (suti.tracking); where to is config, unless the environment already says. Jobs
 # spool their runs and the workflow publishes them in one process as it ends (MLflow costs ~5 s to open per process).
 os.environ.setdefault("MLFLOW_TRACKING_URI", config["tracking"]["uri"])

@@ -95,6 +95,31 @@ rule release_pretrained:
         "--record {output.record} > {log} 2>&1"
 
 
+# One model released alone (a longer CLIP, a continued base model), the others' folders untouched:
+#   snakemake ... results/pretrain/release-base.json --configfile config/pretrain.yaml [overlay.yaml]
+rule release_pretrained_one:
+    input:
+        model="results/pretrain/{name}/model",
+        summary="results/pretrain/{name}/summary.json",
+        samples=get_release_one_samples,
+        code=get_code("release-pretrained"),
+    output:
+        record="results/pretrain/release-{name}.json",
+    wildcard_constraints:
+        name="clip|probe|base",
+    params:
+        cfg=get_release_one_params,
+        samples=lambda wildcards, input: f"--samples {input.samples}" if input.samples else "",
+    conda:
+        "../../environment.yml"
+    log:
+        "results/logs/release_pretrained_{name}.log",
+    shell:
+        "suti release-pretrained --params {params.cfg:q} --only {wildcards.name} --{wildcards.name} {input.model} "
+        "--{wildcards.name}-summary {input.summary} {params.samples} --out pretrained --record {output.record} "
+        "> {log} 2>&1"
+
+
 rule pretrain:
     input:
         "results/pretrain/release.json",

@@ -60,6 +60,9 @@ def run(args) -> None:
     seen, first_step = (continued["images_seen"], continued["stream_steps"]) if continued else (0, 0)
     ckpt, curve, history = Checkpointer(work), LearningCurve(work, cfg.train.batch_size, seen), []
     probe = load_probe(args.probe)[:2]
+    if continued and not curve.has(0):  # where it starts, read by today's code (the release's figures may be older)
+        curve.add(0, pretrain_base.curve_point(start, probe, cfg, pre.seed, int(pre.base.curve["colours_per_combo"]),
+                                               int(pre.base.curve["n_per_prompt"])))
     with pretrain_base.stream_batches(tokenizer, cfg, pre.seed, resolution, pre.render_workers,
                                       first_step) as batches:
         for stop in milestones(cfg.train.steps, pre.base.curve_every):
@@ -72,14 +75,14 @@ def run(args) -> None:
             point = pretrain_base.curve_point(pipe, probe, cfg, pre.seed, int(pre.base.curve["colours_per_combo"]),
                                               int(pre.base.curve["n_per_prompt"]))
             curve.add(stop, point)
-            log.info("learning curve at %d images: %s", stop * cfg.train.batch_size, point)
+            log.info("learning curve at %d images: %s", seen + stop * cfg.train.batch_size, point)
     seconds = curve.seconds()
     pipe = TextToImagePipeline(graphdef, state["ema"], tokenizer, mcfg, cfg.diffusion)
     final = final_quality(pipe, probe, cfg, pre, resolution)
     export_model(args.model, pipe.params, {"model": mcfg, "diffusion": cfg.diffusion,
                                            "tokenizer": tokenizer.to_json(),
                                            "trained_on": {"stream": "pretrain", "seed": pre.seed,
-                                                          "images": cfg.train.steps * cfg.train.batch_size,
+                                                          "images": seen + cfg.train.steps * cfg.train.batch_size,
                                                           "heldout_combos": cfg.heldout_combos}})
     save_png(sample_grid(pipe, cfg.sample, pre.seed), args.samples)
     shutil.rmtree(work)
@@ -98,8 +101,9 @@ def continued_from(folder: str, record: dict) -> dict:
     (Releases before the record: a fresh run drew images_seen / batch_size steps.)"""
     batch = int(record["config"]["pretrain"]["base"]["train"]["batch_size"])
     steps = record.get("stream_steps", -(-int(record["images_seen"]) // batch))
+    earlier = {k: record[k] for k in ("git_commit", "release_commit", "config_hash", "continued_from") if k in record}
     return {"folder": str(folder), "images_seen": int(record["images_seen"]), "wall_seconds": record["wall_seconds"],
-            "hardware": record["hardware"], "git_commit": record["git_commit"],
+            "hardware": record["hardware"], **earlier,
             "quality": {k: record["quality"][k] for k in ("generated", "class_word_effect") if k in record["quality"]},
             "stream_steps": int(steps)}
 

@@ -55,8 +55,10 @@ def run(args) -> None:
         summary = json.loads(Path(getattr(args, f"{name}_summary")).read_text())
         # the commit whose code trained the model (its summary says; older summaries do not), then the releasing one
         trained_at = summary.get("git_commit", "unknown (its summary predates the record)")
+        # a continued model's wall time is every leg's (continued_from keeps the earlier legs' own figures)
+        seconds = summary["train_seconds"] + summary.get("continued_from", {}).get("wall_seconds", 0.0)
         prov = release.provenance(f"suti-pretrained-{name}", architectures[name](), resolution, params,
-                                  summary["images_seen"], summary["train_seconds"],
+                                  summary["images_seen"], seconds,
                                   {k: summary[k] for k in QUALITY_KEYS[name] if k in summary},
                                   seed=params["pretrain"]["seed"],
                                   **{k: summary[k] for k in CARRIED if k in summary},
