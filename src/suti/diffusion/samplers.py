@@ -86,7 +86,7 @@ def ddim_sample(denoise, schedule: Schedule, prediction: Prediction, shape, rng,
 
     def update(x, t, tn, noise):
         tb = jnp.full((shape[0],), t)
-        eps, x0 = predict_eps_x0(schedule, prediction, x, tb, denoise(x, tb))
+        _, x0 = predict_eps_x0(schedule, prediction, x, tb, denoise(x, tb))
         x0 = jnp.clip(x0, -1.0, 1.0)
         a, an = schedule.alpha_bar[t], _alpha_next(schedule, tn)
         # the noise the clipped x0 implies: the model's own eps belongs to the unclipped x0, and mixing the two

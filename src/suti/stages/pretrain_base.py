@@ -60,9 +60,13 @@ def run(args) -> None:
     seen, first_step = (continued["images_seen"], continued["stream_steps"]) if continued else (0, 0)
     ckpt, curve, history = Checkpointer(work), LearningCurve(work, cfg.train.batch_size, seen), []
     probe = load_probe(args.probe)[:2]
+
+    def reading(pipe):
+        return pretrain_base.curve_point(pipe, probe, cfg, pre.seed, int(pre.base.curve["colours_per_combo"]),
+                                         int(pre.base.curve["n_per_prompt"]))
+
     if continued and not curve.has(0):  # where it starts, read by today's code (the release's figures may be older)
-        curve.add(0, pretrain_base.curve_point(start, probe, cfg, pre.seed, int(pre.base.curve["colours_per_combo"]),
-                                               int(pre.base.curve["n_per_prompt"])))
+        curve.add(0, reading(start))
     with pretrain_base.stream_batches(tokenizer, cfg, pre.seed, resolution, pre.render_workers,
                                       first_step) as batches:
         for stop in milestones(cfg.train.steps, pre.base.curve_every):
@@ -71,26 +75,24 @@ def run(args) -> None:
             history += segment
             if curve.has(stop):
                 continue
-            pipe = TextToImagePipeline(graphdef, state["ema"], tokenizer, mcfg, cfg.diffusion)
-            point = pretrain_base.curve_point(pipe, probe, cfg, pre.seed, int(pre.base.curve["colours_per_combo"]),
-                                              int(pre.base.curve["n_per_prompt"]))
+            point = reading(TextToImagePipeline(graphdef, state["ema"], tokenizer, mcfg, cfg.diffusion))
             curve.add(stop, point)
             log.info("learning curve at %d images: %s", seen + stop * cfg.train.batch_size, point)
     seconds = curve.seconds()
     pipe = TextToImagePipeline(graphdef, state["ema"], tokenizer, mcfg, cfg.diffusion)
     final = final_quality(pipe, probe, cfg, pre, resolution)
+    images = seen + cfg.train.steps * cfg.train.batch_size
     export_model(args.model, pipe.params, {"model": mcfg, "diffusion": cfg.diffusion,
                                            "tokenizer": tokenizer.to_json(),
                                            "trained_on": {"stream": "pretrain", "seed": pre.seed,
-                                                          "images": seen + cfg.train.steps * cfg.train.batch_size,
+                                                          "images": images,
                                                           "heldout_combos": cfg.heldout_combos}})
     save_png(sample_grid(pipe, cfg.sample, pre.seed), args.samples)
     shutil.rmtree(work)
     n_params, n_frozen = param_counts(pipe.params)
-    images = cfg.train.steps * cfg.train.batch_size
     extra = {"continued_from": continued} if continued else {}
     write_summary(dict(final, **extra, git_commit=commit, learning_curve=curve.points,
-                       images_seen=seen + images, stream_steps=first_step + cfg.train.steps, params=n_params,
+                       images_seen=images, stream_steps=first_step + cfg.train.steps, params=n_params,
                        frozen_params=n_frozen, steps=cfg.train.steps, train_seconds=seconds,
                        hardware=release.hardware(), loss_curve=history), args.summary, figures=(args.samples,))
 
