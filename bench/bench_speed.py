@@ -1,5 +1,6 @@
 """Seconds per subject from demonstrations to its images at the default size, side by side in one process: SuTI (the
-apprentice, no optimisation), Dream-SuTI (the apprentice tuned briefly on the subject first) and DreamBooth (an expert
+apprentice, no optimisation, with guidance's two network passes per sampler step and guidance distilled into one),
+Dream-SuTI (the apprentice tuned briefly on the subject first) and DreamBooth (an expert
 fine-tuned on the subject, one subject at a time as users run it: LoRA as the experts train, and full fine-tuning as
 the DreamBooth paper does), each then rendering the same images of the evaluation plan.
 
@@ -77,8 +78,10 @@ def main() -> None:
             render = generators.dreambooth_renderer(shard, section.identifier, sample, batch)
             return float(np.mean(list(tune.values()))) + seconds_per_subject(rows, render)
 
+    distilled = dataclasses.replace(apprentice, distilled_guidance=sample.guidance)  # one pass per sampler step
     results = {
         "suti": seconds_per_subject(rows, generators.apprentice_renderer(apprentice, demos, sample, batch)),
+        "suti_distilled": seconds_per_subject(rows, generators.apprentice_renderer(distilled, demos, sample, batch)),
         "dream_suti": seconds_per_subject(rows, generators.dream_suti_renderer(
             apprentice, demos, class_of, sample, evaluation.dream_suti, 0, batch)),
         "dreambooth_lora": dreambooth(experts),
@@ -89,10 +92,12 @@ def main() -> None:
           f"(guidance {sample.guidance}); DreamBooth {experts.train.steps} steps; Dream-SuTI "
           f"{evaluation.dream_suti.steps} steps; on {jax.devices()[0]}")
     for name, seconds in results.items():
-        print(f"{name:16s} {seconds:7.2f} s / subject   {seconds / results['suti']:6.2f}x SuTI")
+        print(f"{name:16s} {seconds:7.2f} s / subject   {seconds / results['suti']:6.2f}x SuTI   "
+              f"{seconds / results['suti_distilled']:6.2f}x SuTI distilled")
     io.write_json({"subjects": len(subjects), "images_per_subject": images, "demos": k,
                    "seconds_per_subject": results,
                    "ratio_to_suti": {n: s / results["suti"] for n, s in results.items()},
+                   "ratio_to_suti_distilled": {n: s / results["suti_distilled"] for n, s in results.items()},
                    "device": str(jax.devices()[0])}, args.out)
 
 

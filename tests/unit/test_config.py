@@ -9,6 +9,7 @@ import pytest
 import yaml
 
 from suti import config_checks
+from suti.apprentice.config import ApprenticeConfig
 from suti.config import (
     ConfigError,
     deep_update,
@@ -21,7 +22,6 @@ from suti.config import (
     schema_default,
     validate,
 )
-from suti.apprentice.config import ApprenticeConfig
 from suti.data.corpus import CorpusConfig
 from suti.evaluation.config import EvaluationConfig
 from suti.experts.config import ExpertsSection
@@ -51,7 +51,7 @@ def test_empty_config_gets_every_default(schema):
     assert from_dict(WorldConfig, config["world"]) == WorldConfig()
 
 
-@pytest.mark.parametrize("name", ["config.yaml", "micro.yaml", "paper.yaml", "sweep_crowd.yaml"])
+@pytest.mark.parametrize("name", ["config.yaml", "micro.yaml", "paper.yaml", "sweep_seeds.yaml"])
 def test_shipped_configs_validate_and_their_overrides_take_effect(repo, name):
     paths = [repo / "config/config.yaml"] + ([repo / "config" / name] if name != "config.yaml" else [])
     config = load_config(paths, repo / SCHEMA_PATH)
@@ -162,7 +162,7 @@ def default_config(repo):
     ({"filter": {"taus": [None, 0.1, 0.10]}}, "config error: filter.taus = [null, 0.1, 0.1]: 0.100 given twice"),
     ({"apprentice": {"taus": [0.1, 0.1]}}, "config error: apprentice.taus = [0.1, 0.1]: 0.100 given twice"),
     ({"apprentice": {"taus": [0.3], "main_tau": 0.3}}, "config error: apprentice.taus ['0.300'] are not in filter"),
-    ({"apprentice": {"main_tau": 0.2}}, "config error: apprentice.main_tau must be one of apprentice.taus"),
+    ({"apprentice": {"main_tau": 0.05}}, "config error: apprentice.main_tau must be one of apprentice.taus"),
     ({"experts": {"subjects": 10000}},
      "config error: experts.subjects = 10000: the corpus gives at most 720 training subjects (800 corpus.n_pages"),
     ({"scoring": {"clip": {"model": "ViT-NOPE-999"}}},

@@ -148,15 +148,16 @@ def test_method_names_round_trip_and_expand_the_ablations():
     from suti.evaluation.methods import Method, method_names, parse_method
 
     for name in ("base", "oracle", "experts-k3", "suti-none-k1", "suti-0.100-k5", "dreamsuti-0.100-k3",
-                 "suti-clusters-k3", "suti-0.100-from-base-k3"):
+                 "suti-clusters-k3", "suti-0.100-from-base-k3", "suti-0.100-distilled-k3"):
         assert parse_method(name).name == name
     assert parse_method("suti-0.100-k5") == Method("suti", "0.100", 5)
     assert parse_method("dreamsuti-none-k2") == Method("dreamsuti", "none", 2)
     with pytest.raises(SutiError, match="unknown evaluation method"):
         parse_method("dreambooth")
     assert parse_method("suti-none-from-base-k2") == Method("suti", "none-from-base", 2)
-    with pytest.raises(SutiError, match="unknown evaluation method"):
-        parse_method("suti-clusters-from-base-k2")
+    for name in ("suti-clusters-from-base-k2", "suti-clusters-distilled-k2", "suti-none-from-base-distilled-k2"):
+        with pytest.raises(SutiError, match="unknown evaluation method"):
+            parse_method(name)
     apprentice = {"taus": [None, 0.1], "main_tau": 0.1, "demos": 3, "demo_ablation": [1, 3, 5],
                   "source_ablation": False, "clusters": {"steps": 600}}
     synth = method_names(["base", "oracle", "experts", "suti"], apprentice, "synthbench")
@@ -168,6 +169,13 @@ def test_method_names_round_trip_and_expand_the_ablations():
     assert method_names(["suti"], no_clusters, "synthbench") == synth[3:]
     assert method_names(["base", "oracle", "experts", "suti", "dreamsuti"], apprentice, "dreambench") == [
         "base", "oracle", "suti-0.100-k3", "dreamsuti-0.100-k3"]  # the ablations and DreamBooth: SynthBench only
+    # guidance distilled: the main comparison and the demonstration ablation take the distilled apprentice, the
+    # undistilled one stays beside it (and in the tau ablation); Dream-SuTI tunes the undistilled one
+    distilled = dict(apprentice, distill={"steps": 300})
+    assert method_names(["suti", "dreamsuti"], distilled, "synthbench") == [
+        "suti-0.100-distilled-k3", "suti-0.100-k3", "suti-0.100-distilled-k1", "suti-0.100-distilled-k5",
+        "suti-none-k3", "dreamsuti-0.100-k3"]
+    assert method_names(["suti"], distilled, "dreambench") == ["suti-0.100-distilled-k3", "suti-0.100-k3"]
 
 
 class _ColourClip:
@@ -219,9 +227,12 @@ def test_report_orders_the_main_comparison_and_checks_the_targets():
                _summary_row("dreamsuti", 3, 0.3, 0.3, 5.0, "0.100"), _summary_row("suti", 3, 0.25, 0.297, 1.0, "0.100"),
                _summary_row("experts", 3, 0.30, 0.30, 30.0), _summary_row("base", 0, 0.1, 0.3, 1.0),
                _summary_row("suti", 3, 0.9, 0.9, 1.0, "none")]
-    main = report.main_comparison(summary, "synthbench", "0.100", 3)
+    main = report.main_comparison(summary, "synthbench", ("0.100",), 3)
     assert [(r["method"], r["tau"]) for r in main] == [("base", ""), ("experts", ""), ("suti", "0.100"),
                                                        ("dreamsuti", "0.100"), ("oracle", "")]
+    with_distilled = summary + [_summary_row("suti", 3, 0.25, 0.297, 0.5, "0.100-distilled")]
+    main = report.main_comparison(with_distilled, "synthbench", ("0.100-distilled", "0.100"), 3)
+    assert [r["tau"] for r in main if r["method"] == "suti"] == ["0.100-distilled", "0.100"]  # the main one first
     goals = {g["target"]: g for g in report.targets(summary, "0.100", 3)}
     fidelity, text, speed, rises = goals.values()  # subject accuracy: not measured here (NaN), so no row
     assert not fidelity["met"] and "0.250 vs 0.300 (-16.7%)" == fidelity["measured"]  # CLIP-I: DINO was not computed

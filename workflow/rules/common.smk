@@ -12,7 +12,14 @@ from suti.cli import COMMANDS
 from suti.codedeps import closure
 from suti.config import ConfigError, deep_update, display_path, load_schema, load_yaml, validate
 from suti.errors import SutiError
-from suti.evaluation.methods import APPRENTICE_KINDS, FROM_BASE, METHOD_PATTERN, method_names, parse_method
+from suti.evaluation.methods import (
+    APPRENTICE_KINDS,
+    DISTILLED,
+    FROM_BASE,
+    METHOD_PATTERN,
+    method_names,
+    parse_method,
+)
 from suti.mining.embed import USES_CLIP
 from suti.pretrain import release
 from suti.scoring.registry import is_registry_name
@@ -357,6 +364,12 @@ def get_source_ablation_apprentices(root="results"):
         return []
     main = tau_name(cfg["main_tau"])
     return [f"{root}/apprentice/clusters/train.json", f"{root}/apprentice/{main}-from-base/train.json"]
+
+
+def get_distilled_apprentice(root="results"):
+    """The guidance-distilled main apprentice's summary, where apprentice.distill asks for it."""
+    cfg = config["apprentice"]
+    return [f"{root}/apprentice/{tau_name(cfg['main_tau'])}{DISTILLED}/train.json"] if cfg["distill"]["steps"] else []
 
 
 def get_apprentice_init(wildcards):

@@ -10,6 +10,14 @@ from suti.training.config import TrainConfig
 
 
 @dataclasses.dataclass(frozen=True)
+class DistillConfig(TrainConfig):
+    """Config `apprentice.distill`: guidance distillation of the main apprentice (`apprentice.distill`)."""
+
+    guidance: float = schema_default("apprentice.distill.guidance")  # the teacher's scale the student renders at
+    cond_drop: float = 0.0  # the student is only ever conditioned (not a key of the section)
+
+
+@dataclasses.dataclass(frozen=True)
 class ApprenticeConfig:
     """Config `apprentice`."""
 
@@ -22,4 +30,5 @@ class ApprenticeConfig:
     source_ablation: bool = schema_default("apprentice.source_ablation")  # clusters-only and experts-only apprentices
     clusters: TrainConfig = from_schema(TrainConfig, "apprentice.clusters")  # in-context pretraining (steps 0: none)
     train: TrainConfig = from_schema(TrainConfig, "apprentice.train")  # imitation of the experts
+    distill: DistillConfig = from_schema(DistillConfig, "apprentice.distill")  # steps 0: none
     sample: SampleConfig = from_schema(SampleConfig, "apprentice.sample")  # the preview grid

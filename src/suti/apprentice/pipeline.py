@@ -43,6 +43,8 @@ def make_apprentice_sample_fn(graphdef, schedule, prediction: Prediction, cfg: S
 class ApprenticePipeline(DiffusionPipeline):
     max_demos: int
     encoder: DemoEncoder
+    # a guidance-distilled apprentice (`apprentice.distill`): the scale it renders at, in one pass per sampler step
+    distilled_guidance: float | None = None
 
     @classmethod
     def load(cls, directory: str | Path) -> ApprenticePipeline:
@@ -53,7 +55,7 @@ class ApprenticePipeline(DiffusionPipeline):
             TextToImage(export.model_cfg, export.tokenizer.size, nnx.Rngs(0)), max_demos, demo_dim, nnx.Rngs(0))),
             nnx.Param)
         return cls(graphdef, load_params(directory, like), export.tokenizer, export.model_cfg, export.diffusion_cfg,
-                   max_demos, DemoEncoder.read(directory))
+                   max_demos, DemoEncoder.read(directory), meta.get("distilled_guidance"))
 
     def demo_arrays(self, demos: list[np.ndarray]):
         """(embeddings [K_max, E], mask [K_max]) of one subject's demonstration images (any size: the encoder
@@ -73,7 +75,10 @@ class ApprenticePipeline(DiffusionPipeline):
     def sample(self, prompts: list[str], demos, demo_mask, seeds: np.ndarray, cfg: SampleConfig,
                batch_size: int = 32) -> np.ndarray:
         """uint8 [N, H, W, 3]: image i from prompts[i], its demonstrations (row i of demos [N, K, E] and demo_mask)
-        and its own seed. Images do not depend on the batching."""
+        and its own seed. Images do not depend on the batching. A guidance-distilled apprentice renders at the scale
+        it was distilled at, whatever `cfg.guidance` says: its one pass per step is the guided output."""
+        if self.distilled_guidance is not None:
+            cfg = dataclasses.replace(cfg, guidance=1.0)
         sample, null = self.sampler(make_apprentice_sample_fn, cfg, batch_size), self.null_tokens(batch_size)
         keys = jax.vmap(jax.random.key)(jnp.asarray(seeds, jnp.uint32))
         return in_batches(lambda tokens, d, dm, k: sample(self.params, tokens, d, dm, null, k), batch_size,

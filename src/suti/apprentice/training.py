@@ -7,7 +7,8 @@ image embeddings, a target prompt and a target image:
 - imitation of the experts (`train_apprentice` stage's data): the target is a kept expert sample, the prompt names
   only the class ("a mug on the beach"), so what the subject looks like has to come from the demonstrations.
 With probability `cond_drop` both the prompt and the demonstrations are dropped (the null condition classifier-free
-guidance needs).
+guidance needs). A third, optional phase distils the trained apprentice's guidance on the imitation's batches
+(`distill_apprentice`, `apprentice.distill`), so that it renders in one network pass per sampler step.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import numpy as np
 from flax import nnx
 
 from suti import streams
+from suti.apprentice.distill import make_distill_loss
 from suti.apprentice.model import Apprentice
 from suti.data.training_set import to_unit_range
 from suti.diffusion.losses import diffusion_loss, keep_condition
@@ -113,3 +115,17 @@ def train_apprentice(graphdef, params, data: ApprenticeData, null_tokens, diffus
     return fit_denoiser(make_apprentice_loss, graphdef, params,
                         lambda step: apprentice_batch(data, max_demos, train_cfg.batch_size, seed, step, batches),
                         null_tokens, diffusion_cfg, train_cfg, seed, noise, ckpt, stop_at, desc)
+
+
+def distill_apprentice(graphdef, teacher, data: ApprenticeData, null_tokens, diffusion_cfg, cfg, max_demos: int,
+                       seed: int, ckpt=None, stop_at=None, desc="distill_apprentice"):
+    """Guidance distillation (`apprentice.distill`) of a trained apprentice `teacher` (params) on `data`, the batches
+    its imitation saw; the student starts as the teacher. Returns (final train state, history)."""
+
+    def batch(step):
+        return apprentice_batch(data, max_demos, cfg.batch_size, seed, step, streams.APPRENTICE_DISTILL_BATCHES) | {
+            "teacher": teacher}
+
+    student = jax.tree.map(jnp.copy, teacher)
+    return fit_denoiser(make_distill_loss(cfg.guidance), graphdef, student, batch, null_tokens, diffusion_cfg, cfg,
+                        seed, streams.APPRENTICE_DISTILL_TRAIN, ckpt, stop_at, desc)

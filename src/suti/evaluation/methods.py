@@ -7,11 +7,13 @@
   suti-<A>-k<K>       apprentice A given K demonstrations of each subject. A names its training (the folder
                       results/apprentice/<A>/): <tau> = pretrained on the clusters, then imitating the experts'
                       samples kept at filter tau ("none" or "0.100"); clusters = the clusters only;
-                      <tau>-from-base = the experts' samples only, from the base model
+                      <tau>-from-base = the experts' samples only, from the base model; <tau>-distilled = <tau>'s
+                      apprentice with its guidance distilled (one network pass per sampler step)
   dreamsuti-<A>-k<K>  Dream-SuTI: that apprentice briefly fine-tuned on each subject's K demonstrations first
 
-The comparison and the ablations are expanded from config: the main apprentice (apprentice.main_tau) at
-apprentice.demos demonstrations; the same apprentice at every count of apprentice.demo_ablation; every apprentice of
+The comparison and the ablations are expanded from config: the main apprentice (apprentice.main_tau's, guidance
+distilled where apprentice.distill.steps > 0, beside the undistilled one) at apprentice.demos demonstrations; the
+same apprentice at every count of apprentice.demo_ablation; every apprentice of
 apprentice.taus at apprentice.demos; with apprentice.source_ablation, the clusters-only and experts-only apprentices
 at apprentice.demos (the ablations on SynthBench only; DreamBench gets the main comparison). Dream-SuTI runs the main
 apprentice at apprentice.demos.
@@ -27,8 +29,9 @@ from suti.scoring.metrics import TAU_PATTERN, tau_name
 
 CLUSTERS_ONLY = "clusters"      # the apprentice after in-context pretraining alone
 FROM_BASE = "-from-base"        # suffix of a tau's apprentice trained on the experts' samples alone
+DISTILLED = "-distilled"        # suffix of a tau's apprentice with its guidance distilled
 # Every apprentice name, and every method name, as one pattern (the {apprentice} and {method} wildcards)
-APPRENTICE_PATTERN = rf"{CLUSTERS_ONLY}|(?:{TAU_PATTERN})(?:{FROM_BASE})?"
+APPRENTICE_PATTERN = rf"{CLUSTERS_ONLY}|(?:{TAU_PATTERN})(?:{FROM_BASE}|{DISTILLED})?"
 METHOD_PATTERN = rf"base|oracle|experts-k\d+|(?:dream)?suti-(?:{APPRENTICE_PATTERN})-k\d+"
 _APPRENTICE = re.compile(rf"^(suti|dreamsuti)-({APPRENTICE_PATTERN})-k(\d+)$")
 _EXPERTS = re.compile(r"^experts-k(\d+)$")
@@ -56,7 +59,16 @@ def apprentice_label(name: str) -> str:
         return "clusters only"
     if name.endswith(FROM_BASE):
         return f"tau {name.removesuffix(FROM_BASE)}, experts only"
+    if name.endswith(DISTILLED):
+        return f"tau {name.removesuffix(DISTILLED)}, guidance distilled"
     return f"tau {name}"
+
+
+def main_apprentice(apprentice: dict) -> str:
+    """The apprentice of the main comparison, the demonstration ablation and the targets (config `apprentice`): the
+    main tau's, guidance distilled when apprentice.distill.steps > 0 (what a user would run)."""
+    distilled = apprentice.get("distill", {}).get("steps", 0) > 0
+    return tau_name(apprentice["main_tau"]) + (DISTILLED if distilled else "")
 
 
 def parse_method(name: str) -> Method:
@@ -76,13 +88,13 @@ def method_names(kinds, apprentice: dict, bench: str) -> list[str]:
     if "experts" in kinds and bench == "synthbench":  # DreamBench's classes have no class-prior images
         names.append(Method("experts", "", apprentice["demos"]).name)
     if "suti" in kinds:
-        main, k = tau_name(apprentice["main_tau"]), apprentice["demos"]
-        wanted = [(main, k)]
+        main, main_tau, k = main_apprentice(apprentice), tau_name(apprentice["main_tau"]), apprentice["demos"]
+        wanted = [(main, k), (main_tau, k)]
         if bench == "synthbench":
             wanted += [(main, d) for d in apprentice["demo_ablation"]]
             wanted += [(tau_name(t), k) for t in apprentice["taus"]]
             if apprentice["source_ablation"] and apprentice["clusters"]["steps"] > 0:
-                wanted += [(CLUSTERS_ONLY, k), (main + FROM_BASE, k)]
+                wanted += [(CLUSTERS_ONLY, k), (main_tau + FROM_BASE, k)]
         for tau, demos in dict.fromkeys(wanted):
             names.append(Method("suti", tau, demos).name)
     if "dreamsuti" in kinds:

@@ -35,17 +35,20 @@ def markdown_table(rows: list[dict], first: tuple[str, callable], extra: tuple =
 ORDER = ("base", "experts", "suti", "dreamsuti", "oracle")  # the paper's table order
 
 
-def main_comparison(summary: list[dict], bench: str, main_tau: str, demos: int) -> list[dict]:
-    """Base, DreamBooth experts, the main apprentice (main tau, main demonstration count), Dream-SuTI and the oracle
-    on one benchmark, in that order."""
+def main_comparison(summary: list[dict], bench: str, apprentices: tuple[str, ...], demos: int) -> list[dict]:
+    """Base, DreamBooth experts, the main apprentices (`apprentices`: the main one, guidance distilled where it is,
+    then the main tau's undistilled one) at the main demonstration count, Dream-SuTI and the oracle on one benchmark,
+    in that order."""
     rows = [r for r in summary if r["bench"] == bench and (
-        r["method"] not in APPRENTICE_KINDS or (r["tau"] == main_tau and r["demos"] == demos))]
-    return sorted(rows, key=lambda r: ORDER.index(r["method"]) if r["method"] in ORDER else len(ORDER))
+        r["method"] not in APPRENTICE_KINDS or (r["tau"] in apprentices and r["demos"] == demos))]
+    order = lambda r: (ORDER.index(r["method"]) if r["method"] in ORDER else len(ORDER),
+                       apprentices.index(r["tau"]) if r["tau"] in apprentices else 0)
+    return sorted(rows, key=order)
 
 
-def demo_ablation(summary: list[dict], main_tau: str) -> list[dict]:
-    """The main apprentice on SynthBench at every demonstration count, by count."""
-    rows = [r for r in summary if r["bench"] == "synthbench" and r["method"] == "suti" and r["tau"] == main_tau]
+def demo_ablation(summary: list[dict], main: str) -> list[dict]:
+    """The main apprentice (`main`, its name) on SynthBench at every demonstration count, by count."""
+    rows = [r for r in summary if r["bench"] == "synthbench" and r["method"] == "suti" and r["tau"] == main]
     return sorted(rows, key=lambda r: r["demos"])
 
 
@@ -91,14 +94,15 @@ def speed_table(summary: list[dict]) -> list[dict]:
 PAPER = {"fidelity": "DINO 0.741 vs DreamBooth 0.696", "text": "CLIP-T 0.304 vs 0.306", "speed": "20x (aim 100x)"}
 
 
-def targets(summary: list[dict], main_tau: str, demos: int, bench: str = "synthbench") -> list[dict]:
-    """The paper's targets for the apprentice against the DreamBooth experts, measured on `bench`: fidelity (DINO where
+def targets(summary: list[dict], main: str, demos: int, bench: str = "synthbench") -> list[dict]:
+    """The paper's targets for the main apprentice (`main`, its name) against the DreamBooth experts, measured on
+    `bench`: fidelity (DINO where
     it was computed, else CLIP-I) and subject accuracy (SynthBench's probe) at least theirs, CLIP-T within 2% of
     theirs, fidelity rising with every added demonstration count with the fewest's and the most's 95% intervals
     apart, and at least 20x less time per subject. Each row: bench, target, paper, measured, met; a target whose
     methods were not evaluated has no row."""
     rows = [r for r in summary if r["bench"] == bench]
-    suti = next((r for r in rows if r["method"] == "suti" and r["tau"] == main_tau and r["demos"] == demos), None)
+    suti = next((r for r in rows if r["method"] == "suti" and r["tau"] == main and r["demos"] == demos), None)
     experts = next((r for r in rows if r["method"] == "experts" and r["demos"] == demos), None)
     fid = "dino" if suti and not math.isnan(suti["dino"]) else "clip_i"
     out = []
@@ -120,7 +124,7 @@ def targets(summary: list[dict], main_tau: str, demos: int, bench: str = "synthb
         add("time per subject: DreamBooth / SuTI >= 20", PAPER["speed"],
             f"{experts['seconds_per_subject']:.2f} s vs {suti['seconds_per_subject']:.2f} s ({ratio:.1f}x)",
             ratio >= 20)
-    ablation = demo_ablation(summary, main_tau)
+    ablation = demo_ablation(summary, main)
     if len(ablation) >= 2:
         lo, hi = ablation[0], ablation[-1]
         rises = all(a[fid] < b[fid] for a, b in zip(ablation, ablation[1:]))

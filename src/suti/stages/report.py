@@ -12,6 +12,7 @@ from suti.data import tables
 from suti.data.images import decode_image
 from suti.evaluation import report
 from suti.evaluation.generators import cluster_demonstrations
+from suti.evaluation.methods import apprentice_label, main_apprentice
 from suti.evaluation.paper_tables import method_label, replicates_note, to_csv
 from suti.scoring.metrics import tau_name
 from suti.stages.common import add_params_argument, log, write_summary
@@ -74,6 +75,7 @@ def demo_grid(generation_paths, clusters_path, demos: int, path, n_subjects: int
 def run(args) -> None:
     apprentice = args.params["apprentice"]
     main_tau, demos = tau_name(apprentice["main_tau"]), int(apprentice["demos"])
+    main = main_apprentice(apprentice)  # the main tau's, guidance distilled where it is
     summary = pq.read_table(args.summary).to_pylist()
     filters = [json.loads(Path(p).read_text()) for p in args.filter_summaries]
     by_filter = {f["tau"]: f for f in filters}
@@ -81,12 +83,12 @@ def run(args) -> None:
     sections = ["# suti report", "", replicates_note(summary), ""]
     main_rows = []
     for bench in sorted({r["bench"] for r in summary}, reverse=True):
-        rows = report.main_comparison(summary, bench, main_tau, demos)
+        rows = report.main_comparison(summary, bench, tuple(dict.fromkeys((main, main_tau))), demos)
         main_rows += rows
         sections += [f"## Main comparison: {bench}", "", report.markdown_table(rows, label, (
             ("s / subject", lambda r: f"{r['seconds_per_subject']:.2f}"),)), ""]
-    by_demos = report.demo_ablation(summary, main_tau)
-    sections += [f"## Demonstration count (SynthBench, tau {main_tau})", "",
+    by_demos = report.demo_ablation(summary, main)
+    sections += [f"## Demonstration count (SynthBench, {apprentice_label(main)})", "",
                  report.markdown_table(by_demos, ("Demos", lambda r: str(r["demos"]))), ""]
     by_tau = report.tau_ablation(summary, demos, by_filter)
     sections += [f"## Filter threshold tau (SynthBench, {demos} demonstrations)", "",
@@ -107,8 +109,9 @@ def run(args) -> None:
                  "| Bench | Method | s / subject | images / subject | x apprentice |", "|---|---|---|---|---|"]
     sections += [f"| {r['bench']} | {r['method']} | {r['seconds_per_subject']:.2f} | {r['images_per_subject']:.0f} | "
                  f"{r['ratio_to_suti']:.2f} |" for r in speed]
-    goals = report.targets(summary, main_tau, demos)
-    sections += ["", "## Targets (the apprentice against the DreamBooth experts on SynthBench, measured)", "",
+    goals = report.targets(summary, main, demos)
+    sections += ["", f"## Targets (the apprentice, {apprentice_label(main)}, against the DreamBooth experts on "
+                 "SynthBench, measured)", "",
                  "| Target | Paper | Measured | Met |", "|---|---|---|---|"]
     sections += [f"| {g['target']} | {g['paper']} | {g['measured']} | "
                  f"{'yes' if g['met'] else 'no'} |" for g in goals]
@@ -118,12 +121,12 @@ def run(args) -> None:
     for rows, path in zip((main_rows, by_demos, by_tau, speed), args.csv):
         io.write_text(to_csv(rows), path)
     report.plot_ablation(by_demos, "demonstrations", [str(r["demos"]) for r in by_demos],
-                         f"SuTI (tau {main_tau}) by demonstration count", args.figures[0])
+                         f"SuTI ({apprentice_label(main)}) by demonstration count", args.figures[0])
     report.plot_ablation(by_tau, "tau", [r["tau"] for r in by_tau], f"SuTI ({demos} demos) by filter tau",
                          args.figures[1])
     demo_grid(args.generations, args.clusters, demos, args.figures[2])
     log.info("report written to %s", args.markdown)
-    write_summary({"main_tau": main_tau, "demos": demos, "methods": len(summary),
+    write_summary({"main_tau": main_tau, "main_apprentice": main, "demos": demos, "methods": len(summary),
                    "targets_met": sum(bool(g["met"]) for g in goals), "targets": len(goals)},
                   str(Path(args.markdown).with_name("report.json")), figures=(args.markdown, *args.figures))
 

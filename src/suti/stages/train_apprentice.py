@@ -1,9 +1,11 @@
-"""`suti train-apprentice`: the apprentice's two training phases.
+"""`suti train-apprentice`: the apprentice's training phases.
 
 - `--phase clusters`: in-context pretraining on the mined training clusters, from the base model (Re-Imagen's
   recipe): demonstrations are images of one cluster, the target another image of it under its own caption.
 - `--phase experts`: imitation of one tau's filtered expert samples, from `--init`: the clusters-pretrained
   apprentice, or the base model itself (the "experts only" ablation).
+- `--phase distill`: guidance distillation (`apprentice.distill`) of the trained apprentice `--init` on the same
+  samples: a student that renders in one network pass per sampler step what `--init` renders with guidance in two.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from suti.apprentice.pipeline import ApprenticePipeline, generate
 from suti.apprentice.training import (
     ApprenticeData,
     cluster_data,
+    distill_apprentice,
     init_apprentice,
     train_apprentice,
 )
@@ -40,13 +43,14 @@ HELP = "train the apprentice: in-context pretraining on the clusters, or imitati
 
 def add_arguments(p) -> None:
     add_params_argument(p)
-    p.add_argument("--phase", required=True, choices=("clusters", "experts"),
-                   help="clusters: in-context pretraining on the mined clusters; experts: imitate expert samples")
-    p.add_argument("--tau", default="", help='experts phase: the filter threshold of the training set ("none")')
-    p.add_argument("--samples", help="experts phase: filtered expert samples (suti filter-samples)")
+    p.add_argument("--phase", required=True, choices=("clusters", "experts", "distill"),
+                   help="clusters: in-context pretraining on the mined clusters; experts: imitate expert samples; "
+                        "distill: distil the guidance of the apprentice --init")
+    p.add_argument("--tau", default="", help='experts, distill: the filter threshold of the training set ("none")')
+    p.add_argument("--samples", help="experts, distill: filtered expert samples (suti filter-samples)")
     p.add_argument("--clusters", required=True, help="mined clusters (demonstrations; the clusters phase's targets)")
     p.add_argument("--init", required=True,
-                   help="the starting point: an exported base model, or (experts phase) an exported apprentice")
+                   help="the starting point: an exported base model, or (experts, distill) an exported apprentice")
     p.add_argument("--scorer", help="the trained small CLIP (when scoring.clip.model is empty): the demonstrations' "
                                     "encoder of an apprentice started from the base model")
     p.add_argument("--model", required=True, help="output directory of the exported apprentice (EMA weights)")
@@ -110,6 +114,9 @@ def start(args, cfg: ApprenticeConfig, seed: int):
         if args.phase == "clusters":
             raise SutiError(f"--init {args.init} is an apprentice; the clusters phase starts from the base model")
         pipe = ApprenticePipeline.load(args.init)
+        if pipe.distilled_guidance is not None:
+            raise SutiError(f"--init {args.init} is guidance-distilled (it has no null condition left to train); "
+                            "start from the apprentice it was distilled from")
         if pipe.max_demos != cfg.max_demos:
             raise SutiError(f"--init {args.init} takes {pipe.max_demos} demonstrations; apprentice.max_demos is "
                             f"{cfg.max_demos}")
@@ -134,24 +141,35 @@ def preview(pipe: ApprenticePipeline, data: ApprenticeData, seed: int, cfg: Samp
 def run(args) -> None:
     seed = int(args.params["seed"])
     cfg = from_dict(ApprenticeConfig, args.params["apprentice"])
-    if args.phase == "experts" and not args.samples:
-        raise SutiError("--phase experts needs --samples (the filtered expert samples)")
+    if args.phase != "clusters" and not args.samples:
+        raise SutiError(f"--phase {args.phase} needs --samples (the filtered expert samples)")
+    if args.phase == "distill" and cfg.distill.steps == 0:
+        raise SutiError("--phase distill: apprentice.distill.steps is 0 (no distillation asked for)")
+    if args.phase == "distill" and "apprentice" not in Export.read(args.init, "model").meta:
+        raise SutiError(f"--phase distill distils a trained apprentice; --init {args.init} is a base model")
     graphdef, params, tokenizer, model_cfg, diffusion_cfg, encoder = start(args, cfg, seed)
     if args.phase == "clusters":
         data, train_cfg = load_cluster_data(args.clusters, tokenizer, encoder), cfg.clusters
     else:
-        data, train_cfg = load_expert_data(args.samples, args.clusters, tokenizer, encoder), cfg.train
+        data = load_expert_data(args.samples, args.clusters, tokenizer, encoder)
+        train_cfg = cfg.distill if args.phase == "distill" else cfg.train
     log.info("apprentice (%s%s): %d targets of %d subjects", args.phase, f", tau {args.tau}" if args.tau else "",
              len(data.images), len(data.demos))
     inputs = [args.init] + ([args.samples] if args.samples else []) + [args.clusters]
     work = resumable_dir(f"{args.model}.partial", fingerprint(args.params, *inputs))
     began = time.perf_counter()
-    state, history = train_apprentice(graphdef, params, data, tokenizer.encode([""])[0], diffusion_cfg, train_cfg,
-                                      cfg.max_demos, seed, Checkpointer(work), desc=f"train_apprentice {args.phase}",
-                                      phase=args.phase)
+    null, desc = tokenizer.encode([""])[0], f"train_apprentice {args.phase}"
+    if args.phase == "distill":
+        state, history = distill_apprentice(graphdef, params, data, null, diffusion_cfg, cfg.distill, cfg.max_demos,
+                                            seed, Checkpointer(work), desc=desc)
+    else:
+        state, history = train_apprentice(graphdef, params, data, null, diffusion_cfg, train_cfg, cfg.max_demos,
+                                          seed, Checkpointer(work), desc=desc, phase=args.phase)
     seconds = time.perf_counter() - began
     meta = {"max_demos": cfg.max_demos, "demo_dim": encoder.dim, "demo_encoder": encoder.id, "phase": args.phase,
             "tau": args.tau, "init": str(args.init), "targets": len(data.images), "subjects": len(data.demos)}
+    if args.phase == "distill":
+        meta["distilled_guidance"] = cfg.distill.guidance
     export_model(args.model, state["ema"], {"model": model_cfg, "diffusion": diffusion_cfg,
                                              "tokenizer": tokenizer.to_json(), "apprentice": meta},
                  write_extra=encoder.save)
