@@ -176,6 +176,12 @@ def test_method_names_round_trip_and_expand_the_ablations():
         "suti-0.100-distilled-k3", "suti-0.100-k3", "suti-0.100-distilled-k1", "suti-0.100-distilled-k5",
         "suti-none-k3", "dreamsuti-0.100-k3"]
     assert method_names(["suti"], distilled, "dreambench") == ["suti-0.100-distilled-k3", "suti-0.100-k3"]
+    # the main comparison's rows (timed alone in the pipeline): not the ablations'
+    from suti.evaluation.methods import in_main_comparison
+
+    main = {n for n in method_names(["base", "oracle", "experts", "suti", "dreamsuti"], distilled, "synthbench")
+            if in_main_comparison(n, distilled)}
+    assert main == {"base", "oracle", "experts-k3", "suti-0.100-distilled-k3", "suti-0.100-k3", "dreamsuti-0.100-k3"}
 
 
 class _ColourClip:

@@ -17,6 +17,7 @@ from suti.evaluation.methods import (
     DISTILLED,
     FROM_BASE,
     METHOD_PATTERN,
+    in_main_comparison,
     method_names,
     parse_method,
 )
@@ -318,6 +319,16 @@ def get_evaluate_params(wildcards):
     sections = ["world", "scoring", "evaluation"]
     experts = ["experts"] if parse_method(wildcards.method).kind == "experts" else []
     return get_replicate_params(*sections, *experts)(wildcards)
+
+
+def get_evaluate_cpus(wildcards):
+    """The `cpus` resource of an evaluate job. Every job takes 1 (the default profile's default-resources) of the
+    `cpus` the profile makes available (its `resources`; none elsewhere); the main comparison's evaluations take
+    all of them, so that no other job shares the machine while their seconds per subject are timed (shared, the
+    speed table moved with whatever ran beside: DreamBooth's seconds per subject read 4.7 and 7.3 in two identical
+    runs)."""
+    limit = workflow.global_resources["cpus"].value if "cpus" in workflow.global_resources else 1
+    return limit if in_main_comparison(wildcards.method, config["apprentice"]) else 1
 
 
 def is_replicated(method):

@@ -27,6 +27,7 @@ rule evaluate:
     resources:
         mem_mb=4000,
         runtime=60,
+        cpus=get_evaluate_cpus,
     shell:
         "suti evaluate --params {params.cfg:q} --bench {wildcards.bench} --method {wildcards.method} "
         "{params.inputs} --out {output.generations} --grid {output.grid} --summary {output.summary} "

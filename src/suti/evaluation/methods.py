@@ -100,3 +100,14 @@ def method_names(kinds, apprentice: dict, bench: str) -> list[str]:
     if "dreamsuti" in kinds:
         names.append(Method("dreamsuti", tau_name(apprentice["main_tau"]), apprentice["demos"]).name)
     return names
+
+
+def in_main_comparison(name: str, apprentice: dict) -> bool:
+    """Whether method `name` is a row of the main comparison (config section `apprentice`): base, oracle, DreamBooth,
+    the main apprentice (distilled and not) and Dream-SuTI at apprentice.demos demonstrations; the rows whose
+    seconds per subject the speed target compares."""
+    method = parse_method(name)
+    if method.kind in ("base", "oracle"):
+        return True
+    main = {main_apprentice(apprentice), tau_name(apprentice["main_tau"])}
+    return method.demos == apprentice["demos"] and (method.kind == "experts" or method.tau in main)
