@@ -1,8 +1,8 @@
 """Seconds per subject from demonstrations to its images at the default size, side by side in one process: SuTI (the
-apprentice, no optimisation, with guidance's two network passes per sampler step and guidance distilled into one),
-Dream-SuTI (the apprentice tuned briefly on the subject first) and DreamBooth (an expert
-fine-tuned on the subject, one subject at a time as users run it: LoRA as the experts train, and full fine-tuning as
-the DreamBooth paper does), each then rendering the same images of the evaluation plan.
+apprentice, no optimisation: guidance's two network passes per sampler step, and guidance distilled into one),
+Dream-SuTI (the apprentice tuned briefly on the subject first) and DreamBooth (an expert fine-tuned on the subject,
+one subject at a time as users run it: LoRA as the experts train, and full fine-tuning as the DreamBooth paper does),
+each then rendering the same images of the evaluation plan.
 
 Speed does not depend on the weights, so the models are freshly initialised at the default config's sizes; steps,
 sampler and image counts come from config/config.yaml (evaluation.*, experts.*, apprentice.*). Compilation is

@@ -174,6 +174,11 @@ def test_micro_pipeline_outputs(micro):
     assert clusters["phase"] == "clusters" and clusters["targets"] == sum(n for n in sizes.values() if n >= 2)
     from_base = json.loads((res / "apprentice/none-from-base/train.json").read_text())
     assert from_base["init"] == "results/base/model" and from_base["targets"] == 12
+    distilled = json.loads((res / "apprentice/none-distilled/train.json").read_text())
+    assert distilled["phase"] == "distill" and distilled["init"] == "results/apprentice/none/model"
+    assert distilled["distilled_guidance"] == 3.0 and distilled["steps"] == 2 and distilled["targets"] == 12
+    assert json.loads((res / "apprentice/none-distilled/model/meta.json").read_text())["apprentice"][
+        "distilled_guidance"] == 3.0
     for png in ("corpus/preview.png", "mining/preview.png", "base/samples.png", "base/quality.png",
                 "experts/0000/samples.png", "experts/quality.png", "apprentice/none/samples.png"):
         assert (res / png).stat().st_size > 1000
@@ -196,7 +201,8 @@ def test_micro_scoring_filtering_and_evaluation_outputs(micro):
     assert counts.schema == tables.FILTER_COUNTS and sum(counts.column("kept").to_pylist()) == kept["0.000"]
     assert len(pq.read_table(res / "filter/0.000/samples.parquet")) == kept["0.000"]
     sizes = {("synthbench", "base"): 2 * 3, ("synthbench", "oracle"): 2 * 3, ("dreambench", "base"): 3 * 2,
-             ("synthbench", "suti-none-k1"): 2 * 3, ("synthbench", "suti-none-k2"): 2 * 3,
+             ("synthbench", "suti-none-distilled-k1"): 2 * 3, ("synthbench", "suti-none-distilled-k2"): 2 * 3,
+             ("synthbench", "suti-none-k2"): 2 * 3, ("dreambench", "suti-none-distilled-k2"): 3 * 2,
              ("synthbench", "experts-k2"): 2 * 3, ("synthbench", "dreamsuti-none-k2"): 2 * 3,
              ("dreambench", "suti-none-k2"): 3 * 2, ("dreambench", "dreamsuti-none-k2"): 3 * 2,
              ("synthbench", "suti-clusters-k2"): 2 * 3, ("synthbench", "suti-none-from-base-k2"): 2 * 3}
@@ -209,11 +215,12 @@ def test_micro_scoring_filtering_and_evaluation_outputs(micro):
     assert len({r["subject"] for r in oracle}) == 3 and all(r["clip_t"] is None for r in oracle)
     synth = pq.read_table(res / "eval/synthbench/base/scores.parquet").to_pylist()
     assert all(0 <= r["subject_accuracy"] <= 1 and r["probe_scorer"].startswith("suti-probe-cnn[class,") for r in synth)
-    demos = {r["demos"] for r in pq.read_table(res / "eval/synthbench/suti-none-k1/scores.parquet").to_pylist()}
+    k1 = res / "eval/synthbench/suti-none-distilled-k1/scores.parquet"
+    demos = {r["demos"] for r in pq.read_table(k1).to_pylist()}
     assert demos == {1}
     table = (res / "eval/table.md").read_text()
     assert "### synthbench" in table and "### dreambench" in table and "| oracle |" in table
-    assert "| suti (tau none), 1 demos |" in table and "| suti (tau none), 2 demos |" in table
+    assert "| suti (tau none, guidance distilled), 1 demos |" in table and "| suti (tau none), 2 demos |" in table
     assert "| experts, 2 demos |" in table and "| dreamsuti (tau none), 2 demos |" in table
     report = (res / "report/report.md").read_text()
     for section in ("Main comparison: synthbench", "Main comparison: dreambench", "Demonstration count",
@@ -236,7 +243,7 @@ def test_every_stage_job_logged_an_mlflow_run(micro):
         runs = mlflow.search_runs(experiment_names=[f"suti/{stage}"])
         assert len(runs) == 1 and (runs["status"] == "FINISHED").all(), stage
     apprentices = mlflow.search_runs(experiment_names=["suti/train_apprentice"])
-    assert sorted(apprentices["tags.phase"]) == ["clusters", "experts", "experts"]
+    assert sorted(apprentices["tags.phase"]) == ["clusters", "distill", "experts", "experts"]
     base = mlflow.search_runs(experiment_names=["suti/train_base"]).iloc[0]
     assert base["params.base.train.steps"] == "6" and base["tags.seed"] == "0" and len(base["tags.config_hash"]) == 12
     loss = mlflow.MlflowClient().get_metric_history(base["run_id"], "loss")
@@ -245,12 +252,12 @@ def test_every_stage_job_logged_an_mlflow_run(micro):
     assert len(experts) == 1 and experts.iloc[0]["metrics.experts"] == 2
     assert len(mlflow.search_runs(experiment_names=["suti/filter_samples"])) == 3
     scored = mlflow.search_runs(experiment_names=["suti/evaluate"], filter_string="tags.bench = 'dreambench'")
-    assert sorted(scored["tags.method"]) == ["base", "dreamsuti", "oracle", "suti"]
+    assert sorted(scored["tags.method"]) == ["base", "dreamsuti", "oracle", "suti", "suti"]  # distilled and not
     assert scored["metrics.clip_i"].notna().all() and (scored["metrics.images"] > 0).all()  # generated and scored
     ablation = mlflow.search_runs(experiment_names=["suti/evaluate"],
                                   filter_string="tags.method = 'suti' and tags.bench = 'synthbench'")
-    assert sorted(ablation["tags.demos"]) == ["1", "2", "2", "2"]
-    assert set(ablation["tags.tau"]) == {"none", "clusters", "none-from-base"}
+    assert sorted(ablation["tags.demos"]) == ["1", "2", "2", "2", "2"]
+    assert set(ablation["tags.tau"]) == {"none", "none-distilled", "clusters", "none-from-base"}
     quality = mlflow.search_runs(experiment_names=["suti/eval_experts"]).iloc[0]
     assert {"quality.json", "quality.png"} <= {a.path for a in mlflow.MlflowClient().list_artifacts(quality["run_id"])}
 
@@ -331,10 +338,11 @@ def test_replicates_repeat_every_trained_stage_with_its_own_seed(repo, tmp_path)
     out = snakemake(repo, "-n", "--forceall", "all", *args, "--quiet", "rules").stdout
     counts = {line.split()[0]: int(line.split()[1]) for line in out.splitlines()
               if len(line.split()) == 2 and line.split()[1].isdigit()}
-    assert counts["train_experts"] == counts["sample_experts"] == counts["score_samples"] == 3 * 2
+    assert counts["train_experts"] == counts["sample_experts"] == counts["score_samples"] == 3 * 8
     # every tau of filter.taus in replicate 0 (the filter's own table), the apprentices' taus in the others
-    assert counts["filter_samples"] == 5 + 2 * 2 and counts["train_apprentice_clusters"] == 3
-    assert counts["train_apprentice"] == 3 * 3 and counts["evaluate"] == 2 + 3 * 8
+    assert counts["filter_samples"] == 5 + 2 * 4 and counts["train_apprentice_clusters"] == 3
+    assert counts["train_apprentice"] == 3 * 5 and counts["distill_apprentice"] == 3
+    assert counts["evaluate"] == 2 + 3 * 11  # base and oracle once; DreamBooth, 9 apprentice rows, Dream-SuTI
     assert counts["mine_clusters"] == counts["train_base"] == counts["eval_experts"] == counts["eval_table"] == 1
     out = snakemake(repo, "-n", "-p", "--forceall", "results/replicate-2/apprentice/0.100/train.json", *args).stdout
     jobs = [line.removeprefix("Shell command: ") for line in out.splitlines() if "suti train-" in line]

@@ -96,10 +96,9 @@ PAPER = {"fidelity": "DINO 0.741 vs DreamBooth 0.696", "text": "CLIP-T 0.304 vs 
 
 def targets(summary: list[dict], main: str, demos: int, bench: str = "synthbench") -> list[dict]:
     """The paper's targets for the main apprentice (`main`, its name) against the DreamBooth experts, measured on
-    `bench`: fidelity (DINO where
-    it was computed, else CLIP-I) and subject accuracy (SynthBench's probe) at least theirs, CLIP-T within 2% of
-    theirs, fidelity rising with every added demonstration count with the fewest's and the most's 95% intervals
-    apart, and at least 20x less time per subject. Each row: bench, target, paper, measured, met; a target whose
+    `bench`: fidelity (DINO where it was computed, else CLIP-I) and subject accuracy (SynthBench's probe) at least
+    theirs, CLIP-T within 2% of theirs, fidelity rising with every added demonstration count with the fewest's and
+    the most's 95% intervals apart, and at least 20x less time per subject. Each row: bench, target, paper, measured, met; a target whose
     methods were not evaluated has no row."""
     rows = [r for r in summary if r["bench"] == bench]
     suti = next((r for r in rows if r["method"] == "suti" and r["tau"] == main and r["demos"] == demos), None)

@@ -38,7 +38,8 @@ from suti.training.checkpoints import Checkpointer, export_model
 from suti.training.fingerprint import fingerprint, resumable_dir
 from suti.world import prompts
 
-HELP = "train the apprentice: in-context pretraining on the clusters, or imitation of one tau's expert samples"
+HELP = ("train the apprentice: in-context pretraining on the clusters, imitation of one tau's expert samples, or "
+        "distillation of its guidance")
 
 
 def add_arguments(p) -> None:
