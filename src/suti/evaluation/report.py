@@ -98,8 +98,8 @@ def targets(summary: list[dict], main: str, demos: int, bench: str = "synthbench
     """The paper's targets for the main apprentice (`main`, its name) against the DreamBooth experts, measured on
     `bench`: fidelity (DINO where it was computed, else CLIP-I) and subject accuracy (SynthBench's probe) at least
     theirs, CLIP-T within 2% of theirs, fidelity rising with every added demonstration count with the fewest's and
-    the most's 95% intervals apart, and at least 20x less time per subject. Each row: bench, target, paper, measured, met; a target whose
-    methods were not evaluated has no row."""
+    the most's 95% intervals apart, and at least 20x less time per subject. Each row: bench, target, paper,
+    measured, met; a target whose methods were not evaluated has no row."""
     rows = [r for r in summary if r["bench"] == bench]
     suti = next((r for r in rows if r["method"] == "suti" and r["tau"] == main and r["demos"] == demos), None)
     experts = next((r for r in rows if r["method"] == "experts" and r["demos"] == demos), None)
