@@ -136,6 +136,7 @@ def test_cluster_batches_never_show_a_target_as_its_own_demonstration():
 @pytest.fixture(scope="module")
 def trained(base, encoder, tmp_path_factory):
     graphdef, params = init_apprentice(base, max_demos=5, demo_dim=E, seed=0)
+    params = jax.tree.map(jnp.copy, params)  # training donates its state: the shared base's weights must survive it
     cfg = TrainConfig(steps=2, batch_size=4, learning_rate=1e-3, warmup_steps=1, checkpoint_every=2, log_every=1)
     state, history = train_apprentice(graphdef, params, _data(), base.tokenizer.encode([""])[0], DIFFUSION, cfg, 5,
                                       seed=0)

@@ -252,6 +252,20 @@ def test_report_orders_the_main_comparison_and_checks_the_targets():
     assert goals["subject accuracy"]["met"] and goals["subject accuracy"]["measured"] == "0.500 vs 0.500 (+0.000)"
 
 
+def test_speed_table_counts_one_runs_images_per_subject_and_divides_by_the_fastest_apprentice():
+    from suti.evaluation import report
+
+    rows = [_summary_row("experts", 3, 0.3, 0.3, 6.0), _summary_row("suti", 3, 0.3, 0.3, 0.2, "0.100-distilled"),
+            _summary_row("suti", 3, 0.3, 0.3, 0.4, "0.100"), _summary_row("oracle", 0, 0.5, 0.5, 0.0)]
+    for r in rows:
+        r.update(images=3 * 2 * 12, subjects=2, replicates=3)  # 3 replicates of 2 subjects x 12 images
+    speed = {r["method"]: r for r in report.speed_table(rows)}
+    assert set(speed) == {"experts, 3 demos", "suti (tau 0.100, guidance distilled), 3 demos",
+                          "suti (tau 0.100), 3 demos"}
+    assert all(r["images_per_subject"] == 12 for r in speed.values())
+    assert speed["experts, 3 demos"]["ratio_to_suti"] == pytest.approx(30.0)
+
+
 def test_report_source_ablation_and_a_tau_table_of_taus_only():
     from suti.evaluation import report
 

@@ -86,8 +86,9 @@ def speed_table(summary: list[dict]) -> list[dict]:
         ref = min(suti) if suti else None
         for r in rows:
             ratio = r["seconds_per_subject"] / ref if ref else float("nan")
+            per_subject = r["images"] / max(r["subjects"] * r.get("replicates", 1), 1)  # pooled replicates: one run's
             out.append({"bench": bench, "method": method_label(r), "seconds_per_subject": r["seconds_per_subject"],
-                        "images_per_subject": r["images"] / max(r["subjects"], 1), "ratio_to_suti": ratio})
+                        "images_per_subject": per_subject, "ratio_to_suti": ratio})
     return out
 
 
