@@ -51,7 +51,8 @@ def test_empty_config_gets_every_default(schema):
     assert from_dict(WorldConfig, config["world"]) == WorldConfig()
 
 
-@pytest.mark.parametrize("name", ["config.yaml", "micro.yaml", "paper.yaml", "sweep_seeds.yaml"])
+@pytest.mark.parametrize("name", ["config.yaml", "micro.yaml", "paper.yaml", "sweep_seeds.yaml",
+                                  "sweep_imitation.yaml"])
 def test_shipped_configs_validate_and_their_overrides_take_effect(repo, name):
     paths = [repo / "config/config.yaml"] + ([repo / "config" / name] if name != "config.yaml" else [])
     config = load_config(paths, repo / SCHEMA_PATH)
