@@ -18,9 +18,9 @@ import jax
 import jax.numpy as jnp
 from flax import nnx
 
+from suti.apprentice.model import guided_apprentice
 from suti.diffusion.losses import min_snr_weight, sample_t_noise
 from suti.diffusion.process import Prediction, q_sample
-from suti.diffusion.samplers import guided
 from suti.diffusion.schedules import Schedule
 
 
@@ -38,8 +38,7 @@ def make_distill_loss(guidance: float):
             t, noise = sample_t_noise(rng, x0.shape, schedule.num_steps, x0.dtype)
             x_t = q_sample(schedule, x0, t, noise)
             null = jnp.broadcast_to(null_tokens, tokens.shape)
-            aim = guided(teacher, teacher.condition(tokens, demos, mask),
-                         teacher.condition(null, demos, jnp.zeros_like(mask)), guidance)(x_t, t)
+            aim = guided_apprentice(teacher, tokens, demos, mask, null, guidance)(x_t, t)
             out = student(x_t, t, student.condition(tokens, demos, mask))
             per = jnp.mean((out - jax.lax.stop_gradient(aim)) ** 2, axis=(1, 2, 3))
             return jnp.mean(per * min_snr_weight(schedule, t, prediction, min_snr_gamma)), {}

@@ -28,6 +28,7 @@ import jax
 import jax.numpy as jnp
 from flax import nnx
 
+from suti.diffusion.samplers import guided
 from suti.models.t2i import TextToImage, append_context
 
 # (tokens [B, L, D], mask [B, L], global condition [B, E]): what the apprentice denoises under
@@ -76,3 +77,12 @@ class Apprentice(nnx.Module):
     def __call__(self, x_t: jax.Array, t: jax.Array, cond: Condition) -> jax.Array:
         tokens, mask, demo_cond = cond
         return self.base.unet(x_t, t, tokens, mask, demo_cond)
+
+
+def guided_apprentice(model: Apprentice, tokens, demos, demo_mask, null_tokens, scale: float):
+    """denoise(x_t, t) of `model` under classifier-free guidance over text and demonstrations together: the null
+    condition is the empty caption (`null_tokens`, shaped like `tokens`) with no demonstration, the condition dropped
+    in training. Sampling and guidance distillation's teacher both denoise this way."""
+    cond = model.condition(tokens, demos, demo_mask)
+    null = model.condition(null_tokens, demos, jnp.zeros_like(demo_mask))
+    return guided(model, cond, null, scale)

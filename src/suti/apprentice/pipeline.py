@@ -11,11 +11,11 @@ import numpy as np
 from flax import nnx
 
 from suti.apprentice.encoder import DemoEncoder
-from suti.apprentice.model import Apprentice
+from suti.apprentice.model import Apprentice, guided_apprentice
 from suti.data.images import decode_image, square_resize
 from suti.diffusion.config import SampleConfig
 from suti.diffusion.process import Prediction
-from suti.diffusion.samplers import get_sampler, guided
+from suti.diffusion.samplers import get_sampler
 from suti.errors import SutiError
 from suti.models.inference import DiffusionPipeline, Export, in_batches
 from suti.models.t2i import TextToImage
@@ -31,10 +31,8 @@ def make_apprentice_sample_fn(graphdef, schedule, prediction: Prediction, cfg: S
 
     @jax.jit
     def sample(params, tokens, demos, demo_mask, null_tokens, keys):
-        model = nnx.merge(graphdef, params)
-        cond = model.condition(tokens, demos, demo_mask)
-        null = model.condition(null_tokens, demos, jnp.zeros_like(demo_mask))
-        return sampler(guided(model, cond, null, cfg.guidance), schedule, prediction, shape, keys, steps=cfg.steps)
+        denoise = guided_apprentice(nnx.merge(graphdef, params), tokens, demos, demo_mask, null_tokens, cfg.guidance)
+        return sampler(denoise, schedule, prediction, shape, keys, steps=cfg.steps)
 
     return sample
 

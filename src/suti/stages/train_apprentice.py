@@ -122,6 +122,8 @@ def start(args, cfg: ApprenticeConfig, seed: int):
             raise SutiError(f"--init {args.init} takes {pipe.max_demos} demonstrations; apprentice.max_demos is "
                             f"{cfg.max_demos}")
         return pipe.graphdef, pipe.params, pipe.tokenizer, pipe.model_cfg, pipe.diffusion_cfg, pipe.encoder
+    if args.phase == "distill":
+        raise SutiError(f"--phase distill distils a trained apprentice; --init {args.init} is a base model")
     base = TextToImagePipeline.load(args.init)
     encoder = DemoEncoder.load(ClipSpec(**args.params["scoring"]["clip"]), args.scorer)
     graphdef, params = init_apprentice(base, cfg.max_demos, encoder.dim, seed)
@@ -146,8 +148,6 @@ def run(args) -> None:
         raise SutiError(f"--phase {args.phase} needs --samples (the filtered expert samples)")
     if args.phase == "distill" and cfg.distill.steps == 0:
         raise SutiError("--phase distill: apprentice.distill.steps is 0 (no distillation asked for)")
-    if args.phase == "distill" and "apprentice" not in Export.read(args.init, "model").meta:
-        raise SutiError(f"--phase distill distils a trained apprentice; --init {args.init} is a base model")
     graphdef, params, tokenizer, model_cfg, diffusion_cfg, encoder = start(args, cfg, seed)
     if args.phase == "clusters":
         data, train_cfg = load_cluster_data(args.clusters, tokenizer, encoder), cfg.clusters
@@ -161,7 +161,7 @@ def run(args) -> None:
     began = time.perf_counter()
     null, desc = tokenizer.encode([""])[0], f"train_apprentice {args.phase}"
     if args.phase == "distill":
-        state, history = distill_apprentice(graphdef, params, data, null, diffusion_cfg, cfg.distill, cfg.max_demos,
+        state, history = distill_apprentice(graphdef, params, data, null, diffusion_cfg, train_cfg, cfg.max_demos,
                                             seed, Checkpointer(work), desc=desc)
     else:
         state, history = train_apprentice(graphdef, params, data, null, diffusion_cfg, train_cfg, cfg.max_demos,
