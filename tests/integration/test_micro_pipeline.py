@@ -338,7 +338,7 @@ def test_replicates_repeat_every_trained_stage_with_its_own_seed(repo, tmp_path)
     out = snakemake(repo, "-n", "--forceall", "all", *args, "--quiet", "rules").stdout
     counts = {line.split()[0]: int(line.split()[1]) for line in out.splitlines()
               if len(line.split()) == 2 and line.split()[1].isdigit()}
-    assert counts["train_experts"] == counts["sample_experts"] == counts["score_samples"] == 3 * 8
+    assert counts["train_experts"] == counts["sample_experts"] == counts["score_samples"] == 3 * 4  # 128 / 32
     # every tau of filter.taus in replicate 0 (the filter's own table), the apprentices' taus in the others
     assert counts["filter_samples"] == 5 + 2 * 4 and counts["train_apprentice_clusters"] == 3
     assert counts["train_apprentice"] == 3 * 5 and counts["distill_apprentice"] == 3
