@@ -351,6 +351,20 @@ def test_replicates_repeat_every_trained_stage_with_its_own_seed(repo, tmp_path)
     assert any("--init results/replicate-2/apprentice/clusters/model" in line for line in jobs)
 
 
+def test_the_main_apprentice_and_its_distillation_are_scheduled_first(repo):
+    """Among the imitations the main tau's goes first, and its distillation at the same priority, so that the
+    distillation runs beside the other taus' imitations rather than alone after them."""
+    out = snakemake(repo, "-n", "--forceall", "all", "--configfile", "config/config.yaml").stdout
+    priority = {}
+    for job in out.split("\n\n"):
+        model = re.search(r"output: \S*results/apprentice/([^/]+)/model", job)
+        level = re.search(r"priority: (\d+)", job)
+        if model and level:
+            priority[model.group(1)] = int(level.group(1))
+    assert {"none", "0.100", "0.100-from-base", "0.100-distilled"} <= priority.keys()
+    assert priority["0.100"] == priority["0.100-distilled"] > priority["none"] == priority["0.100-from-base"]
+
+
 def test_a_replicate_trains_and_evaluates_with_its_own_seed(micro, tmp_path):
     """Replicate 1 of the micro run, in a copy: an expert shard and DreamBooth's evaluation run under
     results/replicate-1/ with seed 1, reusing replicate 0's mining and base model and leaving replicate 0 untouched.
