@@ -352,17 +352,18 @@ def test_replicates_repeat_every_trained_stage_with_its_own_seed(repo, tmp_path)
 
 
 def test_the_main_apprentice_and_its_distillation_are_scheduled_first(repo):
-    """Among the imitations the main tau's goes first, and its distillation at the same priority, so that the
-    distillation runs beside the other taus' imitations rather than alone after them."""
+    """Among the filters and imitations the main tau's go first, and its distillation at the same priority, so that
+    the distillation runs beside the other taus' imitations rather than alone after them."""
     out = snakemake(repo, "-n", "--forceall", "all", "--configfile", "config/config.yaml").stdout
     priority = {}
     for job in out.split("\n\n"):
-        model = re.search(r"output: \S*results/apprentice/([^/]+)/model", job)
+        output = re.search(r"output: \S*results/((?:apprentice|filter)/[^/]+)/", job)
         level = re.search(r"priority: (\d+)", job)
-        if model and level:
-            priority[model.group(1)] = int(level.group(1))
-    assert {"none", "0.100", "0.100-from-base", "0.100-distilled"} <= priority.keys()
-    assert priority["0.100"] == priority["0.100-distilled"] > priority["none"] == priority["0.100-from-base"]
+        if output and level:
+            priority[output.group(1)] = int(level.group(1))
+    main = ("filter/0.100", "apprentice/0.100", "apprentice/0.100-distilled")
+    others = ("filter/none", "apprentice/none", "apprentice/0.100-from-base")
+    assert {priority[k] for k in main} == {2} and {priority[k] for k in others} == {1}
 
 
 def test_a_replicate_trains_and_evaluates_with_its_own_seed(micro, tmp_path):

@@ -391,8 +391,10 @@ def get_apprentice_init(wildcards):
 
 
 def get_main_chain_priority(wildcards):
-    """The main tau's apprentice trains before the other taus', so that its distillation (the same priority) runs
-    beside their imitations instead of alone after them (it did: 79 s with one core idle in the default run)."""
+    """The main tau's filter and apprentice run before the other taus', so that its distillation (the same
+    priority) runs beside their imitations instead of alone after them (it did: 79 s with one core idle in the
+    default run; with the apprentice alone prioritised, the other filters finished first and their imitations took
+    the cores)."""
     main = tau_name(config["apprentice"]["main_tau"])
     return CHAIN_PRIORITY + 1 if getattr(wildcards, "name", getattr(wildcards, "tau", None)) == main else CHAIN_PRIORITY
 

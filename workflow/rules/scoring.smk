@@ -71,7 +71,7 @@ rule filter_samples:
     log:
         "{root}/logs/filter_samples/{tau}.log",
     threads: 1
-    priority: CHAIN_PRIORITY
+    priority: get_main_chain_priority
     resources:
         mem_mb=2000,
         runtime=10,
