@@ -67,7 +67,7 @@ rule train_apprentice:
     log:
         "{root}/logs/train_apprentice/{name}.log",
     threads: 2
-    priority: get_main_chain_priority
+    priority: lambda w: main_chain_priority(w.name)
     resources:
         mem_mb=8000,
         runtime=120,
@@ -104,7 +104,7 @@ rule distill_apprentice:
     log:
         f"{{root}}/logs/train_apprentice/{{tau}}{DISTILLED}.log",
     threads: 2
-    priority: get_main_chain_priority
+    priority: lambda w: main_chain_priority(w.tau)
     resources:
         mem_mb=8000,
         runtime=120,

@@ -373,14 +373,13 @@ def get_source_ablation_apprentices(root="results"):
     cfg = config["apprentice"]
     if not cfg["source_ablation"] or cfg["clusters"]["steps"] == 0:
         return []
-    main = tau_name(cfg["main_tau"])
-    return [f"{root}/apprentice/clusters/train.json", f"{root}/apprentice/{main}-from-base/train.json"]
+    return [f"{root}/apprentice/clusters/train.json", f"{root}/apprentice/{get_main_tau()}-from-base/train.json"]
 
 
 def get_distilled_apprentice(root="results"):
     """The guidance-distilled main apprentice's summary, where apprentice.distill asks for it."""
     cfg = config["apprentice"]
-    return [f"{root}/apprentice/{tau_name(cfg['main_tau'])}{DISTILLED}/train.json"] if cfg["distill"]["steps"] else []
+    return [f"{root}/apprentice/{get_main_tau()}{DISTILLED}/train.json"] if cfg["distill"]["steps"] else []
 
 
 def get_apprentice_init(wildcards):
@@ -390,13 +389,17 @@ def get_apprentice_init(wildcards):
     return "results/base/model" if from_base else f"{wildcards.root}/apprentice/clusters/model"
 
 
-def get_main_chain_priority(wildcards):
+def get_main_tau():
+    """The main comparison's tau, as named in paths (apprentice.main_tau)."""
+    return tau_name(config["apprentice"]["main_tau"])
+
+
+def main_chain_priority(name):
     """The main tau's filter and apprentice run before the other taus', so that its distillation (the same
     priority) runs beside their imitations instead of alone after them (it did: 79 s with one core idle in the
     default run; with the apprentice alone prioritised, the other filters finished first and their imitations took
-    the cores)."""
-    main = tau_name(config["apprentice"]["main_tau"])
-    return CHAIN_PRIORITY + 1 if getattr(wildcards, "name", getattr(wildcards, "tau", None)) == main else CHAIN_PRIORITY
+    the cores). `name`: the job's tau or apprentice name."""
+    return CHAIN_PRIORITY + 1 if name == get_main_tau() else CHAIN_PRIORITY
 
 
 def get_apprentice_tau(wildcards):

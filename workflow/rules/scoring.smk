@@ -71,7 +71,7 @@ rule filter_samples:
     log:
         "{root}/logs/filter_samples/{tau}.log",
     threads: 1
-    priority: get_main_chain_priority
+    priority: lambda w: main_chain_priority(w.tau)
     resources:
         mem_mb=2000,
         runtime=10,
