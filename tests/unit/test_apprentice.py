@@ -20,6 +20,7 @@ from suti.apprentice.training import (
     cluster_data,
     init_apprentice,
     train_apprentice,
+    with_cross_attention,
 )
 from suti.data.images import encode_png
 from suti.diffusion.config import DiffusionConfig, SampleConfig
@@ -250,3 +251,62 @@ def test_a_distilled_apprentice_renders_in_one_pass_at_its_own_scale(trained):
     np.testing.assert_array_equal(one_pass, generate(pipe, demos, "mug", "a {} on the beach", 2, 0,
                                                      dataclasses.replace(SAMPLE, guidance=1.0)))
     assert not np.array_equal(one_pass, generate(pipe, demos, "mug", "a {} on the beach", 2, 0, SAMPLE))
+
+
+def test_patch_tokens_carry_their_own_patch_of_each_demonstration(base):
+    """With apprentice.demo_patch, a demonstration's pixels (the last R*R*3 features) enter as one token per patch:
+    changing one pixel changes that patch's token alone, and only in its own demonstration's slot."""
+    side, patch = TINY.unet.resolution, 4
+    graphdef, params = init_apprentice(base, max_demos=5, demo_dim=E + 3 * side * side, seed=0, demo_patch=patch)
+    model = nnx.merge(graphdef, params)
+    embeddings, mask = _demos(1, 3)
+    pixels = np.random.default_rng(2).uniform(-1, 1, (1, 5, side, side, 3)).astype(np.float32)
+    features = np.concatenate([np.asarray(embeddings), pixels.reshape(1, 5, -1)], axis=-1)
+    tokens, token_mask = model.demo_tokens(jnp.asarray(features), mask)
+    per_demo = model.tokens_per_demo + (side // patch) ** 2
+    assert tokens.shape == (1, 5 * per_demo, 16) and int(token_mask.sum()) == 3 * per_demo
+    pixels[0, 1, 0, 5] += 0.5  # demonstration 1, row 0, column 5: the patch in grid row 0, column 1
+    moved, _ = model.demo_tokens(jnp.asarray(np.concatenate([np.asarray(embeddings), pixels.reshape(1, 5, -1)], -1)),
+                                 mask)
+    changed = np.flatnonzero(np.abs(np.asarray(moved - tokens)).max(-1)[0] > 0)
+    assert changed.tolist() == [per_demo + model.tokens_per_demo + 1]
+
+
+def test_an_encoder_with_pixels_appends_the_resized_image(encoder):
+    images = np.random.default_rng(4).integers(0, 255, (2, 16, 16, 3), dtype=np.uint8)
+    with_pixels = DemoEncoder(encoder.clip, encoder.spec, encoder.folder, pixels=8)
+    features = with_pixels(images)
+    assert features.shape == (2, E + 3 * 64) and with_pixels.dim == E + 3 * 64
+    np.testing.assert_allclose(features[:, :E], encoder(images), atol=1e-6)
+    assert features[:, E:].min() >= -1.0 and features[:, E:].max() <= 1.0 and "+pixels@8px" in with_pixels.id
+
+
+def test_a_patch_reading_apprentice_exports_and_renders(base, encoder, tmp_path):
+    side = TINY.unet.resolution
+    with_pixels = DemoEncoder(encoder.clip, encoder.spec, encoder.folder, pixels=side)
+    _, params = init_apprentice(base, max_demos=5, demo_dim=with_pixels.dim, seed=0, demo_patch=4)
+    export_model(tmp_path / "model", params, {"model": TINY, "diffusion": DIFFUSION,
+                                              "tokenizer": base.tokenizer.to_json(),
+                                              "apprentice": {"max_demos": 5, "demo_dim": with_pixels.dim,
+                                                             "demo_patch": 4}}, write_extra=with_pixels.save)
+    pipe = ApprenticePipeline.load(tmp_path / "model")
+    assert pipe.demo_patch == 4 and pipe.encoder.pixels == side
+    demos = list(np.random.default_rng(3).integers(0, 255, (2, side, side, 3), dtype=np.uint8))
+    assert generate(pipe, demos, "mug", "a {} on the beach", 2, 0, SAMPLE).shape == (2, side, side, 3)
+
+
+def test_cross_attention_at_a_further_side_starts_as_the_base_model(base):
+    """apprentice.cross_attention_resolutions: new cross-attention blocks (here at the 2 x 2 cells, where the base
+    model has none) leave the base's outputs unchanged until trained, and keep every base weight."""
+    wide = with_cross_attention(base, (2,), seed=0)
+    assert wide.model_cfg.unet.cross_attention_resolutions == (8, 4, 2)
+    assert with_cross_attention(base, (4,), seed=0) is base  # already there: nothing to add
+    old, new = nnx.merge(base.graphdef, base.params), nnx.merge(wide.graphdef, wide.params)
+    assert sum(x.size for x in jax.tree.leaves(wide.params)) > sum(x.size for x in jax.tree.leaves(base.params))
+    tokens = jnp.asarray(base.tokenizer.encode(["a mug on the beach", "a red ball"]))
+    x = jnp.asarray(np.random.default_rng(1).normal(size=(2, 8, 8, 3)), jnp.float32)
+    t = jnp.array([3, 40])
+    np.testing.assert_array_equal(new(x, t, new.encode_text(tokens)), old(x, t, old.encode_text(tokens)))
+    moved = nnx.merge(wide.graphdef, _perturb(wide.params))
+    nnx.update(moved, base.params)  # every weight the base's again, but the new blocks': they do act once trained
+    assert float(jnp.abs(moved(x, t, moved.encode_text(tokens)) - old(x, t, old.encode_text(tokens))).max()) > 1e-4

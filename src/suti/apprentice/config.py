@@ -25,6 +25,10 @@ class ApprenticeConfig:
     # the apprentice of the main comparison (read by the evaluation)
     main_tau: float | None = schema_default("apprentice.main_tau")
     max_demos: int = schema_default("apprentice.max_demos")  # demonstrations per example: K uniform in 1..max_demos
+    # pixel patch side: a demonstration's pixels enter as patch tokens too (0 = its CLIP embedding only)
+    demo_patch: int = schema_default("apprentice.demo_patch")
+    # feature-map sides where the apprentice cross-attends besides the base model's (new blocks start at zero)
+    cross_attention_resolutions: tuple = schema_default("apprentice.cross_attention_resolutions")
     demos: int = schema_default("apprentice.demos")  # demonstrations per subject in the main comparison
     demo_ablation: tuple = schema_default("apprentice.demo_ablation")
     source_ablation: bool = schema_default("apprentice.source_ablation")  # clusters-only and experts-only apprentices

@@ -1,4 +1,6 @@
-"""The apprentice's demonstration encoder: a frozen CLIP image tower (the scorer's, `scoring.clip`).
+"""The apprentice's demonstration encoder: a frozen CLIP image tower (the scorer's, `scoring.clip`), optionally
+followed by the demonstration's own pixels at the model's resolution (`apprentice.demo_patch`), which the apprentice
+cuts into patch tokens. A demonstration's features are one vector: [CLIP embedding (E), pixels in [-1, 1] (R*R*3)].
 
 It is part of the apprentice as much as its weights are: an exported apprentice keeps a copy of a local CLIP folder
 (or the open_clip registry name of a named one) under `demo_encoder/`, and loading the apprentice loads it.
@@ -12,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
+from suti.data.images import square_resize
 from suti.errors import SutiError
 from suti.scoring.clip import ClipScorer, ClipSpec, load_clip
 
@@ -20,26 +23,37 @@ SPEC_FILE = "spec.json"
 
 
 class DemoEncoder:
-    """images uint8 [N, H, W, 3] -> unit CLIP image embeddings float32 [N, E]."""
+    """images uint8 [N, H, W, 3] -> float32 [N, E + R*R*3]: unit CLIP image embeddings, then (pixels = R > 0) the
+    images resized to R x R, in [-1, 1]."""
 
-    def __init__(self, clip: ClipScorer, spec: ClipSpec, folder: str | None):
-        self.clip, self.spec, self.folder = clip, spec, folder
+    def __init__(self, clip: ClipScorer, spec: ClipSpec, folder: str | None, pixels: int = 0):
+        self.clip, self.spec, self.folder, self.pixels = clip, spec, folder, pixels
 
     @classmethod
-    def load(cls, spec: ClipSpec, trained_dir: str | None = None) -> DemoEncoder:
-        """The configured CLIP (`scoring.clip`; model "" = the small CLIP in `trained_dir`)."""
-        return cls(load_clip(spec, trained_dir), spec, None if spec.model else str(trained_dir))
+    def load(cls, spec: ClipSpec, trained_dir: str | None = None, pixels: int = 0) -> DemoEncoder:
+        """The configured CLIP (`scoring.clip`; model "" = the small CLIP in `trained_dir`), plus pixels at R x R."""
+        return cls(load_clip(spec, trained_dir), spec, None if spec.model else str(trained_dir), pixels)
 
     @property
-    def dim(self) -> int:
+    def clip_dim(self) -> int:
         return self.clip.dim
 
     @property
+    def dim(self) -> int:
+        return self.clip.dim + 3 * self.pixels ** 2
+
+    @property
     def id(self) -> str:
-        return self.clip.id
+        return self.clip.id + (f"+pixels@{self.pixels}px" if self.pixels else "")
 
     def __call__(self, images_u8: np.ndarray) -> np.ndarray:
-        return self.clip.embed_images(images_u8).astype(np.float32)
+        embeddings = self.clip.embed_images(images_u8).astype(np.float32)
+        if not self.pixels:
+            return embeddings
+        r = self.pixels
+        pixels = np.stack([im if im.shape[:2] == (r, r) else square_resize(im, r) for im in images_u8])
+        pixels = pixels.reshape(len(images_u8), -1).astype(np.float32) / 127.5 - 1.0
+        return np.concatenate([embeddings, pixels], axis=1)
 
     def save(self, export_dir: str | Path) -> None:
         """Into an apprentice's export folder: the CLIP folder itself, or the registry name to load."""
@@ -49,7 +63,7 @@ class DemoEncoder:
         else:
             target.mkdir(parents=True)
         (target / SPEC_FILE).write_text(json.dumps({"model": self.spec.model, "pretrained": self.spec.pretrained,
-                                                    "id": self.id}, indent=2))
+                                                    "pixels": self.pixels, "id": self.id}, indent=2))
 
     @classmethod
     def read(cls, export_dir: str | Path) -> DemoEncoder:
@@ -60,4 +74,4 @@ class DemoEncoder:
                             "retrain it")
         saved = json.loads((folder / SPEC_FILE).read_text())
         spec = ClipSpec(model=saved["model"], pretrained=saved["pretrained"])
-        return cls.load(spec, str(folder / "model") if not spec.model else None)
+        return cls.load(spec, str(folder / "model") if not spec.model else None, int(saved.get("pixels", 0)))

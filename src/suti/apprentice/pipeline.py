@@ -41,6 +41,7 @@ def make_apprentice_sample_fn(graphdef, schedule, prediction: Prediction, cfg: S
 class ApprenticePipeline(DiffusionPipeline):
     max_demos: int
     encoder: DemoEncoder
+    demo_patch: int = 0  # `apprentice.demo_patch` it was trained with
     # a guidance-distilled apprentice (`apprentice.distill`): the scale it renders at, in one pass per sampler step
     distilled_guidance: float | None = None
 
@@ -48,12 +49,12 @@ class ApprenticePipeline(DiffusionPipeline):
     def load(cls, directory: str | Path) -> ApprenticePipeline:
         export = Export.read(directory, "apprentice")
         meta = export.meta["apprentice"]
-        max_demos, demo_dim = int(meta["max_demos"]), int(meta["demo_dim"])
+        max_demos, demo_dim, patch = int(meta["max_demos"]), int(meta["demo_dim"]), int(meta.get("demo_patch", 0))
         graphdef, like = nnx.split(nnx.eval_shape(lambda: Apprentice(
-            TextToImage(export.model_cfg, export.tokenizer.size, nnx.Rngs(0)), max_demos, demo_dim, nnx.Rngs(0))),
-            nnx.Param)
+            TextToImage(export.model_cfg, export.tokenizer.size, nnx.Rngs(0)), max_demos, demo_dim, nnx.Rngs(0),
+            demo_patch=patch)), nnx.Param)
         return cls(graphdef, load_params(directory, like), export.tokenizer, export.model_cfg, export.diffusion_cfg,
-                   max_demos, DemoEncoder.read(directory), meta.get("distilled_guidance"))
+                   max_demos, DemoEncoder.read(directory), patch, meta.get("distilled_guidance"))
 
     def demo_arrays(self, demos: list[np.ndarray]):
         """(embeddings [K_max, E], mask [K_max]) of one subject's demonstration images (any size: the encoder

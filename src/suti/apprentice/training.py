@@ -1,7 +1,7 @@
 """Apprentice training, in two phases that share one batch format.
 
 An example is K demonstrations (K uniform in 1..max_demos) drawn from a subject's mined cluster, as frozen CLIP
-image embeddings, a target prompt and a target image:
+image embeddings (and, with `apprentice.demo_patch`, their pixels), a target prompt and a target image:
 - in-context pretraining on the raw clusters (Re-Imagen's recipe; `cluster_data`): the target is another image of
   the same cluster with its own web caption, never one of its own demonstrations;
 - imitation of the experts (`train_apprentice` stage's data): the target is a kept expert sample, the prompt names
@@ -28,6 +28,7 @@ from suti.diffusion.losses import diffusion_loss, keep_condition
 from suti.diffusion.process import Prediction
 from suti.diffusion.schedules import Schedule
 from suti.models.pipeline import TextToImagePipeline
+from suti.models.t2i import TextToImage
 from suti.training.t2i import fit_denoiser
 
 
@@ -38,7 +39,7 @@ class ApprenticeData:
     images: np.ndarray          # uint8 [N, H, W, 3] targets
     tokens: np.ndarray          # int32 [N, L] target prompts
     subject: np.ndarray         # int [N] index into demos
-    demos: list[np.ndarray]     # per subject float32 [M, E] demonstration embeddings (DemoEncoder)
+    demos: list[np.ndarray]     # per subject float32 [M, F] demonstration features (DemoEncoder)
     class_nouns: list[str]      # per subject
     own_demo: np.ndarray | None = None  # int [N]: the target's own row in its pool (never its demonstration)
     demo_images: list[np.ndarray] | None = None  # per subject uint8 [M, H, W, 3] (previews only)
@@ -98,10 +99,27 @@ def make_apprentice_loss(graphdef, schedule: Schedule, prediction: Prediction, c
     return loss_fn
 
 
-def init_apprentice(base: TextToImagePipeline, max_demos: int, demo_dim: int, seed: int):
+def with_cross_attention(base: TextToImagePipeline, sides: tuple[int, ...], seed: int) -> TextToImagePipeline:
+    """The base model with cross-attention (to prompt and demonstrations) at further feature-map `sides` too: the new
+    blocks' outputs start at zero, so it denoises exactly as the base model until trained."""
+    unet = base.model_cfg.unet
+    extra = tuple(s for s in sides if s not in unet.cross_attention_resolutions)
+    if not extra:
+        return base
+    cfg = dataclasses.replace(base.model_cfg, unet=dataclasses.replace(
+        unet, cross_attention_resolutions=tuple(unet.cross_attention_resolutions) + extra))
+    model = TextToImage(cfg, base.tokenizer.size, nnx.Rngs(jax.random.fold_in(jax.random.key(seed),
+                                                                              streams.APPRENTICE_INIT)))
+    nnx.update(model, base.params)
+    graphdef, params = nnx.split(model, nnx.Param)
+    return TextToImagePipeline(graphdef, params, base.tokenizer, cfg, base.diffusion_cfg)
+
+
+def init_apprentice(base: TextToImagePipeline, max_demos: int, demo_dim: int, seed: int, demo_patch: int = 0):
     """(graphdef, params) of an apprentice whose text encoder and UNet are the base model's."""
     key = jax.random.fold_in(jax.random.key(seed), streams.APPRENTICE_INIT)
-    model = Apprentice(nnx.merge(base.graphdef, base.params), max_demos, demo_dim, nnx.Rngs(key))
+    model = Apprentice(nnx.merge(base.graphdef, base.params), max_demos, demo_dim, nnx.Rngs(key),
+                       demo_patch=demo_patch)
     return nnx.split(model, nnx.Param)
 
 

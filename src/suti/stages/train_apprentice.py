@@ -24,6 +24,7 @@ from suti.apprentice.training import (
     distill_apprentice,
     init_apprentice,
     train_apprentice,
+    with_cross_attention,
 )
 from suti.config import from_dict
 from suti.data import tables
@@ -121,12 +122,20 @@ def start(args, cfg: ApprenticeConfig, seed: int):
         if pipe.max_demos != cfg.max_demos:
             raise SutiError(f"--init {args.init} takes {pipe.max_demos} demonstrations; apprentice.max_demos is "
                             f"{cfg.max_demos}")
+        if pipe.demo_patch != cfg.demo_patch:
+            raise SutiError(f"--init {args.init} reads demonstration patches of {pipe.demo_patch} px; "
+                            f"apprentice.demo_patch is {cfg.demo_patch}")
+        missing = sorted(set(cfg.cross_attention_resolutions) - set(pipe.model_cfg.unet.cross_attention_resolutions))
+        if missing:
+            raise SutiError(f"--init {args.init} has no cross-attention at sides {missing} "
+                            "(apprentice.cross_attention_resolutions); retrain its clusters phase")
         return pipe.graphdef, pipe.params, pipe.tokenizer, pipe.model_cfg, pipe.diffusion_cfg, pipe.encoder
     if args.phase == "distill":
         raise SutiError(f"--phase distill distils a trained apprentice; --init {args.init} is a base model")
-    base = TextToImagePipeline.load(args.init)
-    encoder = DemoEncoder.load(ClipSpec(**args.params["scoring"]["clip"]), args.scorer)
-    graphdef, params = init_apprentice(base, cfg.max_demos, encoder.dim, seed)
+    base = with_cross_attention(TextToImagePipeline.load(args.init), cfg.cross_attention_resolutions, seed)
+    encoder = DemoEncoder.load(ClipSpec(**args.params["scoring"]["clip"]), args.scorer,
+                               pixels=base.resolution if cfg.demo_patch else 0)
+    graphdef, params = init_apprentice(base, cfg.max_demos, encoder.dim, seed, cfg.demo_patch)
     return graphdef, params, base.tokenizer, base.model_cfg, base.diffusion_cfg, encoder
 
 
@@ -167,7 +176,8 @@ def run(args) -> None:
         state, history = train_apprentice(graphdef, params, data, null, diffusion_cfg, train_cfg, cfg.max_demos,
                                           seed, Checkpointer(work), desc=desc, phase=args.phase)
     seconds = time.perf_counter() - began
-    meta = {"max_demos": cfg.max_demos, "demo_dim": encoder.dim, "demo_encoder": encoder.id, "phase": args.phase,
+    meta = {"max_demos": cfg.max_demos, "demo_dim": encoder.dim, "demo_patch": cfg.demo_patch,
+            "demo_encoder": encoder.id, "phase": args.phase,
             "tau": args.tau, "init": str(args.init), "targets": len(data.images), "subjects": len(data.demos)}
     if args.phase == "distill":
         meta["distilled_guidance"] = cfg.distill.guidance
