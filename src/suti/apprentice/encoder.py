@@ -35,10 +35,6 @@ class DemoEncoder:
         return cls(load_clip(spec, trained_dir), spec, None if spec.model else str(trained_dir), pixels)
 
     @property
-    def clip_dim(self) -> int:
-        return self.clip.dim
-
-    @property
     def dim(self) -> int:
         return self.clip.dim + 3 * self.pixels ** 2
 

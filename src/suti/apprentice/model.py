@@ -10,9 +10,11 @@ enters the UNet two ways:
   pooled prompt;
 - optionally (`apprentice.demo_patch` = p > 0) as its own pixels too: one context token per p x p patch (a linear
   projection plus a learned position), for what the small CLIP's embedding drops (a linear probe reads the pattern
-  from it at 0.72, class and colour at 0.98). Measured on the default run (one seed, 3 demonstrations), p = 8 moves
-  CLIP-I 0.636 -> 0.644, subject accuracy 0.831 -> 0.835 and the probe's pattern accuracy 0.521 -> 0.529: within
-  noise, so it is off by default (README, "Where the CLIP-I gap sits").
+  from it at 0.72, class and colour at 0.98). Measured on the former default run (one seed, 3 demonstrations), p = 8
+  moved CLIP-I 0.636 -> 0.644, subject accuracy 0.831 -> 0.835 and the probe's pattern accuracy 0.521 -> 0.529:
+  within noise, so it is off by default (README, "What limits CLIP-I").
+Further cross-attention blocks (`apprentice.cross_attention_resolutions`, `training.with_cross_attention`) let the
+UNet read the context tokens at finer feature maps than the base model does.
 What decides whether the demonstrations are read is the training more than this wiring (default run, 3
 demonstrations, subject accuracy): trained on the experts' samples alone this apprentice reads 0.42, as the former
 one did (UNet down-path tokens, cross-attention only: 0.41; the base model: 0.45); pretrained in context on the

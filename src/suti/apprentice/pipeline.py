@@ -57,7 +57,7 @@ class ApprenticePipeline(DiffusionPipeline):
                    max_demos, DemoEncoder.read(directory), patch, meta.get("distilled_guidance"))
 
     def demo_arrays(self, demos: list[np.ndarray]):
-        """(embeddings [K_max, E], mask [K_max]) of one subject's demonstration images (any size: the encoder
+        """(features [K_max, F], mask [K_max]) of one subject's demonstration images (any size: the encoder
         resizes them as its CLIP does)."""
         if len(demos) > self.max_demos:
             raise SutiError(f"{len(demos)} demonstrations given; this apprentice takes at most {self.max_demos}")
