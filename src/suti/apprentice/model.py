@@ -37,6 +37,7 @@ from flax import nnx
 
 from suti.diffusion.samplers import guided
 from suti.models.t2i import TextToImage, append_context
+from suti.models.unet import space_to_depth
 
 # (tokens [B, L, D], mask [B, L], global condition [B, E]): what the apprentice denoises under
 Condition = tuple[jax.Array, jax.Array, jax.Array]
@@ -90,12 +91,11 @@ class Apprentice(nnx.Module):
         return demos[..., :-self.pixel_dim], demos[..., -self.pixel_dim:]
 
     def _patches(self, pixels: jax.Array) -> jax.Array:
-        """[B, K, R*R*3] -> [B, K, (R/p)^2, p*p*3], row-major over the patch grid."""
+        """[B, K, R*R*3] -> [B, K, (R/p)^2, p*p*3], row-major over the patch grid (the UNet's `space_to_depth`)."""
         b, k, _ = pixels.shape
-        side, p = self.base.unet.cfg.resolution, self.demo_patch
-        n = side // p
-        x = pixels.reshape(b, k, n, p, n, p, 3).transpose(0, 1, 2, 4, 3, 5, 6)
-        return x.reshape(b, k, n * n, p * p * 3)
+        side = self.base.unet.cfg.resolution
+        cells = space_to_depth(pixels.reshape(b * k, side, side, 3), self.demo_patch)
+        return cells.reshape(b, k, -1, cells.shape[-1])
 
     def demo_condition(self, demos: jax.Array, demo_mask: jax.Array) -> jax.Array:
         """[B, E_temb]: the projected mean of the present demonstrations' embeddings (zero where none)."""
