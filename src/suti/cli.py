@@ -19,6 +19,7 @@ COMMANDS = {
     "pretrain-clip": "pretrain_clip",
     "pretrain-probe": "pretrain_probe",
     "pretrain-base": "pretrain_base",
+    "pretrain-apprentice": "pretrain_apprentice",
     "release-pretrained": "release_pretrained",
     "build-corpus": "build_corpus",
     "mine-clusters": "mine_clusters",

@@ -26,6 +26,7 @@ def check(config: dict, models: bool = True) -> None:
     check_expert_subjects(config)
     if models:
         check_models(config)
+    check_apprentice_init(config)
 
 
 def _duplicates(values) -> list[str]:
@@ -56,6 +57,21 @@ def check_demos(config: dict) -> None:
         if max(values, default=0) > most:
             raise ConfigError(f"config error: apprentice.{key} = {apprentice[key]}: the apprentice takes at most "
                               f"apprentice.max_demos = {most} demonstrations", f"apprentice.{key}")
+
+
+def check_apprentice_init(config: dict) -> None:
+    """The released apprentice continues the released base model and reads demonstrations with the released CLIP:
+    apprentice.init pretrained needs both in the run, as the small CLIP that scoring.clip names."""
+    if config["apprentice"]["init"] != "pretrained":
+        return
+    needs = [("base.init", config["base"]["init"] == "pretrained"),
+             ("scorer.init", config["scorer"]["init"] == "pretrained"),
+             ("scoring.clip.model", not config["scoring"]["clip"]["model"])]
+    wrong = [key for key, ok in needs if not ok]
+    if wrong:
+        raise ConfigError(f"config error: apprentice.init = pretrained continues the released base model and reads "
+                          f"demonstrations with the released small CLIP, which {', '.join(wrong)} replace here; set "
+                          "apprentice.init: scratch", "apprentice.init")
 
 
 def corpus_pages(corpus: dict) -> tuple[int, str] | None:

@@ -18,6 +18,7 @@ PRIOR_BATCHES = 0x9A10         # xor-ed into an expert's seed for its class-prio
 APPRENTICE_BATCHES = 0xA99E    # the apprentice's targets and demonstrations of a step (imitating the experts)
 APPRENTICE_CLUSTER_BATCHES = 0xA99C  # ... of a step of its in-context pretraining on the mined clusters
 APPRENTICE_DISTILL_BATCHES = 0xA99D  # ... of a step of its guidance distillation
+APPRENTICE_REPLAY_BATCHES = 0xA99F   # ... the raw-cluster share of an imitation step (apprentice.cluster_replay)
 CLIP_BATCHES = 0xC11B          # the scorer's caption batches (corpus); also the CLIP's pretraining stream
 EXPERT_TEMPLATES = 0x7E37      # the prompt templates an expert renders
 EVAL_TEMPLATES = 0xE7A1        # the evaluation plan's prompt templates per subject; also the held-out draws of the
@@ -28,6 +29,7 @@ BASE_EVAL_CLASS_SWAP = 0xC1A55 # eval_base: class_word_effect on ground-truth re
 PROBE_TRAIN = 0x9B0BE          # the probe's training renders
 PRETRAIN_BASE = 0xBA5E         # the base model's pretraining render stream
 PRETRAIN_TOKENIZER = 0x7E47    # the stream captions the pretrained base model's tokenizer is built from
+PRETRAIN_APPRENTICE = 0xA9E7   # the pretrained apprentice's pool of stream identities and their scenes
 PRETRAIN_CLIP = CLIP_BATCHES
 PROBE_EVAL = PRETRAIN_EVAL = EVAL_TEMPLATES
 

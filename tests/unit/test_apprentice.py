@@ -1,9 +1,12 @@
 """The apprentice: demonstration-token shapes for K = 1..5, zero demonstrations = text-only conditioning, the global
-demonstration term starting at zero, cluster batches that never show a target as its own demonstration,
-deterministic generation, a 2-step training smoke test with export and reload (demonstration encoder included), and
-the generate CLI's errors. The demonstration encoder is the shipped small CLIP (pretrained/clip)."""
+demonstration term starting at zero, cluster batches that never show a target as its own demonstration, the
+raw-cluster share of an imitation batch, deterministic generation, a 2-step training smoke test with export and
+reload (demonstration encoder included), and the generate CLI's errors. The demonstration encoder is the shipped
+small CLIP (pretrained/clip)."""
 
 from __future__ import annotations
+
+import argparse
 
 import jax
 import jax.numpy as jnp
@@ -12,23 +15,27 @@ import pytest
 from flax import nnx
 
 from suti import cli
+from suti.apprentice.config import ApprenticeConfig
 from suti.apprentice.encoder import DemoEncoder
 from suti.apprentice.pipeline import ApprenticePipeline, generate
 from suti.apprentice.training import (
     ApprenticeData,
     apprentice_batch,
     cluster_data,
+    imitation_batch,
     init_apprentice,
     train_apprentice,
     with_cross_attention,
 )
 from suti.data.images import encode_png
 from suti.diffusion.config import DiffusionConfig, SampleConfig
+from suti.errors import SutiError
 from suti.models.pipeline import TextToImagePipeline
 from suti.models.t2i import ModelConfig
 from suti.models.text import Tokenizer
 from suti.models.unet import UNetConfig
 from suti.scoring.clip import ClipSpec
+from suti.stages import train_apprentice as stage
 from suti.training.checkpoints import export_model
 from suti.training.config import TrainConfig
 from suti.training.t2i import init_model
@@ -134,6 +141,23 @@ def test_cluster_batches_never_show_a_target_as_its_own_demonstration():
             assert mask.sum() == min(mask.sum(), (cluster == cluster[target]).sum() - 1) >= 1
 
 
+def test_replay_fills_its_share_of_an_imitation_batch_from_the_clusters():
+    experts = _data()
+    rng = np.random.default_rng(1)
+    clusters = cluster_data(rng.integers(0, 255, (6, 8, 8, 3), dtype=np.uint8), np.full((6, 8), 7),
+                            np.array([0, 0, 0, 1, 1, 1]), 100 + rng.normal(size=(6, E)).astype(np.float32),
+                            ["ball", "vase"])
+    plain = imitation_batch(experts, None, 0.25, 5, 16, seed=0, step=2, stream=1)
+    np.testing.assert_array_equal(plain["tokens"], apprentice_batch(experts, 5, 16, 0, 2, stream=1)["tokens"])
+    mixed = imitation_batch(experts, clusters, 0.25, 5, 16, seed=0, step=2, stream=1)
+    assert {k: v.shape for k, v in mixed.items()} == {k: v.shape for k, v in plain.items()}
+    from_clusters = np.all(mixed["tokens"] == 7, axis=1)   # the cluster captions' tokens are all 7
+    np.testing.assert_array_equal(from_clusters, np.arange(16) >= 12)   # 4 of 16, after the expert samples
+    shown = mixed["demos"][mixed["demo_mask"].astype(bool)]
+    # and the cluster rows show their own cluster's demonstrations (embeddings near 100)
+    assert np.array_equal(np.all(shown > 50, axis=1), np.repeat(from_clusters, mixed["demo_mask"].sum(1)))
+
+
 @pytest.fixture(scope="module")
 def trained(base, encoder, tmp_path_factory):
     graphdef, params = init_apprentice(base, max_demos=5, demo_dim=E, seed=0)
@@ -145,6 +169,57 @@ def trained(base, encoder, tmp_path_factory):
     export_model(out, state["ema"], {"model": TINY, "diffusion": DIFFUSION, "tokenizer": base.tokenizer.to_json(),
                                      "apprentice": {"max_demos": 5, "demo_dim": E}}, write_extra=encoder.save)
     return out, history
+
+
+def _export_as(trained_dir, base, encoder, out, **meta):
+    """The `trained` apprentice re-exported with its meta's apprentice entries set to `meta`."""
+    pipe = ApprenticePipeline.load(trained_dir)
+    export_model(out, pipe.params, {"model": TINY, "diffusion": DIFFUSION, "tokenizer": base.tokenizer.to_json(),
+                                    "apprentice": {"max_demos": 5, "demo_dim": E, **meta}}, write_extra=encoder.save)
+    return str(out)
+
+
+def test_the_clusters_phase_continues_an_in_context_apprentice_but_not_an_imitating_one(trained, base, encoder,
+                                                                                       tmp_path):
+    cfg = ApprenticeConfig(max_demos=5)
+    pretrained = _export_as(trained[0], base, encoder, tmp_path / "pretrained", phase="pretrain")
+    args = argparse.Namespace(phase="clusters", init=pretrained, params={}, scorer=None)
+    graphdef, params, tokenizer, *_ = stage.start(args, cfg, seed=0)
+    jax.tree.map(np.testing.assert_array_equal, params, ApprenticePipeline.load(pretrained).params)
+    args.init = _export_as(trained[0], base, encoder, tmp_path / "imitated", phase="experts")
+    with pytest.raises(SutiError, match="imitated experts"):
+        stage.start(args, cfg, seed=0)
+
+
+def test_only_an_in_context_trained_apprentice_replays_the_clusters(trained, base, encoder, tmp_path):
+    cfg = ApprenticeConfig(cluster_replay=0.25)
+    base_dir = tmp_path / "base"
+    export_model(base_dir, base.params, {"model": TINY, "diffusion": DIFFUSION, "tokenizer": base.tokenizer.to_json()})
+    clusters = _export_as(trained[0], base, encoder, tmp_path / "clusters", phase="clusters")
+    imitated = _export_as(trained[0], base, encoder, tmp_path / "imitated", phase="experts", cluster_replay=0.5)
+
+    def share(phase, init):
+        return stage.replay_share(argparse.Namespace(phase=phase, init=str(init)), cfg)
+
+    assert share("experts", clusters) == 0.25    # imitation after the clusters phase
+    assert share("experts", base_dir) == 0.0     # the experts-only ablation never sees a cluster
+    assert share("clusters", clusters) == 0.0
+    assert share("distill", imitated) == 0.5     # a distillation replays what its teacher's imitation did
+
+
+def test_in_context_quality_reads_held_out_identities_with_the_probe(trained, repo):
+    from suti.pretrain.apprentice import in_context_quality, preview
+    from suti.scoring.probe import load_probe
+
+    pipe = ApprenticePipeline.load(trained[0])
+    quality, rows = in_context_quality(pipe, load_probe(repo / "pretrained/probe")[:2], 0, 8, SAMPLE, identities=3,
+                                       demos=2, n=2)
+    read = quality["in_context"]
+    assert set(read) == {"class", "colour", "pattern", "all3"} and all(0.0 <= v <= 1.0 for v in read.values())
+    assert read["all3"] <= min(read["class"], read["colour"], read["pattern"])
+    assert len(rows) == 3 and all(len(r) == 4 for r in rows)   # 2 demonstrations, 2 generations per identity
+    height, width, _ = preview(rows).shape
+    assert abs(height / width - 3 / 4) < 0.05                  # one row each
 
 
 def test_two_step_training_smoke(trained):

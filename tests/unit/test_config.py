@@ -171,6 +171,9 @@ def default_config(repo):
     ({"scoring": {"clip": {"model": "ViT-B-32", "pretrained": "nope_tag"}}},
      "config error: scoring.clip.model: open_clip 'ViT-B-32' has no pretrained tag 'nope_tag'"),
     ({"scoring": {"dino": {"model": "vit_nope_999"}}}, "config error: scoring.dino.model: unknown timm model"),
+    ({"apprentice": {"init": "pretrained"}, "base": {"init": "scratch"}},
+     "config error: apprentice.init = pretrained continues the released base model and reads demonstrations with the "
+     "released small CLIP, which base.init replace here; set apprentice.init: scratch"),
     ({"base": {"init": "scratch", "text_tower": "ViT-NOPE-1:openai"}},
      "config error: base.text_tower: unknown open_clip model 'ViT-NOPE-1'"),
 ])

@@ -55,6 +55,22 @@ def test_stream_batches_are_deterministic_and_never_show_heldout_combos():
         assert not any((s.cls, sc.background) in combos for s, sc in zip(batch["subjects"], batch["scenes"]))
 
 
+def test_the_apprentice_pool_shows_stream_identities_in_several_scenes():
+    from suti.pretrain.apprentice import render_pool
+
+    combos = [("mug", "beach"), ("ball", "snow")]
+    pool = render_pool(40, 3, 1, 16, combos)
+    np.testing.assert_array_equal(pool["images"], render_pool(40, 3, 1, 16, combos)["images"])  # deterministic
+    assert pool["images"].shape == (120, 16, 16, 3) and np.array_equal(np.bincount(pool["identity"]), [3] * 40)
+    ids = [s.subject_id for s in pool["subjects"]]
+    assert len(set(ids)) == 40 and stream.FIRST_ID <= min(ids) and max(ids) < stream.FIRST_ID + stream.N_TRAIN_IDS
+    for i, caption, scene in zip(pool["identity"], pool["captions"], pool["scenes"]):
+        assert pool["class_nouns"][i] in caption and (pool["class_nouns"][i], scene.background) not in combos
+    assert len({(sc.background, sc.cx) for sc in pool["scenes"]}) == 120   # every image its own scene
+    heldout = render_pool(5, 2, 1, 16, combos, heldout=True)["subjects"]
+    assert min(s.subject_id for s in heldout) >= stream.FIRST_ID + stream.N_TRAIN_IDS
+
+
 def test_render_pool_workers_render_what_the_trainer_would_in_any_order():
     combos = [("mug", "beach")]
     with stream.RenderPool(2, 3, streams.PRETRAIN_BASE, 8, 16, combos) as pool:

@@ -1,6 +1,6 @@
-"""The released foundation models in pretrained/: each matches the default config and world, loads, and still shows
-a figure of its quality on fresh renders of held-out identities (small samples, so the floors sit well below the
-figures in their provenance.json)."""
+"""The released foundation models in pretrained/ (CLIP, probe, base model, in-context apprentice): each matches the
+default config and world, loads, and still shows a figure of its quality on fresh renders of held-out identities
+(small samples, so the floors sit well below the figures in their provenance.json)."""
 
 from __future__ import annotations
 
@@ -13,8 +13,10 @@ import pytest
 from suti.config import load_config
 from suti.pretrain import release, stream
 
-ARCHITECTURES = {"clip": ("scorer", release.clip_architecture), "probe": ("probe", release.probe_architecture),
-                 "base": ("base", release.base_architecture)}
+ARCHITECTURES = {"clip": ("scorer", lambda c: release.clip_architecture(c["scorer"])),
+                 "probe": ("probe", lambda c: release.probe_architecture(c["probe"])),
+                 "base": ("base", lambda c: release.base_architecture(c["base"])),
+                 "apprentice": ("apprentice", release.apprentice_architecture)}
 
 
 @pytest.fixture(scope="module")
@@ -26,7 +28,7 @@ def config(repo):
 def test_each_release_matches_the_default_config_and_world(repo, config, name):
     section, architecture = ARCHITECTURES[name]
     assert config[section]["init"] == "pretrained"
-    record = release.check(repo / "pretrained" / name, f"{section}.init", architecture(config[section]), section,
+    record = release.check(repo / "pretrained" / name, f"{section}.init", architecture(config), section,
                            config["world"]["resolution"])
     assert record["images_seen"] > 0 and record["git_commit"] and record["quality"]
 
@@ -64,3 +66,16 @@ def test_shipped_base_model_draws_the_prompted_colour_and_background(repo):
     graphdef, params, _ = load_probe(repo / "pretrained/probe")
     hits = bq.correct(graphdef, params, images, specs, 1)
     assert np.mean(hits["background"]) >= 0.6 and np.mean(hits["colour"]) >= 0.5
+
+
+def test_shipped_apprentice_draws_the_demonstrated_colour_of_identities_it_never_saw(repo):
+    from suti.apprentice.pipeline import ApprenticePipeline
+    from suti.diffusion.config import SampleConfig
+    from suti.pretrain.apprentice import in_context_quality
+    from suti.scoring.probe import load_probe
+
+    pipe = ApprenticePipeline.load(repo / "pretrained/apprentice")
+    quality, _ = in_context_quality(pipe, load_probe(repo / "pretrained/probe")[:2], 5, 32,
+                                    SampleConfig(steps=10, guidance=3.0), identities=16, demos=3, n=1)
+    read = quality["in_context"]   # the prompt names the class only: colour and pattern come from the demonstrations
+    assert read["class"] >= 0.8 and read["colour"] >= 4 * quality["in_context_chance"]["colour"]

@@ -1,5 +1,6 @@
-# The apprentice in two phases (suti train-apprentice --phase ...): in-context pretraining on the mined clusters,
-# once per replicate ({root}: see common.smk), then one imitation of the experts' filtered samples per tau, started from it. With
+# The apprentice in two phases (suti train-apprentice --phase ...): in-context training on the mined clusters (from
+# the released in-context apprentice, pretrained/apprentice, or the base model: apprentice.init), once per replicate
+# ({root}: see common.smk), then one imitation of the experts' filtered samples per tau, started from it. With
 # apprentice.source_ablation, rule train_apprentice also trains the main tau's apprentice on the experts' samples
 # alone (`<tau>-from-base`); the clusters-only apprentice is the first phase's own output. With apprentice.distill,
 # rule distill_apprentice distils the main tau's apprentice's guidance (`<tau>-distilled`).
@@ -8,7 +9,7 @@
 rule train_apprentice_clusters:
     input:
         clusters="results/mining/clusters.parquet",
-        init="results/base/model",
+        init=get_apprentice_clusters_init(),
         scorer=get_scorer_input(),
         code=get_code("train-apprentice"),
     output:

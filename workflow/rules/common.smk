@@ -45,8 +45,11 @@ except ConfigError as err:
 
 # The released foundation models (pretrained/<name>) and the config section that chooses each (`<section>.init`).
 # A release that does not match this config or world stops planning in one line naming what differs.
-PRETRAINED = {"clip": ("scorer", release.clip_architecture), "probe": ("probe", release.probe_architecture),
-              "base": ("base", release.base_architecture)}
+# Architectures read the whole config: the apprentice's spans the base, scorer and apprentice sections.
+PRETRAINED = {"clip": ("scorer", lambda c: release.clip_architecture(c["scorer"])),
+              "probe": ("probe", lambda c: release.probe_architecture(c["probe"])),
+              "base": ("base", lambda c: release.base_architecture(c["base"])),
+              "apprentice": ("apprentice", release.apprentice_architecture)}
 
 
 def uses_pretrained(name):
@@ -56,7 +59,7 @@ def uses_pretrained(name):
 for _name, (_section, _architecture) in PRETRAINED.items():
     if uses_pretrained(_name):
         try:
-            release.check(f"pretrained/{_name}", f"{_section}.init", _architecture(config[_section]), _section,
+            release.check(f"pretrained/{_name}", f"{_section}.init", _architecture(config), _section,
                           config["world"]["resolution"])
         except SutiError as err:
             sys.exit(f"config error: {err}")
@@ -86,6 +89,14 @@ def get_pretrain_base_tower(wildcards):
     return f"--text-tower {shlex.quote(inputs['text_tower'])}" if "text_tower" in inputs else ""
 
 
+def get_pretrain_apprentice_input(wildcards):
+    """pretrain_apprentice's inputs: this pretraining run's base model, CLIP and probe, or (pretrain.apprentice.
+    from_released) the released ones, to re-release the apprentice alone."""
+    if config.get("pretrain", {}).get("apprentice", {}).get("from_released", False):
+        return {"base": "pretrained/base", "clip": "pretrained/clip", "probe": "pretrained/probe"}
+    return {name: f"results/pretrain/{name}/model" for name in ("base", "clip", "probe")}
+
+
 def get_pretrain_params(sections, budgets):
     """Params of a pretraining rule: the architecture `sections` plus the pretraining seed and the rule's own
     `budgets` of the pretrain section (config/pretrain.yaml), so one model's budget never re-runs another's."""
@@ -100,7 +111,8 @@ def get_pretrain_params(sections, budgets):
 
 
 # What each pretrained model's release reads: its architecture sections and its pretrain budget (release_one rule).
-PRETRAIN_SECTIONS = {"clip": (["scorer"], ["clip"]), "probe": (["probe"], ["probe"]), "base": (["base"], ["base"])}
+PRETRAIN_SECTIONS = {"clip": (["scorer"], ["clip"]), "probe": (["probe"], ["probe"]), "base": (["base"], ["base"]),
+                     "apprentice": (["base", "scorer", "apprentice"], ["apprentice"])}
 
 
 def get_release_one_params(wildcards):
@@ -108,8 +120,8 @@ def get_release_one_params(wildcards):
 
 
 def get_release_one_samples(wildcards):
-    """The base model's sample grid travels with it; the other models have none."""
-    return ["results/pretrain/base/samples.png"] if wildcards.name == "base" else []
+    """The base model's and the apprentice's sample grids travel with them; the other models have none."""
+    return [f"results/pretrain/{wildcards.name}/samples.png"] if wildcards.name in ("base", "apprentice") else []
 
 
 # Every stage job logs an MLflow run (suti.tracking); where to is config, unless the environment already says. Jobs
@@ -382,11 +394,20 @@ def get_distilled_apprentice(root="results"):
     return [f"{root}/apprentice/{get_main_tau()}{DISTILLED}/train.json"] if cfg["distill"]["steps"] else []
 
 
+def get_apprentice_clusters_init():
+    """Where the clusters phase starts: the released in-context apprentice (apprentice.init pretrained), or the base
+    model."""
+    return "pretrained/apprentice" if uses_pretrained("apprentice") else "results/base/model"
+
+
 def get_apprentice_init(wildcards):
-    """An imitating apprentice's starting point: its replicate's clusters-pretrained apprentice, or the base model
-    (the `<tau>-from-base` ablation, or no clusters phase)."""
-    from_base = wildcards.name.endswith(FROM_BASE) or config["apprentice"]["clusters"]["steps"] == 0
-    return "results/base/model" if from_base else f"{wildcards.root}/apprentice/clusters/model"
+    """An imitating apprentice's starting point: its replicate's clusters-trained apprentice; the base model for the
+    `<tau>-from-base` ablation; where the clusters phase would start when it has no steps."""
+    if wildcards.name.endswith(FROM_BASE):
+        return "results/base/model"
+    if config["apprentice"]["clusters"]["steps"] == 0:
+        return get_apprentice_clusters_init()
+    return f"{wildcards.root}/apprentice/clusters/model"
 
 
 def get_main_tau():

@@ -1,6 +1,7 @@
 # Pretraining of the foundation models, run rarely: snakemake pretrain --configfile config/pretrain.yaml
 # Trains the small CLIP, the probe and the base model on the pretraining render stream (identities no experiment
-# contains), then `release_pretrained` copies them into pretrained/ with provenance (commit that folder to ship them).
+# contains), then `release_pretrained` copies them into pretrained/ with provenance (commit that folder to ship them);
+# the in-context apprentice follows from the base model (`pretrain_apprentice`, released by release_pretrained_one).
 
 
 rule pretrain_clip:
@@ -70,6 +71,33 @@ rule pretrain_base:
         "--model {output.model} --summary {output.summary} --samples {output.samples} > {log} 2>&1"
 
 
+rule pretrain_apprentice:
+    """SynthBench's Re-Imagen: the in-context apprentice pretrained from the base model on stream identities, after
+    the base model, CLIP and probe (released alone: rule release_pretrained_one)."""
+    input:
+        unpack(get_pretrain_apprentice_input),
+        code=get_code("pretrain-apprentice"),
+    output:
+        model=directory("results/pretrain/apprentice/model"),
+        summary="results/pretrain/apprentice/summary.json",
+        table="results/pretrain/apprentice/summary.parquet",
+        samples="results/pretrain/apprentice/samples.png",
+    params:
+        cfg=get_pretrain_params(["base", "scorer", "apprentice"], ["apprentice"]),
+    conda:
+        "../../environment.yml"
+    log:
+        "results/logs/pretrain_apprentice.log",
+    threads: 2
+    resources:
+        mem_mb=8000,
+        runtime=180,
+    shell:
+        "suti pretrain-apprentice --params {params.cfg:q} --base {input.base} --clip {input.clip} "
+        "--probe {input.probe} --model {output.model} --summary {output.summary} --samples {output.samples} "
+        "> {log} 2>&1"
+
+
 rule release_pretrained:
     input:
         clip="results/pretrain/clip/model",
@@ -106,7 +134,7 @@ rule release_pretrained_one:
     output:
         record="results/pretrain/release-{name}.json",
     wildcard_constraints:
-        name="clip|probe|base",
+        name="clip|probe|base|apprentice",
     params:
         cfg=get_release_one_params,
         samples=lambda wildcards, input: f"--samples {input.samples}" if input.samples else "",
@@ -123,3 +151,4 @@ rule release_pretrained_one:
 rule pretrain:
     input:
         "results/pretrain/release.json",
+        "results/pretrain/release-apprentice.json",

@@ -21,6 +21,7 @@ class DistillConfig(TrainConfig):
 class ApprenticeConfig:
     """Config `apprentice`."""
 
+    init: str = schema_default("apprentice.init")  # pretrained: from pretrained/apprentice; scratch: the base model
     taus: tuple = schema_default("apprentice.taus")  # one apprentice per tau (values of filter.taus)
     # the apprentice of the main comparison (read by the evaluation)
     main_tau: float | None = schema_default("apprentice.main_tau")
@@ -29,6 +30,8 @@ class ApprenticeConfig:
     demo_patch: int = schema_default("apprentice.demo_patch")
     # feature-map sides where the apprentice cross-attends besides the base model's (new blocks start at zero)
     cross_attention_resolutions: tuple = schema_default("apprentice.cross_attention_resolutions")
+    # share of each imitation and distillation batch drawn from the raw clusters (replay of the clusters phase)
+    cluster_replay: float = schema_default("apprentice.cluster_replay")
     demos: int = schema_default("apprentice.demos")  # demonstrations per subject in the main comparison
     demo_ablation: tuple = schema_default("apprentice.demo_ablation")
     source_ablation: bool = schema_default("apprentice.source_ablation")  # clusters-only and experts-only apprentices

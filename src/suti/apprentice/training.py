@@ -82,6 +82,19 @@ def apprentice_batch(data: ApprenticeData, max_demos: int, batch_size: int, seed
             "demo_mask": mask}
 
 
+def imitation_batch(data: ApprenticeData, replay: ApprenticeData | None, replay_share: float, max_demos: int,
+                    batch_size: int, seed: int, step: int, stream: int) -> dict:
+    """A step's batch of expert samples (`data`, stream `stream`), a `replay_share` of it from the raw clusters
+    (`replay`, its own stream) instead: replay keeps the clusters phase's fidelity to the demonstrations while the
+    apprentice learns the experts' new contexts (`apprentice.cluster_replay`)."""
+    n_replay = round(batch_size * replay_share) if replay is not None else 0
+    batch = apprentice_batch(data, max_demos, batch_size - n_replay, seed, step, stream)
+    if n_replay == 0:
+        return batch
+    extra = apprentice_batch(replay, max_demos, n_replay, seed, step, streams.APPRENTICE_REPLAY_BATCHES)
+    return {k: np.concatenate([batch[k], extra[k]]) for k in batch}
+
+
 def make_apprentice_loss(graphdef, schedule: Schedule, prediction: Prediction, cond_drop: float, null_tokens,
                          min_snr_gamma: float = 0.0):
     """loss_fn(params, batch, rng) -> (loss, aux); dropped examples lose both prompt and demonstrations."""
@@ -124,25 +137,30 @@ def init_apprentice(base: TextToImagePipeline, max_demos: int, demo_dim: int, se
 
 
 def train_apprentice(graphdef, params, data: ApprenticeData, null_tokens, diffusion_cfg, train_cfg, max_demos: int,
-                     seed: int, ckpt=None, stop_at=None, desc="train_apprentice", phase: str = "experts"):
+                     seed: int, ckpt=None, stop_at=None, desc="train_apprentice", phase: str = "experts",
+                     replay: ApprenticeData | None = None, replay_share: float = 0.0):
     """Train from `params` (see `init_apprentice`); returns (final train state, history).
 
-    phase: "clusters" (in-context pretraining) or "experts" (imitation); each has its own batch and noise streams."""
+    phase: "clusters" (in-context pretraining) or "experts" (imitation); each has its own batch and noise streams.
+    replay, replay_share: the raw clusters and their share of each imitation batch (see `imitation_batch`)."""
     batches, noise = {"clusters": (streams.APPRENTICE_CLUSTER_BATCHES, streams.APPRENTICE_CLUSTER_TRAIN),
                       "experts": (streams.APPRENTICE_BATCHES, streams.APPRENTICE_TRAIN)}[phase]
     return fit_denoiser(make_apprentice_loss, graphdef, params,
-                        lambda step: apprentice_batch(data, max_demos, train_cfg.batch_size, seed, step, batches),
+                        lambda step: imitation_batch(data, replay, replay_share, max_demos, train_cfg.batch_size,
+                                                     seed, step, batches),
                         null_tokens, diffusion_cfg, train_cfg, seed, noise, ckpt, stop_at, desc)
 
 
 def distill_apprentice(graphdef, teacher, data: ApprenticeData, null_tokens, diffusion_cfg, cfg, max_demos: int,
-                       seed: int, ckpt=None, stop_at=None, desc="distill_apprentice"):
-    """Guidance distillation (`apprentice.distill`) of a trained apprentice `teacher` (params) on `data`, the batches
-    its imitation saw; the student starts as the teacher. Returns (final train state, history)."""
+                       seed: int, ckpt=None, stop_at=None, desc="distill_apprentice",
+                       replay: ApprenticeData | None = None, replay_share: float = 0.0):
+    """Guidance distillation (`apprentice.distill`) of a trained apprentice `teacher` (params) on `data` (and
+    `replay`), the batches its imitation saw; the student starts as the teacher. Returns (final train state,
+    history)."""
 
     def batch(step):
-        return apprentice_batch(data, max_demos, cfg.batch_size, seed, step, streams.APPRENTICE_DISTILL_BATCHES) | {
-            "teacher": teacher}
+        return imitation_batch(data, replay, replay_share, max_demos, cfg.batch_size, seed, step,
+                               streams.APPRENTICE_DISTILL_BATCHES) | {"teacher": teacher}
 
     student = jax.tree.map(jnp.copy, teacher)
     return fit_denoiser(make_distill_loss(cfg.guidance), graphdef, student, batch, null_tokens, diffusion_cfg, cfg,

@@ -51,12 +51,24 @@ class BaseBudget:
 
 
 @dataclasses.dataclass(frozen=True)
+class ApprenticeBudget:
+    identities: int = 8000                  # stream identities in the pool
+    images_per_identity: int = 6            # scenes rendered per identity (a target and up to 5 demonstrations)
+    train: TrainConfig = TrainConfig()
+    sample: SampleConfig = SampleConfig()   # the in-context quality reading and the sample grid
+    eval_identities: int = 128              # held-out stream identities of the in-context quality reading
+    # take the released base model, CLIP and probe (pretrained/) instead of this pretraining run's own
+    from_released: bool = False
+
+
+@dataclasses.dataclass(frozen=True)
 class PretrainConfig:
     seed: int = 1                 # the pretraining world seed and RNG root (identities >= pretrain.stream.FIRST_ID)
     render_workers: int = 0       # processes rendering the stream ahead (0: the trainer renders; for accelerators)
     clip: ClipBudget = ClipBudget()
     probe: ProbeBudget = ProbeBudget()
     base: BaseBudget = BaseBudget()
+    apprentice: ApprenticeBudget = ApprenticeBudget()
 
 
 def clip_config(scorer: dict, budget: ClipBudget) -> ScorerConfig:

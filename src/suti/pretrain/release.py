@@ -78,7 +78,10 @@ def pretrain_params(config: dict, sections: list[str], budgets: list[str]) -> di
     """A pretraining rule's params: the world, the architecture `sections` and the seeds, plus the render workers and
     the rule's own `budgets` of the pretrain section, so that one model's budget never re-runs another's."""
     pre = config["pretrain"]
-    return {"seed": config["seed"], **{s: config[s] for s in ["world", *sections]},
+    # of the apprentice section, only how demonstrations enter it: its experiment-side training never re-runs this
+    picked = {s: {k: config[s][k] for k in APPRENTICE_ARCH_KEYS} if s == "apprentice" else config[s]
+              for s in ["world", *sections]}
+    return {"seed": config["seed"], **picked,
             "pretrain": {k: pre[k] for k in ["seed", "render_workers", *budgets] if k in pre}}
 
 
@@ -202,6 +205,16 @@ def clip_architecture(scorer: dict) -> dict:
 
 def probe_architecture(probe: dict) -> dict:
     return {"width": probe["width"]}
+
+
+APPRENTICE_ARCH_KEYS = ("max_demos", "demo_patch", "cross_attention_resolutions")
+
+
+def apprentice_architecture(config: dict) -> dict:
+    """What a released apprentice must share with the experiment: the base model it continues (its network; it
+    carries its own weights), the CLIP that encodes its demonstrations, and how demonstrations enter it."""
+    return {"base": base_architecture(config["base"]), "clip": clip_architecture(config["scorer"]),
+            **{k: config["apprentice"][k] for k in APPRENTICE_ARCH_KEYS}}
 
 
 def base_architecture(base: dict) -> dict:

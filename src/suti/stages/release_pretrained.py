@@ -1,6 +1,6 @@
-"""`suti release-pretrained`: copy the pretrained CLIP, probe and base model into `pretrained/` (the folder the
-experiment loads by default and git tracks), each with its provenance.json: commit, config hash, world fingerprint,
-architecture, images seen, wall time, hardware and quality figures."""
+"""`suti release-pretrained`: copy the pretrained CLIP, probe, base model and in-context apprentice into `pretrained/`
+(the folder the experiment loads by default and git tracks), each with its provenance.json: commit, config hash, world
+fingerprint, architecture, images seen, wall time, hardware and quality figures."""
 
 from __future__ import annotations
 
@@ -23,7 +23,11 @@ QUALITY_KEYS = {  # the summary figures each provenance.json carries
     "base": ("generated", "generated_ci95", "class_word_effect", "ground_truth_renders",
              "ground_truth_class_word_effect", "chance", "prompts", "samples_per_prompt", "guidance",
              "sampler_steps", "learning_curve", "params", "frozen_params"),
+    "apprentice": ("in_context", "in_context_chance", "identities", "demos", "samples_per_identity", "prompt",
+                   "guidance", "sampler_steps", "pool_images", "pool_identities", "params", "frozen_params"),
 }
+WITH_SAMPLES = ("base", "apprentice")  # models whose sample grid travels with them (--samples, one model at a time
+                                       # for the apprentice; the full release's is the base model's)
 
 # summary keys a provenance carries as they are: where it trained, and what a continued base model started from
 CARRIED = ("hardware", "continued_from", "stream_steps")
@@ -34,22 +38,28 @@ def add_arguments(p) -> None:
     for name in QUALITY_KEYS:
         p.add_argument(f"--{name}", help=f"exported pretrained {name} model folder")
         p.add_argument(f"--{name}-summary", help="its summary JSON")
-    p.add_argument("--samples", help="the base model's sample grid (copied beside it)")
-    p.add_argument("--only", nargs="+", choices=list(QUALITY_KEYS), default=list(QUALITY_KEYS),
-                   help="release these models and leave the others' folders as they are (default: all three)")
+    p.add_argument("--samples", help="the base model's (or, with --only apprentice, the apprentice's) sample grid, "
+                                     "copied beside it")
+    p.add_argument("--only", nargs="+", choices=list(QUALITY_KEYS), default=["clip", "probe", "base"],
+                   help="release these models and leave the others' folders as they are (default: the CLIP, the "
+                        "probe and the base model; the apprentice is released alone, after them)")
     p.add_argument("--out", required=True, help="the release folder (pretrained/)")
     p.add_argument("--record", required=True, help="output JSON: what was released where")
 
 
 def run(args) -> None:
     params, resolution = args.params, int(args.params["world"]["resolution"])
-    needed = [f"--{n}{part}" for n in args.only for part in ("", "-summary")] + ["--samples"] * ("base" in args.only)
+    sampled = [n for n in args.only if n in WITH_SAMPLES]
+    if len(sampled) > 1:
+        raise SutiError(f"release-pretrained: release {' and '.join(sampled)} one at a time (one --samples each)")
+    needed = [f"--{n}{part}" for n in args.only for part in ("", "-summary")] + ["--samples"] * bool(sampled)
     missing = [flag for flag in needed if getattr(args, flag[2:].replace("-", "_")) is None]
     if missing:
         raise SutiError(f"release-pretrained: {', '.join(missing)} needed to release {' '.join(args.only)}")
     architectures = {"clip": lambda: release.clip_architecture(params["scorer"]),
                      "probe": lambda: release.probe_architecture(params["probe"]),
-                     "base": lambda: release.base_architecture(params["base"])}
+                     "base": lambda: release.base_architecture(params["base"]),
+                     "apprentice": lambda: release.apprentice_architecture(params)}
     record = {}
     for name in args.only:
         summary = json.loads(Path(getattr(args, f"{name}_summary")).read_text())
@@ -68,6 +78,6 @@ def run(args) -> None:
         record[name] = {"path": str(target), "world_fingerprint": prov["world_fingerprint"],
                         "config_hash": prov["config_hash"], "git_commit": prov["git_commit"]}
         log.info("released %s to %s", name, target)
-    if "base" in args.only:
-        shutil.copy(args.samples, Path(args.out) / "base" / "samples.png")
+    for name in sampled:
+        shutil.copy(args.samples, Path(args.out) / name / "samples.png")
     io.write_json(record, args.record)

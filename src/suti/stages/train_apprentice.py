@@ -112,9 +112,11 @@ def load_expert_data(samples_path, clusters_path, tokenizer, encoder: DemoEncode
 
 def start(args, cfg: ApprenticeConfig, seed: int):
     """(graphdef, params, tokenizer, model_cfg, diffusion_cfg, encoder) of the starting point `--init`."""
-    if "apprentice" in Export.read(args.init, "model").meta:
-        if args.phase == "clusters":
-            raise SutiError(f"--init {args.init} is an apprentice; the clusters phase starts from the base model")
+    meta = Export.read(args.init, "model").meta
+    if "apprentice" in meta:
+        if args.phase == "clusters" and meta["apprentice"].get("phase") not in ("clusters", "pretrain"):
+            raise SutiError(f"--init {args.init} is an apprentice that imitated experts; the clusters phase starts "
+                            "from the base model or an in-context pretrained apprentice (pretrained/apprentice)")
         pipe = ApprenticePipeline.load(args.init)
         if pipe.distilled_guidance is not None:
             raise SutiError(f"--init {args.init} is guidance-distilled (it has no null condition left to train); "
@@ -137,6 +139,18 @@ def start(args, cfg: ApprenticeConfig, seed: int):
                                pixels=base.resolution if cfg.demo_patch else 0)
     graphdef, params = init_apprentice(base, cfg.max_demos, encoder.dim, seed, cfg.demo_patch)
     return graphdef, params, base.tokenizer, base.model_cfg, base.diffusion_cfg, encoder
+
+
+def replay_share(args, cfg: ApprenticeConfig) -> float:
+    """The raw clusters' share of each batch (`apprentice.cluster_replay`): an imitation started from an in-context
+    trained apprentice replays them; the experts-only ablation (from the base model) never sees them; a distillation
+    replays what its teacher's imitation did."""
+    if args.phase == "clusters":
+        return 0.0
+    teacher = Export.read(args.init, "model").meta.get("apprentice")
+    if teacher is None:
+        return 0.0
+    return float(teacher.get("cluster_replay", 0.0)) if args.phase == "distill" else cfg.cluster_replay
 
 
 def preview(pipe: ApprenticePipeline, data: ApprenticeData, seed: int, cfg: SampleConfig, n: int = 4) -> np.ndarray:
@@ -163,6 +177,10 @@ def run(args) -> None:
     else:
         data = load_expert_data(args.samples, args.clusters, tokenizer, encoder)
         train_cfg = cfg.distill if args.phase == "distill" else cfg.train
+    share = replay_share(args, cfg)
+    replay = load_cluster_data(args.clusters, tokenizer, encoder) if share > 0 else None
+    if replay is not None:
+        log.info("replay: %.0f%% of each batch from %d cluster images", 100 * share, len(replay.images))
     log.info("apprentice (%s%s): %d targets of %d subjects", args.phase, f", tau {args.tau}" if args.tau else "",
              len(data.images), len(data.demos))
     inputs = [args.init] + ([args.samples] if args.samples else []) + [args.clusters]
@@ -171,12 +189,15 @@ def run(args) -> None:
     null, desc = tokenizer.encode([""])[0], f"train_apprentice {args.phase}"
     if args.phase == "distill":
         state, history = distill_apprentice(graphdef, params, data, null, diffusion_cfg, train_cfg, cfg.max_demos,
-                                            seed, Checkpointer(work), desc=desc)
+                                            seed, Checkpointer(work), desc=desc, replay=replay,
+                                            replay_share=share)
     else:
         state, history = train_apprentice(graphdef, params, data, null, diffusion_cfg, train_cfg, cfg.max_demos,
-                                          seed, Checkpointer(work), desc=desc, phase=args.phase)
+                                          seed, Checkpointer(work), desc=desc, phase=args.phase, replay=replay,
+                                          replay_share=share)
     seconds = time.perf_counter() - began
     meta = {"max_demos": cfg.max_demos, "demo_dim": encoder.dim, "demo_patch": cfg.demo_patch,
+            "cluster_replay": share,
             "demo_encoder": encoder.id, "phase": args.phase,
             "tau": args.tau, "init": str(args.init), "targets": len(data.images), "subjects": len(data.demos)}
     if args.phase == "distill":
