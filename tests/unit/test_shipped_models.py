@@ -79,3 +79,28 @@ def test_shipped_apprentice_draws_the_demonstrated_colour_of_identities_it_never
                                     SampleConfig(steps=10, guidance=3.0), identities=16, demos=3, n=1)
     read = quality["in_context"]   # the prompt names the class only: colour and pattern come from the demonstrations
     assert read["class"] >= 0.8 and read["colour"] >= 4 * quality["in_context_chance"]["colour"]
+
+
+def test_the_released_apprentice_refuses_a_clip_or_base_model_it_was_not_trained_with(repo, tmp_path):
+    """It points at the CLIP and base model released beside it instead of carrying copies; loading checks that they
+    are the ones it was trained with."""
+    import shutil
+
+    from suti.apprentice.pipeline import ApprenticePipeline
+    from suti.errors import SutiError
+
+    for name in ("apprentice", "base", "clip"):
+        shutil.copytree(repo / "pretrained" / name, tmp_path / name)
+    meta_path, spec_path = tmp_path / "apprentice/meta.json", tmp_path / "apprentice/demo_encoder/spec.json"
+    assert not (tmp_path / "apprentice/demo_encoder/model").exists()
+    meta, spec = json.loads(meta_path.read_text()), json.loads(spec_path.read_text())
+    assert meta["apprentice"]["frozen_from"] == "../base" and spec["shared"] == "../../clip"
+    ApprenticePipeline.load(tmp_path / "apprentice")
+    spec_path.write_text(json.dumps(dict(spec, id="open_clip:another-clip")))
+    with pytest.raises(SutiError, match="is not the CLIP it was trained with"):
+        ApprenticePipeline.load(tmp_path / "apprentice")
+    spec_path.write_text(json.dumps(spec))
+    meta["apprentice"]["frozen_digest"] = "0" * 16
+    meta_path.write_text(json.dumps(meta))
+    with pytest.raises(SutiError, match="is not the one this apprentice was trained with"):
+        ApprenticePipeline.load(tmp_path / "apprentice")

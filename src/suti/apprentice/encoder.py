@@ -3,12 +3,14 @@ followed by the demonstration's own pixels at the model's resolution (`apprentic
 cuts into patch tokens. A demonstration's features are one vector: [CLIP embedding (E), pixels in [-1, 1] (R*R*3)].
 
 It is part of the apprentice as much as its weights are: an exported apprentice keeps a copy of a local CLIP folder
-(or the open_clip registry name of a named one) under `demo_encoder/`, and loading the apprentice loads it.
+(or the open_clip registry name of a named one) under `demo_encoder/`, and loading the apprentice loads it. The
+released apprentice points at the released CLIP beside it instead of a copy (`share`), checked on load.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import shutil
 from pathlib import Path
 
@@ -63,11 +65,30 @@ class DemoEncoder:
 
     @classmethod
     def read(cls, export_dir: str | Path) -> DemoEncoder:
-        """The encoder an apprentice was trained with (see `save`)."""
+        """The encoder an apprentice was trained with (see `save`, `share`)."""
         folder = Path(export_dir) / FOLDER
         if not (folder / SPEC_FILE).is_file():
             raise SutiError(f"{export_dir}: no {FOLDER}/{SPEC_FILE}; this apprentice was exported by an older suti, "
                             "retrain it")
         saved = json.loads((folder / SPEC_FILE).read_text())
         spec = ClipSpec(model=saved["model"], pretrained=saved["pretrained"])
-        return cls.load(spec, str(folder / "model") if not spec.model else None, int(saved.get("pixels", 0)))
+        local = (folder / saved["shared"]).resolve() if "shared" in saved else folder / "model"
+        encoder = cls.load(spec, str(local) if not spec.model else None, int(saved.get("pixels", 0)))
+        if "shared" in saved and encoder.id != saved["id"]:
+            raise SutiError(f"{export_dir}: its demonstration encoder {local} is not the CLIP it was trained with "
+                            f"({encoder.id}, trained with {saved['id']}); re-release the apprentice")
+        return encoder
+
+    @classmethod
+    def share(cls, export_dir: str | Path, clip_dir: str | Path) -> None:
+        """Replace an exported apprentice's copy of its local CLIP with a pointer to `clip_dir`, the same CLIP
+        released beside it (pretrained/clip), so a release does not carry it twice; `read` checks it is the same."""
+        folder = Path(export_dir) / FOLDER
+        saved = json.loads((folder / SPEC_FILE).read_text())
+        shared = cls.load(ClipSpec(), str(clip_dir), int(saved.get("pixels", 0))).id
+        if saved["model"] or shared != saved["id"]:
+            raise SutiError(f"{export_dir}: its demonstration encoder ({saved['id']}) is not the CLIP at {clip_dir} "
+                            f"({shared})")
+        shutil.rmtree(folder / "model")
+        saved["shared"] = os.path.relpath(Path(clip_dir).resolve(), folder.resolve())
+        (folder / SPEC_FILE).write_text(json.dumps(saved, indent=2))

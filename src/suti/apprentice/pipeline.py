@@ -18,8 +18,10 @@ from suti.diffusion.process import Prediction
 from suti.diffusion.samplers import get_sampler
 from suti.errors import SutiError
 from suti.models.inference import DiffusionPipeline, Export, in_batches
+from suti.models.layers import FrozenParam
+from suti.models.pipeline import TextToImagePipeline
 from suti.models.t2i import TextToImage
-from suti.training.checkpoints import load_params
+from suti.training.checkpoints import digest, load_params
 
 
 def make_apprentice_sample_fn(graphdef, schedule, prediction: Prediction, cfg: SampleConfig, shape: tuple):
@@ -35,6 +37,19 @@ def make_apprentice_sample_fn(graphdef, schedule, prediction: Prediction, cfg: S
         return sampler(denoise, schedule, prediction, shape, keys, steps=cfg.steps)
 
     return sample
+
+
+def load_sharing_frozen(directory: str | Path, like, meta: dict):
+    """The params of an apprentice stored without its frozen text tower (the released one: `pretrain.release.
+    share_frozen`), the tower taken from the base model it points at, checked to be the one it was trained with."""
+    base_dir = (Path(directory) / meta["frozen_from"]).resolve()
+    frozen = TextToImagePipeline.load(base_dir).params.filter(FrozenParam)
+    if digest(frozen) != meta["frozen_digest"]:
+        raise SutiError(f"{directory}: the frozen text tower of {base_dir} is not the one this apprentice was trained "
+                        f"with (digest {digest(frozen)}, trained with {meta['frozen_digest']}); re-release the "
+                        "apprentice")
+    trained = load_params(directory, like.filter(nnx.Not(FrozenParam)))
+    return nnx.merge_state(trained, nnx.State({"base": frozen}))
 
 
 @dataclasses.dataclass
@@ -53,7 +68,8 @@ class ApprenticePipeline(DiffusionPipeline):
         graphdef, like = nnx.split(nnx.eval_shape(lambda: Apprentice(
             TextToImage(export.model_cfg, export.tokenizer.size, nnx.Rngs(0)), max_demos, demo_dim, nnx.Rngs(0),
             demo_patch=patch)), nnx.Param)
-        return cls(graphdef, load_params(directory, like), export.tokenizer, export.model_cfg, export.diffusion_cfg,
+        params = load_sharing_frozen(directory, like, meta) if "frozen_from" in meta else load_params(directory, like)
+        return cls(graphdef, params, export.tokenizer, export.model_cfg, export.diffusion_cfg,
                    max_demos, DemoEncoder.read(directory), patch, meta.get("distilled_guidance"))
 
     def demo_arrays(self, demos: list[np.ndarray]):

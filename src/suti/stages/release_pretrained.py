@@ -9,6 +9,7 @@ import shutil
 from pathlib import Path
 
 from suti import io
+from suti.apprentice.encoder import DemoEncoder
 from suti.errors import SutiError
 from suti.pretrain import release
 from suti.stages.common import add_params_argument, log
@@ -75,6 +76,9 @@ def run(args) -> None:
                                   git_commit=trained_at, release_commit=release.git_commit())
         target = Path(args.out) / name
         release.release(getattr(args, name), target, prov, half=True)
+        if name == "apprentice":  # its CLIP and frozen text tower are released beside it: point at them, no copies
+            DemoEncoder.share(target, Path(args.out) / "clip")
+            release.share_frozen(target, Path(args.out) / "base")
         record[name] = {"path": str(target), "world_fingerprint": prov["world_fingerprint"],
                         "config_hash": prov["config_hash"], "git_commit": prov["git_commit"]}
         log.info("released %s to %s", name, target)

@@ -72,6 +72,12 @@ def demo_grid(generation_paths, clusters_path, demos: int, path, n_subjects: int
     plt.close(fig)
 
 
+CLUSTERS_START = {  # apprentice.init: where the clusters phase starts
+    "pretrained": "from the released in-context apprentice (pretrained/apprentice: the base model pretrained in "
+                  "context on stream identities, SynthBench's Re-Imagen)",
+    "scratch": "from the base model"}
+
+
 def run(args) -> None:
     apprentice = args.params["apprentice"]
     main_tau, demos = tau_name(apprentice["main_tau"]), int(apprentice["demos"])
@@ -101,8 +107,9 @@ def run(args) -> None:
     by_source = report.source_ablation(summary, main_tau, demos)
     if by_source:
         sections += [f"## What the apprentice learns from (SynthBench, {demos} demonstrations, tau {main_tau})", "",
-                     "Clusters: in-context pretraining on the mined training clusters (demonstrations and target from "
-                     "one cluster). Experts: imitation of the experts' filtered samples (new contexts).", "",
+                     "Clusters: in-context training on the mined training clusters (demonstrations and target from "
+                     f"one cluster), {CLUSTERS_START[apprentice.get('init', 'scratch')]}. Experts: imitation of the "
+                     "experts' filtered samples (new contexts); experts only starts from the base model.", "",
                      report.markdown_table(by_source, ("Trained on", lambda r: r["source"])), ""]
     speed = report.speed_table(summary)
     sections += ["## Speed (seconds per subject, demonstrations to all its images)", "",

@@ -1,9 +1,11 @@
 """`suti train-apprentice`: the apprentice's training phases.
 
-- `--phase clusters`: in-context pretraining on the mined training clusters, from the base model (Re-Imagen's
-  recipe): demonstrations are images of one cluster, the target another image of it under its own caption.
-- `--phase experts`: imitation of one tau's filtered expert samples, from `--init`: the clusters-pretrained
-  apprentice, or the base model itself (the "experts only" ablation).
+- `--phase clusters`: in-context training on the mined training clusters (Re-Imagen's recipe), from `--init`: the
+  released in-context apprentice (`apprentice.init: pretrained`) or the base model: demonstrations are images of
+  one cluster, the target another image of it under its own caption.
+- `--phase experts`: imitation of one tau's filtered expert samples, from `--init`: the clusters-trained
+  apprentice (then `apprentice.cluster_replay` of each batch may come from the clusters), or the base model itself
+  (the "experts only" ablation).
 - `--phase distill`: guidance distillation (`apprentice.distill`) of the trained apprentice `--init` on the same
   samples: a student that renders in one network pass per sampler step what `--init` renders with guidance in two.
 """

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 import shutil
 from pathlib import Path
 
 import jax
+import numpy as np
 import orbax.checkpoint as ocp
 
 from suti import io
@@ -70,3 +72,12 @@ def load_params(directory: str | Path, like):
 
 def load_meta(directory: str | Path) -> dict:
     return json.loads((Path(directory) / "meta.json").read_text())
+
+
+def digest(params) -> str:
+    """sha256 of a params tree's leaves as float32, in path order: equal trees, equal digests."""
+    h = hashlib.sha256()
+    for path, leaf in sorted(jax.tree_util.tree_leaves_with_path(params), key=lambda kv: jax.tree_util.keystr(kv[0])):
+        h.update(jax.tree_util.keystr(path).encode())
+        h.update(np.asarray(leaf, np.float32).tobytes())
+    return h.hexdigest()[:16]
