@@ -222,6 +222,43 @@ def test_in_context_quality_reads_held_out_identities_with_the_probe(trained, re
     assert abs(height / width - 3 / 4) < 0.05                  # one row each
 
 
+def test_pretrain_apprentice_then_release_it_beside_its_clip_and_base_model(base, repo, tmp_path):
+    """`suti pretrain-apprentice` on a tiny base model and budget, then `suti release-pretrained --only apprentice`:
+    the release loads, reads demonstrations with the CLIP beside it (no copy) and names its figures."""
+    import json
+    import shutil
+
+    export_model(tmp_path / "base", base.params, {"model": TINY, "diffusion": DIFFUSION,
+                                                  "tokenizer": base.tokenizer.to_json()})
+    train = {"batch_size": 4, "steps": 2, "warmup_steps": 1, "checkpoint_every": 2, "log_every": 1}
+    params = {"seed": 0, "world": {"resolution": 8}, "scorer": {},
+              "base": {"model": {}, "diffusion": {}, "heldout_combos": [["mug", "beach"]]},
+              "apprentice": {"max_demos": 5, "demo_patch": 0, "cross_attention_resolutions": []},
+              "pretrain": {"seed": 1, "apprentice": {"identities": 4, "images_per_identity": 3, "train": train,
+                                                     "sample": {"steps": 2}, "eval_identities": 2}}}
+    out = tmp_path / "pretrain"
+    args = ["--params", json.dumps(params), "--base", str(tmp_path / "base"), "--clip", str(repo / "pretrained/clip"),
+            "--probe", str(repo / "pretrained/probe")]
+    assert cli.main(["pretrain-apprentice", *args, "--model", str(out / "model"), "--summary",
+                     str(out / "summary.json"), "--samples", str(out / "samples.png")]) == 0
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["pool_images"] == 12 and summary["identities"] == 2 and set(summary["in_context"]) >= {"colour"}
+    released = tmp_path / "pretrained"
+    released.mkdir()
+    shutil.copytree(repo / "pretrained/clip", released / "clip")
+    shutil.copytree(tmp_path / "base", released / "base")
+    assert cli.main(["release-pretrained", "--params", json.dumps(params), "--only", "apprentice", "--apprentice",
+                     str(out / "model"), "--apprentice-summary", str(out / "summary.json"), "--samples",
+                     str(out / "samples.png"), "--out", str(released), "--record", str(tmp_path / "record.json")]) == 0
+    assert not (released / "apprentice/demo_encoder/model").exists()
+    pipe = ApprenticePipeline.load(released / "apprentice")
+    for a, b in zip(jax.tree.leaves(pipe.params), jax.tree.leaves(ApprenticePipeline.load(out / "model").params)):
+        np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-2, atol=1e-3)   # float16 in the release
+    record = json.loads((released / "apprentice/provenance.json").read_text())
+    assert record["name"] == "suti-pretrained-apprentice" and record["quality"]["in_context"] == summary["in_context"]
+    assert pipe.encoder.id == DemoEncoder.load(ClipSpec(), str(repo / "pretrained/clip")).id
+
+
 def test_two_step_training_smoke(trained):
     _, history = trained
     assert [h["step"] for h in history] == [1, 2] and all(np.isfinite(h["loss"]) for h in history)

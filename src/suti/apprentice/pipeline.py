@@ -43,13 +43,13 @@ def load_sharing_frozen(directory: str | Path, like, meta: dict):
     """The params of an apprentice stored without its frozen text tower (the released one: `pretrain.release.
     share_frozen`), the tower taken from the base model it points at, checked to be the one it was trained with."""
     base_dir = (Path(directory) / meta["frozen_from"]).resolve()
-    frozen = TextToImagePipeline.load(base_dir).params.filter(FrozenParam)
+    frozen = nnx.filter_state(TextToImagePipeline.load(base_dir).params, FrozenParam)
     if digest(frozen) != meta["frozen_digest"]:
         raise SutiError(f"{directory}: the frozen text tower of {base_dir} is not the one this apprentice was trained "
                         f"with (digest {digest(frozen)}, trained with {meta['frozen_digest']}); re-release the "
                         "apprentice")
-    trained = load_params(directory, like.filter(nnx.Not(FrozenParam)))
-    return nnx.merge_state(trained, nnx.State({"base": frozen}))
+    trained = load_params(directory, nnx.filter_state(like, nnx.Not(FrozenParam)))
+    return nnx.merge_state(trained, nnx.State({"base": frozen})) if len(frozen) else trained
 
 
 @dataclasses.dataclass

@@ -149,10 +149,11 @@ def share_frozen(apprentice_dir: str | Path, base_dir: str | Path) -> None:
 
     folder = Path(apprentice_dir)
     params = ApprenticePipeline.load(folder).params
-    frozen = digest(params.filter(FrozenParam)["base"])
-    if frozen != digest(TextToImagePipeline.load(base_dir).params.filter(FrozenParam)):
+    frozen = nnx.filter_state(params, FrozenParam)
+    frozen = digest(frozen["base"] if "base" in frozen else frozen)  # (a learned text encoder freezes nothing)
+    if frozen != digest(nnx.filter_state(TextToImagePipeline.load(base_dir).params, FrozenParam)):
         raise SutiError(f"{folder}: its frozen text tower is not {base_dir}'s; release them from one pretraining run")
-    trained = jax.tree.map(lambda x: np.asarray(x, np.float16), params.filter(nnx.Not(FrozenParam)))
+    trained = jax.tree.map(lambda x: np.asarray(x, np.float16), nnx.filter_state(params, nnx.Not(FrozenParam)))
     shutil.rmtree(folder / "params")
     with ocp.StandardCheckpointer() as ckptr:
         ckptr.save((folder / "params").resolve(), trained)
