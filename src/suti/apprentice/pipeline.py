@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 import dataclasses
+import json
+import os
+import shutil
 from pathlib import Path
 
 import jax
 import jax.numpy as jnp
 import numpy as np
+import orbax.checkpoint as ocp
 from flax import nnx
 
+from suti import io
 from suti.apprentice.encoder import DemoEncoder
 from suti.apprentice.model import Apprentice, guided_apprentice
 from suti.data.images import decode_image, square_resize
@@ -40,8 +45,8 @@ def make_apprentice_sample_fn(graphdef, schedule, prediction: Prediction, cfg: S
 
 
 def load_sharing_frozen(directory: str | Path, like, meta: dict):
-    """The params of an apprentice stored without its frozen text tower (the released one: `pretrain.release.
-    share_frozen`), the tower taken from the base model it points at, checked to be the one it was trained with."""
+    """The params of an apprentice stored without its frozen text tower (the released one: `share_frozen`), the
+    tower taken from the base model it points at, checked to be the one it was trained with."""
     base_dir = (Path(directory) / meta["frozen_from"]).resolve()
     frozen = nnx.filter_state(TextToImagePipeline.load(base_dir).params, FrozenParam)
     if digest(frozen) != meta["frozen_digest"]:
@@ -121,3 +126,24 @@ def generate(pipe: ApprenticePipeline, demos: list[np.ndarray], class_noun: str,
     seeds = np.array([(seed * 1_000_003 + i) & 0x7FFFFFFF for i in range(n)])
     return pipe.sample([text] * n, np.repeat(d[None], n, 0), np.repeat(m[None], n, 0), seeds, cfg,
                        batch_size=min(n, 32))
+
+
+def share_frozen(apprentice_dir: str | Path, base_dir: str | Path) -> None:
+    """Store a released apprentice without the frozen text tower it shares, bit for bit, with the released base model
+    beside it (1.2 MB of float16 that git would otherwise hold twice): its params keep the trained weights only, and
+    meta.json points at the base model with the tower's digest, which loading checks
+    (`load_sharing_frozen`)."""
+    folder = Path(apprentice_dir)
+    params = ApprenticePipeline.load(folder).params
+    frozen = nnx.filter_state(params, FrozenParam)
+    frozen = digest(frozen["base"] if "base" in frozen else frozen)  # (a learned text encoder freezes nothing)
+    if frozen != digest(nnx.filter_state(TextToImagePipeline.load(base_dir).params, FrozenParam)):
+        raise SutiError(f"{folder}: its frozen text tower is not {base_dir}'s; release them from one pretraining run")
+    trained = jax.tree.map(lambda x: np.asarray(x, np.float16), nnx.filter_state(params, nnx.Not(FrozenParam)))
+    shutil.rmtree(folder / "params")
+    with ocp.StandardCheckpointer() as ckptr:
+        ckptr.save((folder / "params").resolve(), trained)
+    meta = json.loads((folder / "meta.json").read_text())
+    meta["apprentice"].update(frozen_from=os.path.relpath(Path(base_dir).resolve(), folder.resolve()),
+                              frozen_digest=frozen)
+    io.write_json(meta, folder / "meta.json")

@@ -133,36 +133,6 @@ def to_half(folder: Path) -> None:
             ckptr.save((folder / "params").resolve(), jax.tree.map(half, tree))
 
 
-def share_frozen(apprentice_dir: str | Path, base_dir: str | Path) -> None:
-    """Store a released apprentice without the frozen text tower it shares, bit for bit, with the released base model
-    beside it (1.2 MB of float16 that git would otherwise hold twice): its params keep the trained weights only, and
-    meta.json points at the base model with the tower's digest, which loading checks
-    (`apprentice.pipeline.load_sharing_frozen`)."""
-    import jax
-    import orbax.checkpoint as ocp
-    from flax import nnx
-
-    from suti.apprentice.pipeline import ApprenticePipeline
-    from suti.models.layers import FrozenParam
-    from suti.models.pipeline import TextToImagePipeline
-    from suti.training.checkpoints import digest
-
-    folder = Path(apprentice_dir)
-    params = ApprenticePipeline.load(folder).params
-    frozen = nnx.filter_state(params, FrozenParam)
-    frozen = digest(frozen["base"] if "base" in frozen else frozen)  # (a learned text encoder freezes nothing)
-    if frozen != digest(nnx.filter_state(TextToImagePipeline.load(base_dir).params, FrozenParam)):
-        raise SutiError(f"{folder}: its frozen text tower is not {base_dir}'s; release them from one pretraining run")
-    trained = jax.tree.map(lambda x: np.asarray(x, np.float16), nnx.filter_state(params, nnx.Not(FrozenParam)))
-    shutil.rmtree(folder / "params")
-    with ocp.StandardCheckpointer() as ckptr:
-        ckptr.save((folder / "params").resolve(), trained)
-    meta = json.loads((folder / "meta.json").read_text())
-    meta["apprentice"].update(frozen_from=os.path.relpath(Path(base_dir).resolve(), folder.resolve()),
-                              frozen_digest=frozen)
-    io.write_json(meta, folder / "meta.json")
-
-
 def read_provenance(directory: str | Path, key: str) -> dict:
     path = Path(directory) / PROVENANCE
     if not path.is_file():

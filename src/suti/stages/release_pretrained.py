@@ -10,6 +10,7 @@ from pathlib import Path
 
 from suti import io
 from suti.apprentice.encoder import DemoEncoder
+from suti.apprentice.pipeline import share_frozen
 from suti.errors import SutiError
 from suti.pretrain import release
 from suti.stages.common import add_params_argument, log
@@ -78,7 +79,7 @@ def run(args) -> None:
         release.release(getattr(args, name), target, prov, half=True)
         if name == "apprentice":  # its CLIP and frozen text tower are released beside it: point at them, no copies
             DemoEncoder.share(target, Path(args.out) / "clip")
-            release.share_frozen(target, Path(args.out) / "base")
+            share_frozen(target, Path(args.out) / "base")
         record[name] = {"path": str(target), "world_fingerprint": prov["world_fingerprint"],
                         "config_hash": prov["config_hash"], "git_commit": prov["git_commit"]}
         log.info("released %s to %s", name, target)
