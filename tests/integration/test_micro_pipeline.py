@@ -472,13 +472,17 @@ def test_hostile_corpus_is_mined_and_every_bad_input_recorded(repo, tmp_path):
 
 
 def test_micro_pretraining_releases_models_that_the_experiment_checks(micro):
-    """The pretraining DAG at smoke scale: CLIP, probe and base trained on the stream, released into pretrained/ with
-    provenance; the experiment then loads them (base.init etc. pretrained) or stops at planning on a mismatch."""
+    """The pretraining DAG at smoke scale: CLIP, probe, base model and in-context apprentice trained on the stream,
+    released into pretrained/ with provenance; the experiment then loads them (base.init etc. pretrained) or stops at
+    planning on a mismatch."""
     work, configs = micro
     snakemake(work, "pretrain", *configs)
-    for name in ("clip", "probe", "base"):
+    for name in ("clip", "probe", "base", "apprentice"):
         record = json.loads((work / f"pretrained/{name}/provenance.json").read_text())
         assert record["images_seen"] > 0 and record["world_fingerprint"] and record["quality"]
+    apprentice = json.loads((work / "pretrained/apprentice/meta.json").read_text())["apprentice"]
+    assert apprentice["phase"] == "pretrain" and apprentice["frozen_from"] == "../base"  # no copies of its neighbours
+    assert not (work / "pretrained/apprentice/demo_encoder/model").exists()
     base = json.loads((work / "pretrained/base/provenance.json").read_text())
     assert [p["step"] for p in base["quality"]["learning_curve"]] == [2, 4]
     assert set(base["quality"]["generated"]) == {"heldout", "seen"}
@@ -505,7 +509,8 @@ def test_micro_pretraining_releases_models_that_the_experiment_checks(micro):
     out = subprocess.run(release + ["base"], capture_output=True, text=True, cwd=work, env=env)
     assert out.returncode != 0 and "--base, --base-summary, --samples needed to release base" in out.stderr
     use = work / "use_pretrained.yaml"
-    use.write_text("scorer: {init: pretrained}\nprobe: {init: pretrained}\nbase: {init: pretrained}\n")
+    use.write_text("scorer: {init: pretrained}\nprobe: {init: pretrained}\nbase: {init: pretrained}\n"
+                   "apprentice: {init: pretrained}\n")
     snakemake(work, "-n", "all", *configs, str(use))  # plans: the releases match the micro config
     (work / "wider.yaml").write_text("base: {model: {unet: {channels: 24}}}\n")
     out = snakemake(work, "-n", "all", *configs, str(use), str(work / "wider.yaml"), check=False)
