@@ -90,11 +90,13 @@ def get_pretrain_base_tower(wildcards):
 
 
 def get_pretrain_apprentice_input(wildcards):
-    """pretrain_apprentice's inputs: this pretraining run's base model, CLIP and probe, or (pretrain.apprentice.
-    from_released) the released ones, to re-release the apprentice alone."""
-    if config.get("pretrain", {}).get("apprentice", {}).get("from_released", False):
-        return {"base": "pretrained/base", "clip": "pretrained/clip", "probe": "pretrained/probe"}
-    return {name: f"results/pretrain/{name}/model" for name in ("base", "clip", "probe")}
+    """pretrain_apprentice's inputs: the released base model, CLIP and probe (pretrained/), the very weights the
+    experiment and the apprentice's release use (float16); this pretraining run's own, released first, unless
+    pretrain.apprentice.from_released takes the ones already there (to re-release the apprentice alone)."""
+    inputs = {name: f"pretrained/{name}" for name in ("base", "clip", "probe")}
+    if not config.get("pretrain", {}).get("apprentice", {}).get("from_released", False):
+        inputs["released"] = "results/pretrain/release.json"
+    return inputs
 
 
 def get_pretrain_params(sections, budgets):

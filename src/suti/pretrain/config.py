@@ -57,7 +57,7 @@ class ApprenticeBudget:
     train: TrainConfig = TrainConfig()
     sample: SampleConfig = SampleConfig()   # the in-context quality reading and the sample grid
     eval_identities: int = 128              # held-out stream identities of the in-context quality reading
-    # take the released base model, CLIP and probe (pretrained/) instead of this pretraining run's own
+    # start from the base model, CLIP and probe already in pretrained/ instead of releasing this run's own first
     from_released: bool = False
 
 
