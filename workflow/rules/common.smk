@@ -121,13 +121,6 @@ def get_release_one_params(wildcards):
     return get_pretrain_params(*PRETRAIN_SECTIONS[wildcards.name])(wildcards)
 
 
-def get_release_one_neighbours(wildcards):
-    """A released apprentice points at the CLIP and base model released beside it: unless it was trained from the
-    released ones (pretrain.apprentice.from_released), the run's own CLIP and base model are released first."""
-    from_released = config.get("pretrain", {}).get("apprentice", {}).get("from_released", False)
-    return ["results/pretrain/release.json"] if wildcards.name == "apprentice" and not from_released else []
-
-
 def get_release_one_samples(wildcards):
     """The base model's and the apprentice's sample grids travel with them; the other models have none."""
     return [f"results/pretrain/{wildcards.name}/samples.png"] if wildcards.name in ("base", "apprentice") else []

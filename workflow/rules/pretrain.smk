@@ -130,7 +130,6 @@ rule release_pretrained_one:
         model="results/pretrain/{name}/model",
         summary="results/pretrain/{name}/summary.json",
         samples=get_release_one_samples,
-        neighbours=get_release_one_neighbours,
         code=get_code("release-pretrained"),
     output:
         record="results/pretrain/release-{name}.json",
