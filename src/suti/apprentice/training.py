@@ -22,6 +22,7 @@ from flax import nnx
 
 from suti import streams
 from suti.apprentice.distill import make_distill_loss
+from suti.apprentice.encoder import DemoEncoder
 from suti.apprentice.model import Apprentice
 from suti.data.training_set import to_unit_range
 from suti.diffusion.losses import diffusion_loss, keep_condition
@@ -29,6 +30,7 @@ from suti.diffusion.process import Prediction
 from suti.diffusion.schedules import Schedule
 from suti.models.pipeline import TextToImagePipeline
 from suti.models.t2i import TextToImage
+from suti.scoring.clip import ClipSpec
 from suti.training.t2i import fit_denoiser
 
 
@@ -134,6 +136,16 @@ def init_apprentice(base: TextToImagePipeline, max_demos: int, demo_dim: int, se
     model = Apprentice(nnx.merge(base.graphdef, base.params), max_demos, demo_dim, nnx.Rngs(key),
                        demo_patch=demo_patch)
     return nnx.split(model, nnx.Param)
+
+
+def fresh_apprentice(base_dir, cfg, clip: ClipSpec, clip_dir: str | None, seed: int):
+    """(base, encoder, graphdef, params): a new apprentice on the exported base model `base_dir`, with the cross-
+    attention sides and pixel patches `cfg` (ApprenticeConfig) asks for, reading demonstrations with the CLIP `clip`
+    (model "" = the local CLIP folder `clip_dir`)."""
+    base = with_cross_attention(TextToImagePipeline.load(base_dir), cfg.cross_attention_resolutions, seed)
+    encoder = DemoEncoder.load(clip, clip_dir, pixels=base.resolution if cfg.demo_patch else 0)
+    graphdef, params = init_apprentice(base, cfg.max_demos, encoder.dim, seed, cfg.demo_patch)
+    return base, encoder, graphdef, params
 
 
 def train_apprentice(graphdef, params, data: ApprenticeData, null_tokens, diffusion_cfg, train_cfg, max_demos: int,

@@ -8,12 +8,10 @@ import shutil
 import time
 
 from suti.apprentice.config import ApprenticeConfig
-from suti.apprentice.encoder import DemoEncoder
 from suti.apprentice.pipeline import ApprenticePipeline
-from suti.apprentice.training import init_apprentice, train_apprentice, with_cross_attention
+from suti.apprentice.training import fresh_apprentice, train_apprentice
 from suti.config import from_dict
 from suti.data.images import save_png
-from suti.models.pipeline import TextToImagePipeline
 from suti.models.t2i import param_counts
 from suti.pretrain import apprentice as pretrain_apprentice
 from suti.pretrain import release
@@ -42,9 +40,7 @@ def run(args) -> None:
     pre = from_dict(PretrainConfig, args.params["pretrain"])
     budget, cfg = pre.apprentice, from_dict(ApprenticeConfig, args.params["apprentice"])
     heldout_combos = [tuple(c) for c in args.params["base"]["heldout_combos"]]
-    base = with_cross_attention(TextToImagePipeline.load(args.base), cfg.cross_attention_resolutions, pre.seed)
-    encoder = DemoEncoder.load(ClipSpec(), args.clip, pixels=base.resolution if cfg.demo_patch else 0)
-    graphdef, params = init_apprentice(base, cfg.max_demos, encoder.dim, pre.seed, cfg.demo_patch)
+    base, encoder, graphdef, params = fresh_apprentice(args.base, cfg, ClipSpec(), args.clip, pre.seed)
     pool = pretrain_apprentice.render_pool(budget.identities, budget.images_per_identity, pre.seed, resolution,
                                            heldout_combos)
     data = pretrain_apprentice.pool_data(pool, base.tokenizer, encoder)

@@ -24,9 +24,8 @@ from suti.apprentice.training import (
     ApprenticeData,
     cluster_data,
     distill_apprentice,
-    init_apprentice,
+    fresh_apprentice,
     train_apprentice,
-    with_cross_attention,
 )
 from suti.config import from_dict
 from suti.data import tables
@@ -34,7 +33,6 @@ from suti.data.images import decode_image, grid, save_png
 from suti.diffusion.config import SampleConfig
 from suti.errors import SutiError
 from suti.models.inference import Export
-from suti.models.pipeline import TextToImagePipeline
 from suti.scoring.clip import ClipSpec
 from suti.stages.common import add_params_argument, log, write_summary
 from suti.training.checkpoints import Checkpointer, export_model
@@ -136,10 +134,8 @@ def start(args, cfg: ApprenticeConfig, seed: int):
         return pipe.graphdef, pipe.params, pipe.tokenizer, pipe.model_cfg, pipe.diffusion_cfg, pipe.encoder
     if args.phase == "distill":
         raise SutiError(f"--phase distill distils a trained apprentice; --init {args.init} is a base model")
-    base = with_cross_attention(TextToImagePipeline.load(args.init), cfg.cross_attention_resolutions, seed)
-    encoder = DemoEncoder.load(ClipSpec(**args.params["scoring"]["clip"]), args.scorer,
-                               pixels=base.resolution if cfg.demo_patch else 0)
-    graphdef, params = init_apprentice(base, cfg.max_demos, encoder.dim, seed, cfg.demo_patch)
+    base, encoder, graphdef, params = fresh_apprentice(args.init, cfg, ClipSpec(**args.params["scoring"]["clip"]),
+                                                       args.scorer, seed)
     return graphdef, params, base.tokenizer, base.model_cfg, base.diffusion_cfg, encoder
 
 
