@@ -201,7 +201,8 @@ def test_micro_scoring_filtering_and_evaluation_outputs(micro):
     assert counts.schema == tables.FILTER_COUNTS and sum(counts.column("kept").to_pylist()) == kept["0.000"]
     assert len(pq.read_table(res / "filter/0.000/samples.parquet")) == kept["0.000"]
     sizes = {("synthbench", "base"): 2 * 3, ("synthbench", "oracle"): 2 * 3, ("dreambench", "base"): 3 * 2,
-             ("synthbench", "suti-none-distilled-k1"): 2 * 3, ("synthbench", "suti-none-distilled-k2"): 2 * 3,
+             ("synthbench", "suti-none-distilled-k1-wide"): 4 * 3, ("synthbench", "suti-none-distilled-k2"): 2 * 3,
+             ("synthbench", "suti-none-distilled-k2-wide"): 4 * 3,
              ("synthbench", "suti-none-k2"): 2 * 3, ("dreambench", "suti-none-distilled-k2"): 3 * 2,
              ("synthbench", "experts-k2"): 2 * 3, ("synthbench", "dreamsuti-none-k2"): 2 * 3,
              ("dreambench", "suti-none-k2"): 3 * 2, ("dreambench", "dreamsuti-none-k2"): 3 * 2,
@@ -209,24 +210,28 @@ def test_micro_scoring_filtering_and_evaluation_outputs(micro):
     for (bench, method), n in sizes.items():
         scores = pq.read_table(res / f"eval/{bench}/{method}/scores.parquet").to_pylist()
         assert len(scores) == n and {r["method"] for r in scores} == {method.split("-")[0]}
+        assert {r["subset"] for r in scores} == {"wide" if method.endswith("-wide") else ""}
         assert all(r["clip_i"] is not None and r["dino"] is None for r in scores)
         assert all(r["dino_scorer"].startswith("missing: ") and r["clip_scorer"] == scorer["scorer"] for r in scores)
     oracle = pq.read_table(res / "eval/dreambench/oracle/scores.parquet").to_pylist()
     assert len({r["subject"] for r in oracle}) == 3 and all(r["clip_t"] is None for r in oracle)
     synth = pq.read_table(res / "eval/synthbench/base/scores.parquet").to_pylist()
     assert all(0 <= r["subject_accuracy"] <= 1 and r["probe_scorer"].startswith("suti-probe-cnn[class,") for r in synth)
-    k1 = res / "eval/synthbench/suti-none-distilled-k1/scores.parquet"
+    assert not (res / "eval/synthbench/suti-none-distilled-k1").exists()  # the ablation runs on its own subjects
+    k1 = res / "eval/synthbench/suti-none-distilled-k1-wide/scores.parquet"
     demos = {r["demos"] for r in pq.read_table(k1).to_pylist()}
     assert demos == {1}
     table = (res / "eval/table.md").read_text()
     assert "### synthbench" in table and "### dreambench" in table and "| oracle |" in table
-    assert "| suti (tau none, guidance distilled), 1 demos |" in table and "| suti (tau none), 2 demos |" in table
+    assert "| suti (tau none, guidance distilled), 1 demos, demo-ablation subjects |" in table
+    assert "| suti (tau none), 2 demos |" in table
     assert "| experts, 2 demos |" in table and "| dreamsuti (tau none), 2 demos |" in table
     report = (res / "report/report.md").read_text()
     for section in ("Main comparison: synthbench", "Main comparison: dreambench", "Demonstration count",
                     "Filter threshold tau", "What the apprentice learns from", "Speed", "Filtered training sets"):
         assert f"## {section}" in report, section
-    assert (res / "report/demos.csv").read_text().startswith("bench,method,tau,demos")
+    assert (res / "report/demos.csv").read_text().startswith("bench,method,tau,demos,subset")
+    assert "guidance distilled, 4 held-out subjects)" in report  # the demonstration count's own subjects
     for png in ("demo_ablation.png", "tau_ablation.png", "demos_vs_generations.png"):
         assert (res / "report" / png).stat().st_size > 5000
     metrics = json.loads((res / "eval/metrics.json").read_text())
@@ -256,7 +261,7 @@ def test_every_stage_job_logged_an_mlflow_run(micro):
     assert scored["metrics.clip_i"].notna().all() and (scored["metrics.images"] > 0).all()  # generated and scored
     ablation = mlflow.search_runs(experiment_names=["suti/evaluate"],
                                   filter_string="tags.method = 'suti' and tags.bench = 'synthbench'")
-    assert sorted(ablation["tags.demos"]) == ["1", "2", "2", "2", "2"]
+    assert sorted(ablation["tags.demos"]) == ["1", "2", "2", "2", "2", "2"]
     assert set(ablation["tags.tau"]) == {"none", "none-distilled", "clusters", "none-from-base"}
     quality = mlflow.search_runs(experiment_names=["suti/eval_experts"]).iloc[0]
     assert {"quality.json", "quality.png"} <= {a.path for a in mlflow.MlflowClient().list_artifacts(quality["run_id"])}
@@ -320,7 +325,7 @@ def test_expert_config_change_reruns_only_expert_stages(micro):
 def test_expert_fan_out_for_ten_thousand_subjects(repo, tmp_path):
     """One train_experts and one sample_experts job per shard, all planned before mining runs (bench/bench_dag.py
     times this dry run)."""
-    (tmp_path / "big.yaml").write_text("world:\n  n_subjects: 12000\ncorpus:\n  n_pages: 12000\n"
+    (tmp_path / "big.yaml").write_text("world:\n  n_subjects: 13000\ncorpus:\n  n_pages: 13000\n"
                                        "experts:\n  subjects: 10000\n  shard_size: 8\n")
     out = snakemake(repo, "-n", "--forceall", "all", "--configfile", "config/config.yaml", str(tmp_path / "big.yaml"),
                     "--quiet", "rules").stdout
@@ -342,7 +347,7 @@ def test_replicates_repeat_every_trained_stage_with_its_own_seed(repo, tmp_path)
     # every tau of filter.taus in replicate 0 (the filter's own table), the apprentices' taus in the others
     assert counts["filter_samples"] == 5 + 2 * 4 and counts["train_apprentice_clusters"] == 3
     assert counts["train_apprentice"] == 3 * 5 and counts["distill_apprentice"] == 3
-    assert counts["evaluate"] == 2 + 3 * 11  # base and oracle once; DreamBooth, 9 apprentice rows, Dream-SuTI
+    assert counts["evaluate"] == 2 + 3 * 12  # base, oracle once; DreamBooth, 10 apprentice rows (3 wide), Dream-SuTI
     assert counts["mine_clusters"] == counts["train_base"] == counts["eval_experts"] == counts["eval_table"] == 1
     out = snakemake(repo, "-n", "-p", "--forceall", "results/replicate-2/apprentice/0.100/train.json", *args).stdout
     jobs = [line.removeprefix("Shell command: ") for line in out.splitlines() if "suti train-" in line]

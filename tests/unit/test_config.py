@@ -165,7 +165,7 @@ def default_config(repo):
     ({"apprentice": {"taus": [0.3], "main_tau": 0.3}}, "config error: apprentice.taus ['0.300'] are not in filter"),
     ({"apprentice": {"main_tau": 0.05}}, "config error: apprentice.main_tau must be one of apprentice.taus"),
     ({"experts": {"subjects": 10000}},
-     "config error: experts.subjects = 10000: the corpus gives at most 720 training subjects (800 corpus.n_pages"),
+     "config error: experts.subjects = 10000: the corpus gives at most 640 training subjects (800 corpus.n_pages"),
     ({"scoring": {"clip": {"model": "ViT-NOPE-999"}}},
      "config error: scoring.clip.model: unknown open_clip model 'ViT-NOPE-999'"),
     ({"scoring": {"clip": {"model": "ViT-B-32", "pretrained": "nope_tag"}}},

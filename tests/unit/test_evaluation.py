@@ -184,6 +184,25 @@ def test_method_names_round_trip_and_expand_the_ablations():
     assert main == {"base", "oracle", "experts-k3", "suti-0.100-distilled-k3", "suti-0.100-k3", "dreamsuti-0.100-k3"}
 
 
+def test_a_wider_demonstration_ablation_runs_every_count_on_its_own_subjects():
+    from suti.evaluation.methods import Method, in_main_comparison, method_names, parse_method, wide_demo_ablation
+
+    assert parse_method("suti-0.100-distilled-k1-wide") == Method("suti", "0.100-distilled", 1, wide=True)
+    assert parse_method("suti-none-k5-wide").name == "suti-none-k5-wide"
+    assert wide_demo_ablation({"subjects": 20, "demo_subjects": None})
+    assert not wide_demo_ablation({"subjects": None, "demo_subjects": None})
+    assert not wide_demo_ablation({"subjects": 20, "demo_subjects": 20})
+    apprentice = {"taus": [None, 0.1], "main_tau": 0.1, "demos": 3, "demo_ablation": [1, 3, 5],
+                  "source_ablation": False, "clusters": {"steps": 600}, "distill": {"steps": 300}}
+    names = method_names(["experts", "suti"], apprentice, "synthbench", wide_demos=True)
+    # the main count's comparison row stays (beside DreamBooth, on the comparison's subjects), and runs wide too
+    assert names == ["experts-k3", "suti-0.100-distilled-k3", "suti-0.100-k3", "suti-none-k3",
+                     "suti-0.100-distilled-k1-wide", "suti-0.100-distilled-k3-wide", "suti-0.100-distilled-k5-wide"]
+    assert method_names(["suti"], apprentice, "dreambench", wide_demos=True) == [
+        "suti-0.100-distilled-k3", "suti-0.100-k3"]
+    assert not in_main_comparison("suti-0.100-distilled-k3-wide", apprentice)  # not timed alone
+
+
 class _ColourClip:
     """A stand-in scorer for the protocol's bookkeeping: an image embeds as its unit mean colour, a text as a fixed
     direction per word."""
@@ -250,6 +269,32 @@ def test_report_orders_the_main_comparison_and_checks_the_targets():
     goals = {g["target"].split(":")[0].split(",")[0]: g for g in report.targets(summary, "0.100", 3)}
     assert goals["CLIP-I rises with demonstrations"]["met"]  # 0.200 +- 0.01 -> 0.250 +- 0.01: apart
     assert goals["subject accuracy"]["met"] and goals["subject accuracy"]["measured"] == "0.500 vs 0.500 (+0.000)"
+
+
+def test_a_wider_demonstration_ablation_is_its_own_rows_and_the_comparison_keeps_its_subjects():
+    from suti.evaluation import report
+
+    rows = [dict(bench="synthbench", method="suti", tau="0.100", demos=3, subject=s, seconds=1.0, dino=None,
+                 clip_i=0.5, clip_t=0.3, subject_accuracy=1.0, prompt_accuracy=1.0, clip_scorer="c", dino_scorer="d",
+                 probe_scorer="p", subset=subset) for subset, subjects in (("", "ab"), ("wide", "abcd"))
+            for s in subjects]
+    summary = protocol.summarise(rows, n_boot=20, seed=0)
+    assert [(r["subset"], r["subjects"]) for r in summary] == [("", 2), ("wide", 4)]
+    assert "demo-ablation subjects" in paper_tables.method_label(summary[1])
+
+    wide = lambda row: dict(row, subset="wide", subjects=160)
+    summary = [_summary_row("experts", 3, 0.30, 0.30, 30.0), _summary_row("suti", 3, 0.31, 0.30, 1.0, "0.100"),
+               wide(_summary_row("suti", 1, 0.20, 0.30, 1.0, "0.100")),
+               wide(_summary_row("suti", 3, 0.26, 0.30, 1.0, "0.100")),
+               wide(_summary_row("suti", 5, 0.28, 0.30, 1.0, "0.100"))]
+    main = report.main_comparison(summary, "synthbench", ("0.100",), 3)
+    assert [r["clip_i"] for r in main if r["method"] == "suti"] == [0.31]  # the comparison's subjects only
+    assert [(r["demos"], r["clip_i"]) for r in report.demo_ablation(summary, "0.100")] == [
+        (1, 0.20), (3, 0.26), (5, 0.28)]                                   # one subject set for every count
+    assert [r["clip_i"] for r in report.tau_ablation(summary, 3, {})] == [0.31]
+    goals = {g["target"].split(":")[0].split(",")[0]: g for g in report.targets(summary, "0.100", 3)}
+    assert goals["CLIP-I"]["measured"].startswith("0.310 vs 0.300")
+    assert "160 subjects" in goals["CLIP-I rises with demonstrations"]["measured"]
 
 
 def test_speed_table_counts_one_runs_images_per_subject_and_divides_by_the_fastest_apprentice():

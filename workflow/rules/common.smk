@@ -20,6 +20,7 @@ from suti.evaluation.methods import (
     in_main_comparison,
     method_names,
     parse_method,
+    wide_demo_ablation,
 )
 from suti.mining.embed import USES_CLIP
 from suti.pretrain import release
@@ -351,7 +352,8 @@ def is_replicated(method):
 
 
 def get_eval_methods(bench):
-    return method_names(config["evaluation"]["methods"], config["apprentice"], bench)
+    return method_names(config["evaluation"]["methods"], config["apprentice"], bench,
+                        wide_demo_ablation(config["evaluation"]["synthbench"]))
 
 
 def get_apprentice_taus():

@@ -107,6 +107,7 @@ EVAL_GENERATIONS = pa.schema([
     ("prompt", pa.string()),            # with the class noun (what CLIP-T is measured against)
     ("demos", pa.int32()),              # demonstration images given (0: none)
     ("tau", pa.string()),               # the filter of the apprentice's training set ("" when not applicable)
+    ("subset", pa.string()),            # held-out subjects: "" the comparison's, "wide" the demonstration ablation's
     ("replicate", pa.int32()),          # which training replicate made the method (config `replicates`; 0 = the first)
     ("seed", pa.int64()),
     ("reference", pa.int32()),          # oracle rows: index of the real image shown (left out of CLIP-I), else -1

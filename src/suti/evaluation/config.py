@@ -11,6 +11,8 @@ from suti.diffusion.config import SampleConfig
 @dataclasses.dataclass(frozen=True)
 class SynthBenchEval:
     subjects: int | None = schema_default("evaluation.synthbench.subjects")  # held-out subjects (None = all)
+    # the demonstration ablation's held-out subjects (None = all; `-wide` methods where it differs from subjects)
+    demo_subjects: int | None = schema_default("evaluation.synthbench.demo_subjects")
     # templates per category per subject (None = all 27)
     prompts_per_category: int | None = schema_default("evaluation.synthbench.prompts_per_category")
     n_per_prompt: int = schema_default("evaluation.synthbench.n_per_prompt")  # images per (subject, prompt)

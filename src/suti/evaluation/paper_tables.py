@@ -26,6 +26,8 @@ def method_label(row: dict) -> str:
         label += f" ({apprentice_label(row['tau'])})"
     if row.get("demos"):
         label += f", {row['demos']} demos"
+    if row.get("subset"):  # the demonstration ablation's wider set of held-out subjects
+        label += ", demo-ablation subjects"
     return label
 
 

@@ -141,15 +141,16 @@ def bootstrap_ci(values: np.ndarray, subjects: np.ndarray, n_boot: int, seed: in
     return float(per_subject.mean()), float(np.percentile(draws, 2.5)), float(np.percentile(draws, 97.5))
 
 
-GROUP = ("bench", "method", "tau", "demos")
+GROUP = ("bench", "method", "tau", "demos", "subset")
 
 
 def summarise(rows: list[dict], n_boot: int, seed: int) -> list[dict]:
-    """One row per (bench, method, tau, demos), pooling its replicates: counts, seconds per subject, and mean / low /
-    high per metric (intervals over subjects and replicates)."""
+    """One row per (bench, method, tau, demos, subset of subjects), pooling its replicates: counts, seconds per
+    subject, and mean / low / high per metric (intervals over subjects and replicates)."""
     groups = collections.defaultdict(list)
     for row in rows:
-        groups[tuple(row[k] for k in GROUP)].append(row)
+        subset = row.get("subset") or ""  # scores written before the subset column: the comparison's subjects
+        groups[tuple(row[k] for k in GROUP[:-1]) + (subset,)].append(row)
     out = []
     for key, members in sorted(groups.items()):
         subjects = np.array([r["subject"] for r in members])

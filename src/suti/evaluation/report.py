@@ -35,11 +35,17 @@ def markdown_table(rows: list[dict], first: tuple[str, callable], extra: tuple =
 ORDER = ("base", "experts", "suti", "dreamsuti", "oracle")  # the paper's table order
 
 
+def compared(row: dict) -> bool:
+    """Whether a summary row ran on the comparison's subjects (evaluation.synthbench.subjects), not on the
+    demonstration ablation's wider set."""
+    return not row.get("subset")
+
+
 def main_comparison(summary: list[dict], bench: str, apprentices: tuple[str, ...], demos: int) -> list[dict]:
     """Base, DreamBooth experts, the main apprentices (`apprentices`: the main one, guidance distilled where it is,
     then the main tau's undistilled one) at the main demonstration count, Dream-SuTI and the oracle on one benchmark,
     in that order."""
-    rows = [r for r in summary if r["bench"] == bench and (
+    rows = [r for r in summary if r["bench"] == bench and compared(r) and (
         r["method"] not in APPRENTICE_KINDS or (r["tau"] in apprentices and r["demos"] == demos))]
     order = lambda r: (ORDER.index(r["method"]) if r["method"] in ORDER else len(ORDER),
                        apprentices.index(r["tau"]) if r["tau"] in apprentices else 0)
@@ -47,9 +53,12 @@ def main_comparison(summary: list[dict], bench: str, apprentices: tuple[str, ...
 
 
 def demo_ablation(summary: list[dict], main: str) -> list[dict]:
-    """The main apprentice (`main`, its name) on SynthBench at every demonstration count, by count."""
+    """The main apprentice (`main`, its name) on SynthBench at every demonstration count, by count: its runs on the
+    demonstration ablation's own subjects where there are any (evaluation.synthbench.demo_subjects), else on the
+    comparison's."""
     rows = [r for r in summary if r["bench"] == "synthbench" and r["method"] == "suti" and r["tau"] == main]
-    return sorted(rows, key=lambda r: r["demos"])
+    wide = [r for r in rows if not compared(r)]
+    return sorted(wide or rows, key=lambda r: r["demos"])
 
 
 def tau_ablation(summary: list[dict], demos: int, filters: dict[str, dict]) -> list[dict]:
@@ -60,7 +69,7 @@ def tau_ablation(summary: list[dict], demos: int, filters: dict[str, dict]) -> l
     rows = [dict(r, training_samples=kept(r).get("kept"), kept_subject_accuracy=kept(r).get(
                  "probe_subject_accuracy_kept"), kept_prompt_accuracy=kept(r).get("probe_prompt_accuracy_kept"))
             for r in summary
-            if r["bench"] == "synthbench" and r["method"] == "suti" and r["demos"] == demos
+            if r["bench"] == "synthbench" and r["method"] == "suti" and r["demos"] == demos and compared(r)
             and re.fullmatch(TAU_PATTERN, r["tau"])]
     return sorted(rows, key=lambda r: -1.0 if r["tau"] == "none" else float(r["tau"]))
 
@@ -72,7 +81,7 @@ def source_ablation(summary: list[dict], main_tau: str, demos: int) -> list[dict
     """What the apprentice learns from (SynthBench, main demonstration count): the raw clusters alone, the experts'
     samples alone (from the base model), both (the main apprentice); each row labelled in `source`."""
     names = {CLUSTERS_ONLY: SOURCES[CLUSTERS_ONLY], main_tau + FROM_BASE: SOURCES[FROM_BASE], main_tau: SOURCES[""]}
-    rows = [dict(r, source=names[r["tau"]]) for r in summary if r["bench"] == "synthbench"
+    rows = [dict(r, source=names[r["tau"]]) for r in summary if r["bench"] == "synthbench" and compared(r)
             and r["method"] == "suti" and r["demos"] == demos and r["tau"] in names]
     return sorted(rows, key=lambda r: list(names.values()).index(r["source"])) if len(rows) > 1 else []
 
@@ -101,7 +110,7 @@ def targets(summary: list[dict], main: str, demos: int, bench: str = "synthbench
     theirs, CLIP-T within 2% of theirs, fidelity rising with every added demonstration count with the fewest's and
     the most's 95% intervals apart, and at least 20x less time per subject. Each row: bench, target, paper,
     measured, met; a target whose methods were not evaluated has no row."""
-    rows = [r for r in summary if r["bench"] == bench]
+    rows = [r for r in summary if r["bench"] == bench and compared(r)]
     suti = next((r for r in rows if r["method"] == "suti" and r["tau"] == main and r["demos"] == demos), None)
     experts = next((r for r in rows if r["method"] == "experts" and r["demos"] == demos), None)
     fid = "dino" if suti and not math.isnan(suti["dino"]) else "clip_i"
@@ -132,7 +141,7 @@ def targets(summary: list[dict], main: str, demos: int, bench: str = "synthbench
         add(f"{HEADERS[fid]} rises with demonstrations, {lo['demos']}- and {hi['demos']}-demo intervals apart",
             "rises (paper)", " -> ".join(f"{r[fid]:.3f}" for r in ablation) +
             f" ({lo['demos']} -> {hi['demos']} demos; [{lo[f'{fid}_low']:.3f}, {lo[f'{fid}_high']:.3f}] vs "
-            f"[{hi[f'{fid}_low']:.3f}, {hi[f'{fid}_high']:.3f}])", rises and apart)
+            f"[{hi[f'{fid}_low']:.3f}, {hi[f'{fid}_high']:.3f}]; {hi['subjects']} subjects)", rises and apart)
     return out
 
 

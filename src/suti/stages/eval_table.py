@@ -22,10 +22,11 @@ def add_arguments(p) -> None:
 
 
 def headline(summary: list[dict]) -> dict:
-    """{bench: {"method[/tau_T][/demos_K]": {metric: mean}}}: what DVC and MLflow track across runs."""
+    """{bench: {"method[/tau_T][/demos_K][/wide]": {metric: mean}}}: what DVC and MLflow track across runs."""
     out = {}
     for r in summary:
-        key = "/".join([r["method"]] + ([f"tau_{r['tau']}"] if r["tau"] else []) + ([f"demos_{r['demos']}"] if r["demos"] else []))
+        key = "/".join([r["method"]] + ([f"tau_{r['tau']}"] if r["tau"] else [])
+                       + ([f"demos_{r['demos']}"] if r["demos"] else []) + ([r["subset"]] if r.get("subset") else []))
         out.setdefault(r["bench"], {})[key] = {
             m: r[m] for m in protocol.METRICS + ("seconds_per_subject",) if r[m] == r[m]}  # drop NaN (missing)
     return out

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import tempfile
 
 import numpy as np
@@ -58,7 +59,10 @@ def plan_rows(args, cfg: EvaluationConfig, seed: int) -> list[dict]:
         _require(args, "clusters")
         heldout = tables.read_table([args.clusters], ["cluster_id", "split", "class_noun"]).to_pylist()
         subjects = sorted({(r["cluster_id"], r["class_noun"]) for r in heldout if r["split"] == "heldout"})
-        return plans.synthbench_plan(subjects, cfg.synthbench, seed)
+        synthbench = cfg.synthbench
+        if args.method.wide:  # the demonstration ablation's subjects (a subject's rows are the same in either plan)
+            synthbench = dataclasses.replace(synthbench, subjects=synthbench.demo_subjects)
+        return plans.synthbench_plan(subjects, synthbench, seed)
     _require(args, "dreambench_images", "dreambench_prompts")
     photos = tables.read_table([args.dreambench_images], ["subject", "class_noun", "live"]).to_pylist()
     templates = {"object": [], "live": []}
@@ -110,6 +114,12 @@ def renderer(args, params: dict, cfg: EvaluationConfig, rows: list[dict]):
     return generators.synthbench_oracle_renderer(int(params["seed"]), ids, int(params["world"]["resolution"])), {}
 
 
+def subset(method: Method) -> str:
+    """Which held-out subjects a method ran on: "" the comparison's (evaluation.synthbench.subjects), "wide" the
+    demonstration ablation's (demo_subjects)."""
+    return "wide" if method.wide else ""
+
+
 def replicate(params: dict) -> int:
     """The training replicate whose models this job evaluates (config `replicates`; its params carry it from 1 on)."""
     return int(params.get("replicate", 0))
@@ -122,13 +132,14 @@ def run(args) -> None:
         photos = tables.read_table([args.dreambench_images]).to_pylist()
         names = sorted({p["subject"] for p in photos})[:cfg.dreambench.subjects]  # the subjects methods are run on
         rows = generators.dreambench_oracle_rows([p for p in photos if p["subject"] in names])
-        rows = [dict(r, method="oracle", demos=0, tau="", replicate=0, seconds=0.0) for r in rows]
+        rows = [dict(r, method="oracle", demos=0, tau="", subset="", replicate=0, seconds=0.0) for r in rows]
     else:
         rows = plan_rows(args, cfg, seed)
         with progress(len(rows), f"generate_eval {args.bench}/{method.name}") as bar:
             render, setup_seconds = renderer(args, args.params, cfg, rows)
             images, seconds = generators.generate(rows, render, bar)
-        rows = [dict(r, method=method.kind, demos=method.demos, tau=method.tau, replicate=replicate(args.params),
+        rows = [dict(r, method=method.kind, demos=method.demos, tau=method.tau, subset=subset(method),
+                     replicate=replicate(args.params),
                      reference=-1, image=encode_png(im),
                      seconds=seconds[r["subject"]] + setup_seconds.get(r["subject"], 0.0))
                 for r, im in zip(rows, images)]

@@ -45,8 +45,9 @@ def demo_grid(generation_paths, clusters_path, demos: int, path, n_subjects: int
 
     by_method = {}
     for p in generation_paths:
-        rows = tables.read_table([p], ["method", "tau", "demos", "subject", "prompt", "seed", "image"]).to_pylist()
-        if rows:
+        rows = tables.read_table([p], ["method", "tau", "demos", "subset", "subject", "prompt", "seed",
+                                       "image"]).to_pylist()
+        if rows and not rows[0]["subset"]:  # the demonstration ablation's wider runs repeat columns shown
             by_method[method_label(rows[0]).replace(" (", "\n(").replace(", ", ",\n")] = rows
     subjects = sorted({r["subject"] for rows in by_method.values() for r in rows})[:n_subjects]
     shown = cluster_demonstrations(pq.read_table(clusters_path), set(subjects), demos)
@@ -94,7 +95,8 @@ def run(args) -> None:
         sections += [f"## Main comparison: {bench}", "", report.markdown_table(rows, label, (
             ("s / subject", lambda r: f"{r['seconds_per_subject']:.2f}"),)), ""]
     by_demos = report.demo_ablation(summary, main)
-    sections += [f"## Demonstration count (SynthBench, {apprentice_label(main)})", "",
+    on = f", {by_demos[0]['subjects']} held-out subjects" if by_demos else ""
+    sections += [f"## Demonstration count (SynthBench, {apprentice_label(main)}{on})", "",
                  report.markdown_table(by_demos, ("Demos", lambda r: str(r["demos"]))), ""]
     by_tau = report.tau_ablation(summary, demos, by_filter)
     sections += [f"## Filter threshold tau (SynthBench, {demos} demonstrations)", "",
