@@ -366,8 +366,8 @@ def test_the_main_apprentice_and_its_distillation_are_scheduled_first(repo):
         level = re.search(r"priority: (\d+)", job)
         if output and level:
             priority[output.group(1)] = int(level.group(1))
-    main = ("filter/0.100", "apprentice/0.100", "apprentice/0.100-distilled")
-    others = ("filter/none", "apprentice/none", "apprentice/0.100-from-base")
+    main = ("filter/0.200", "apprentice/0.200", "apprentice/0.200-distilled")
+    others = ("filter/none", "apprentice/none", "apprentice/0.200-from-base")
     assert {priority[k] for k in main} == {2} and {priority[k] for k in others} == {1}
 
 
