@@ -28,6 +28,7 @@ import numpy as np
 import pyarrow.parquet as pq
 
 from suti.config import default_config
+from suti.evaluation import protocol
 from suti.evaluation.config import SynthBenchEval
 from suti.evaluation.plans import synthbench_plan
 from suti.scoring.metrics import tau_name
@@ -58,11 +59,10 @@ def per_subject(scores: Path, exclude: set[str]) -> dict[str, dict[str, float]]:
     return out
 
 
-def interval(values: np.ndarray, seed: int = 0, n_boot: int = 2000) -> tuple[float, float, float]:
-    """(mean, low, high): a 95% percentile bootstrap over subjects."""
-    draws = np.random.default_rng(seed).integers(0, len(values), (n_boot, len(values)))
-    means = values[draws].mean(axis=1)
-    return float(values.mean()), float(np.percentile(means, 2.5)), float(np.percentile(means, 97.5))
+def interval(by_subject: dict[str, float], subjects: list[str]) -> tuple[float, float, float]:
+    """(mean, low, high) over `subjects` of one value each: the evaluation's own bootstrap over subjects."""
+    names = [s for s in subjects if s in by_subject]
+    return protocol.bootstrap_ci(np.array([by_subject[s] for s in names]), np.array(names), n_boot=2000, seed=0)
 
 
 def main() -> None:
@@ -95,14 +95,14 @@ def summarise(taus: list[str], targets: list[str], config: dict, k: int) -> dict
     subjects = sorted(set.intersection(*(set(v["clip_i"]) for v in by_tau.values())))
     table = {}
     for tau, scores in by_tau.items():
-        table[tau] = {m: interval(np.array([scores[m][s] for s in subjects if s in scores[m]])) for m in METRICS}
+        table[tau] = {m: interval(scores[m], subjects) for m in METRICS}
     best = max(taus, key=lambda t: table[t]["clip_i"][0] + table[t]["clip_t"][0])
     print(f"{len(subjects)} validation subjects (held out, not the comparison's {len(test)}), {k} demonstrations")
     print("| tau | " + " | ".join(METRICS) + " | CLIP-I - best's (paired) |")
     print("|---" * (len(METRICS) + 2) + "|")
     for tau in taus:
-        diff = np.array([by_tau[tau]["clip_i"][s] - by_tau[best]["clip_i"][s] for s in subjects])
-        mean, lo, hi = interval(diff)
+        diff = {s: by_tau[tau]["clip_i"][s] - by_tau[best]["clip_i"][s] for s in subjects}
+        mean, lo, hi = interval(diff, subjects)
         cells = [f"{v[0]:.3f} [{v[1]:.3f}, {v[2]:.3f}]" for v in table[tau].values()]
         print(f"| {tau} | " + " | ".join(cells) + f" | {mean:+.3f} [{lo:+.3f}, {hi:+.3f}] |")
     main_tau = tau_name(config["apprentice"]["main_tau"])

@@ -59,6 +59,12 @@ class Method:
             return f"{self.kind}-{self.tau}-k{self.demos}" + (WIDE if self.wide else "")
         return f"experts-k{self.demos}" if self.kind == "experts" else self.kind
 
+    @property
+    def subset(self) -> str:
+        """Which held-out subjects it runs on (the `subset` column of its scores): "" the comparison's
+        (evaluation.synthbench.subjects), "wide" the demonstration ablation's (demo_subjects)."""
+        return WIDE.removeprefix("-") if self.wide else ""
+
 
 def apprentice_label(name: str) -> str:
     """How tables name an apprentice: "tau 0.100", "clusters only", "tau 0.100, experts only"."""

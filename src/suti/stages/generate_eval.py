@@ -114,12 +114,6 @@ def renderer(args, params: dict, cfg: EvaluationConfig, rows: list[dict]):
     return generators.synthbench_oracle_renderer(int(params["seed"]), ids, int(params["world"]["resolution"])), {}
 
 
-def subset(method: Method) -> str:
-    """Which held-out subjects a method ran on: "" the comparison's (evaluation.synthbench.subjects), "wide" the
-    demonstration ablation's (demo_subjects)."""
-    return "wide" if method.wide else ""
-
-
 def replicate(params: dict) -> int:
     """The training replicate whose models this job evaluates (config `replicates`; its params carry it from 1 on)."""
     return int(params.get("replicate", 0))
@@ -138,7 +132,7 @@ def run(args) -> None:
         with progress(len(rows), f"generate_eval {args.bench}/{method.name}") as bar:
             render, setup_seconds = renderer(args, args.params, cfg, rows)
             images, seconds = generators.generate(rows, render, bar)
-        rows = [dict(r, method=method.kind, demos=method.demos, tau=method.tau, subset=subset(method),
+        rows = [dict(r, method=method.kind, demos=method.demos, tau=method.tau, subset=method.subset,
                      replicate=replicate(args.params),
                      reference=-1, image=encode_png(im),
                      seconds=seconds[r["subject"]] + setup_seconds.get(r["subject"], 0.0))
