@@ -1,7 +1,8 @@
 """Checks across config sections that the schema cannot express, run at planning before any job.
 
 Each failure is one line naming the key, as schema errors are (`suti.config`). The model-name checks read the
-installed open_clip and timm registries without loading weights (`suti.scoring.registry`).
+installed open_clip and timm registries without loading weights (`suti.scoring.registry`); the release checks read
+the provenance of the released models the config loads (`suti.pretrain.release`).
 """
 
 from __future__ import annotations
@@ -15,18 +16,24 @@ from suti.config import ConfigError
 from suti.data import ingest
 from suti.errors import SutiError
 from suti.mining.clusters import n_heldout
+from suti.pretrain import release
 from suti.scoring import registry
 from suti.scoring.metrics import tau_name
 
 
-def check(config: dict, models: bool = True) -> None:
-    """Every check below on a validated config (defaults filled); ConfigError on the first failure."""
+def check(config: dict, models: bool = True, releases: str | Path | None = "pretrained") -> None:
+    """Every check below on a validated config (defaults filled); ConfigError on the first failure. `releases`: the
+    folder of the released models (relative to the working directory, as the workflow's inputs are); None skips
+    them."""
     check_taus(config)
     check_demos(config)
     check_expert_subjects(config)
+    check_attention_sides(config)
     if models:
         check_models(config)
     check_apprentice_init(config)
+    if releases is not None:
+        check_releases(config, releases)
 
 
 def _duplicates(values) -> list[str]:
@@ -116,3 +123,39 @@ def check_models(config: dict) -> None:
         registry.check_timm(config["scoring"]["dino"]["model"], key)
     except SutiError as err:
         raise ConfigError(f"config error: {err}", key) from None
+
+
+def unet_sides(config: dict) -> list[int]:
+    """The sides, in cells, of the base UNet's levels: world.resolution / patch_size, halved at each further level."""
+    unet = config["base"]["model"]["unet"]
+    side = config["world"]["resolution"] // unet["patch_size"]
+    return [side >> level for level in range(len(unet["channel_mult"]))]
+
+
+def check_attention_sides(config: dict) -> None:
+    """Attention is placed by the side of a level's feature map: a side no level has would add no attention at all,
+    silently (at 128 px the default's [8, 4] would leave a patch-2 UNet of 64 / 32 / 16 cells without text
+    cross-attention outside its middle block)."""
+    unet, sides = config["base"]["model"]["unet"], unet_sides(config)
+    placed = (("base.model.unet.attention_resolutions", unet["attention_resolutions"]),
+              ("base.model.unet.cross_attention_resolutions", unet["cross_attention_resolutions"]),
+              ("apprentice.cross_attention_resolutions", config["apprentice"]["cross_attention_resolutions"]))
+    for key, wanted in placed:
+        missing = sorted(set(wanted) - set(sides))
+        if missing:
+            raise ConfigError(f"config error: {key} = {list(wanted)}: no UNet level is {missing} cells wide (levels "
+                              f"{sides} at world.resolution {config['world']['resolution']}, patch_size "
+                              f"{unet['patch_size']}, {len(unet['channel_mult'])} levels)", key)
+
+
+def check_releases(config: dict, folder: str | Path = "pretrained") -> None:
+    """Every released model the config loads (`<section>.init: pretrained`) was trained for this world and these
+    sizes; otherwise the first job that loads it would fail (`release.check` names what differs)."""
+    for name, (section, architecture) in release.RELEASES.items():
+        if config[section]["init"] != "pretrained":
+            continue
+        key = f"{section}.init"
+        try:
+            release.check(Path(folder) / name, key, architecture(config), section, config["world"]["resolution"])
+        except SutiError as err:
+            raise ConfigError(f"config error: {err}", key) from None

@@ -334,6 +334,18 @@ def test_expert_fan_out_for_ten_thousand_subjects(repo, tmp_path):
     assert counts["train_experts"] == counts["sample_experts"] == 1250 and counts["eval_experts"] == 1
 
 
+def test_the_paper_config_plans(repo, tmp_path):
+    """config/paper.yaml plans a whole run (its ViT-B-32 scorer swapped for the small CLIP, whose weights are here):
+    its foundation models train at 128 px, and its crowd of 4,096 experts fans out in shards of 128 per replicate."""
+    (tmp_path / "offline.yaml").write_text("scoring:\n  clip:\n    model: ''\n    pretrained: ''\n")
+    out = snakemake(repo, "-n", "--forceall", "all", "--configfile", "config/config.yaml", "config/paper.yaml",
+                    str(tmp_path / "offline.yaml"), "--quiet", "rules").stdout
+    counts = {line.split()[0]: int(line.split()[1]) for line in out.splitlines()
+              if len(line.split()) == 2 and line.split()[1].isdigit()}
+    assert counts["train_experts"] == counts["sample_experts"] == 3 * 4096 // 128
+    assert counts["train_base"] == counts["train_scorer"] == counts["train_probe"] == 1
+
+
 def test_replicates_repeat_every_trained_stage_with_its_own_seed(repo, tmp_path):
     """`replicates: 3` repeats the experts, their filter, the apprentices and the trained methods' evaluation under
     results/replicate-<r>/ with seed + r; mining, the foundation models, base and oracle run once; one table pools

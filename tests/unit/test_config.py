@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import re
 
@@ -189,14 +190,49 @@ def test_shipped_configs_pass_the_cross_section_checks(repo, default_config, mon
     import huggingface_hub.constants
 
     monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(tmp_path))  # an empty hub cache
-    config_checks.check(default_config)
+    releases = repo / "pretrained"
+    config_checks.check(default_config, releases=releases)
     micro = load_config([repo / "config/config.yaml", repo / "config/micro.yaml"], repo / SCHEMA_PATH)
-    config_checks.check(micro)
+    config_checks.check(micro, releases=releases)
     paper = load_config([repo / "config/config.yaml", repo / "config/paper.yaml"], repo / SCHEMA_PATH)
-    config_checks.check(paper, models=False)  # its ViT-B-32 weights are absent offline: see the next test
+    # its ViT-B-32 weights are absent offline (below); at 128 px it loads no release and attends on its own levels
+    config_checks.check(paper, models=False, releases=releases)
+    assert config_checks.unet_sides(paper) == [32, 16, 8, 4]
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     with pytest.raises(ConfigError, match="scoring.clip.model: no weights for open_clip 'ViT-B-32'"):
         config_checks.check(paper)
+
+
+def test_attention_on_a_side_no_unet_level_has_stops_planning(default_config):
+    """Attention is placed by feature-map side: at 128 px the default UNet's levels are 64 / 32 / 16 cells, and its
+    sides 8 and 4 would place none, silently."""
+    config = deep_update(copy.deepcopy(default_config), {"world": {"resolution": 128}})  # (deep_update: in place)
+    with pytest.raises(ConfigError) as err:
+        config_checks.check(config, releases=None)
+    assert str(err.value) == ("config error: base.model.unet.attention_resolutions = [8, 4]: no UNet level is [4, 8] "
+                              "cells wide (levels [64, 32, 16] at world.resolution 128, patch_size 2, 3 levels)")
+    assert err.value.key == "base.model.unet.attention_resolutions"
+    config = deep_update(copy.deepcopy(default_config), {"apprentice": {"cross_attention_resolutions": [32]}})
+    with pytest.raises(ConfigError, match=r"apprentice.cross_attention_resolutions = \[32\]: no UNet level is \[32\]"):
+        config_checks.check_attention_sides(config)
+    config["apprentice"]["cross_attention_resolutions"] = [16]
+    config_checks.check_attention_sides(config)
+
+
+def test_a_release_that_does_not_match_stops_the_check_as_planning_does(repo, default_config):
+    """`suti check-config` reads the provenance of the released models a config loads, as planning does."""
+    releases = repo / "pretrained"
+    config_checks.check_releases(default_config, releases)
+    narrower = deep_update(copy.deepcopy(default_config), {"scorer": {"width": 64}})
+    with pytest.raises(ConfigError) as err:
+        config_checks.check_releases(narrower, releases)
+    assert str(err.value).startswith(f"config error: scorer.init: pretrained: {releases}/clip does not match this "
+                                     "config: scorer.width (config 64, released 128); set scorer.init: scratch")
+    assert err.value.key == "scorer.init"
+    trained_here = deep_update(narrower, {"scorer": {"init": "scratch"}, "apprentice": {"init": "scratch"}})
+    config_checks.check_releases(trained_here, releases)  # the base model and probe releases still match
+    with pytest.raises(ConfigError, match="probe.init: pretrained: no released model at"):
+        config_checks.check_releases(trained_here, repo / "absent")
 
 
 def test_real_corpus_pages_bound_the_experts(tmp_path, default_config):

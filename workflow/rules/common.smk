@@ -44,26 +44,10 @@ try:
 except ConfigError as err:
     sys.exit(str(err.in_file([display_path(f) for f in _CONFIG_FILES])))
 
-# The released foundation models (pretrained/<name>) and the config section that chooses each (`<section>.init`).
-# A release that does not match this config or world stops planning in one line naming what differs.
-# Architectures read the whole config: the apprentice's spans the base, scorer and apprentice sections.
-PRETRAINED = {"clip": ("scorer", lambda c: release.clip_architecture(c["scorer"])),
-              "probe": ("probe", lambda c: release.probe_architecture(c["probe"])),
-              "base": ("base", lambda c: release.base_architecture(c["base"])),
-              "apprentice": ("apprentice", release.apprentice_architecture)}
-
-
+# A release the config loads (`<section>.init: pretrained`) that does not match this config or world has already
+# stopped planning above (config_checks.check_releases), in one line naming what differs.
 def uses_pretrained(name):
-    return config[PRETRAINED[name][0]]["init"] == "pretrained"
-
-
-for _name, (_section, _architecture) in PRETRAINED.items():
-    if uses_pretrained(_name):
-        try:
-            release.check(f"pretrained/{_name}", f"{_section}.init", _architecture(config), _section,
-                          config["world"]["resolution"])
-        except SutiError as err:
-            sys.exit(f"config error: {err}")
+    return config[release.RELEASES[name][0]]["init"] == "pretrained"
 
 
 def get_pretrained_input(name):

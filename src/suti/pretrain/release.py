@@ -222,3 +222,12 @@ def base_architecture(base: dict) -> dict:
     (eval_base's held-out split is only held out if the release never saw it)."""
     return {"model": base["model"], "diffusion": base["diffusion"],
             "heldout_combos": [list(c) for c in base["heldout_combos"]]}
+
+
+# The released foundation models (pretrained/<name>), the config section whose `init` chooses each, and what the
+# release must share with the experiment (architectures read the whole config: the apprentice's spans the base,
+# scorer and apprentice sections).
+RELEASES = {"clip": ("scorer", lambda c: clip_architecture(c["scorer"])),
+            "probe": ("probe", lambda c: probe_architecture(c["probe"])),
+            "base": ("base", lambda c: base_architecture(c["base"])),
+            "apprentice": ("apprentice", apprentice_architecture)}
