@@ -322,6 +322,12 @@ def test_expert_config_change_reruns_only_expert_stages(micro):
         assert rule not in out
 
 
+def job_counts(out: str) -> dict[str, int]:
+    """Jobs per rule from the "Job stats" table of a dry run's output."""
+    return {line.split()[0]: int(line.split()[1]) for line in out.splitlines()
+            if len(line.split()) == 2 and line.split()[1].isdigit()}
+
+
 def test_expert_fan_out_for_ten_thousand_subjects(repo, tmp_path):
     """One train_experts and one sample_experts job per shard, all planned before mining runs (bench/bench_dag.py
     times this dry run)."""
@@ -329,8 +335,7 @@ def test_expert_fan_out_for_ten_thousand_subjects(repo, tmp_path):
                                        "experts:\n  subjects: 10000\n  shard_size: 8\n")
     out = snakemake(repo, "-n", "--forceall", "all", "--configfile", "config/config.yaml", str(tmp_path / "big.yaml"),
                     "--quiet", "rules").stdout
-    counts = {line.split()[0]: int(line.split()[1]) for line in out.splitlines()
-              if len(line.split()) == 2 and line.split()[1].isdigit()}
+    counts = job_counts(out)
     assert counts["train_experts"] == counts["sample_experts"] == 1250 and counts["eval_experts"] == 1
 
 
@@ -340,8 +345,7 @@ def test_the_paper_config_plans(repo, tmp_path):
     (tmp_path / "offline.yaml").write_text("scoring:\n  clip:\n    model: ''\n    pretrained: ''\n")
     out = snakemake(repo, "-n", "--forceall", "all", "--configfile", "config/config.yaml", "config/paper.yaml",
                     str(tmp_path / "offline.yaml"), "--quiet", "rules").stdout
-    counts = {line.split()[0]: int(line.split()[1]) for line in out.splitlines()
-              if len(line.split()) == 2 and line.split()[1].isdigit()}
+    counts = job_counts(out)
     assert counts["train_experts"] == counts["sample_experts"] == 3 * 4096 // 128
     assert counts["train_base"] == counts["train_scorer"] == counts["train_probe"] == 1
 
@@ -353,8 +357,7 @@ def test_replicates_repeat_every_trained_stage_with_its_own_seed(repo, tmp_path)
     (tmp_path / "three.yaml").write_text("replicates: 3\n")
     args = ("--configfile", "config/config.yaml", str(tmp_path / "three.yaml"))
     out = snakemake(repo, "-n", "--forceall", "all", *args, "--quiet", "rules").stdout
-    counts = {line.split()[0]: int(line.split()[1]) for line in out.splitlines()
-              if len(line.split()) == 2 and line.split()[1].isdigit()}
+    counts = job_counts(out)
     assert counts["train_experts"] == counts["sample_experts"] == counts["score_samples"] == 3 * 4  # 128 / 32
     # every tau of filter.taus in replicate 0 (the filter's own table), the apprentices' taus in the others
     assert counts["filter_samples"] == 5 + 2 * 4 and counts["train_apprentice_clusters"] == 3

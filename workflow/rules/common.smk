@@ -11,7 +11,6 @@ from suti import config_checks, tracking
 from suti.cli import COMMANDS
 from suti.codedeps import closure
 from suti.config import ConfigError, deep_update, display_path, load_schema, load_yaml, validate
-from suti.errors import SutiError
 from suti.evaluation.methods import (
     APPRENTICE_KINDS,
     DISTILLED,
