@@ -18,6 +18,7 @@ from suti.stages.common import setup_logging
 COMMANDS = {
     "pretrain-clip": "pretrain_clip",
     "pretrain-probe": "pretrain_probe",
+    "pretrain-judge": "pretrain_judge",
     "pretrain-base": "pretrain_base",
     "pretrain-apprentice": "pretrain_apprentice",
     "release-pretrained": "release_pretrained",

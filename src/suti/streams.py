@@ -30,6 +30,9 @@ PROBE_TRAIN = 0x9B0BE          # the probe's training renders
 PRETRAIN_BASE = 0xBA5E         # the base model's pretraining render stream
 PRETRAIN_TOKENIZER = 0x7E47    # the stream captions the pretrained base model's tokenizer is built from
 PRETRAIN_APPRENTICE = 0xA9E7   # the pretrained apprentice's pool of stream identities and their scenes
+JUDGE_TRAIN = 0x1D7A        # the identity judge's training batches (look-alike groups of stream identities)
+JUDGE_EVAL = 0x1DE7         # its held-out readings: identities and query scenes
+JUDGE_REFERENCES = 0x1DEF   # the reference scenes of a candidate subject (by its id), wherever it is judged
 PRETRAIN_CLIP = CLIP_BATCHES
 PROBE_EVAL = PRETRAIN_EVAL = EVAL_TEMPLATES
 
@@ -40,3 +43,4 @@ APPRENTICE_INIT, APPRENTICE_TRAIN = 11, 12 # the apprentice's new weights and tr
 APPRENTICE_CLUSTER_TRAIN = 14              # its training noise in pretraining on the clusters
 DREAM_SUTI = 13                            # Dream-SuTI's per-subject fine-tuning noise
 APPRENTICE_DISTILL_TRAIN = 15              # the apprentice's guidance distillation noise
+JUDGE_INIT = 16                            # the identity judge's initial weights

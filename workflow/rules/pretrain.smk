@@ -46,6 +46,28 @@ rule pretrain_probe:
         "suti pretrain-probe --params {params.cfg:q} --model {output.model} --summary {output.summary} > {log} 2>&1"
 
 
+rule pretrain_judge:
+    """The identity judge: it only scores (the evaluation's identity metrics); released alone (release_pretrained_one)."""
+    input:
+        code=get_code("pretrain-judge"),
+    output:
+        model=directory("results/pretrain/judge/model"),
+        summary="results/pretrain/judge/summary.json",
+        table="results/pretrain/judge/summary.parquet",
+    params:
+        cfg=get_pretrain_params(["judge"], ["judge"]),
+    conda:
+        "../../environment.yml"
+    log:
+        "results/logs/pretrain_judge.log",
+    threads: 2
+    resources:
+        mem_mb=4000,
+        runtime=90,
+    shell:
+        "suti pretrain-judge --params {params.cfg:q} --model {output.model} --summary {output.summary} > {log} 2>&1"
+
+
 rule pretrain_base:
     input:
         unpack(get_pretrain_base_input),

@@ -12,6 +12,7 @@ from suti.config import from_dict
 from suti.diffusion.config import SampleConfig
 from suti.pretrain.release import clip_architecture
 from suti.scoring.clip_training import ScorerConfig
+from suti.scoring.judge import JudgeConfig
 from suti.scoring.probe import ProbeConfig
 from suti.training.config import TrainConfig
 
@@ -36,6 +37,21 @@ class ProbeBudget:
     learning_rate: float = 4e-3
     checkpoint_every: int = 500
     n_eval: int = 2000
+
+
+@dataclasses.dataclass(frozen=True)
+class JudgeBudget:
+    steps: int = 2000
+    groups: int = 16              # look-alike groups per batch
+    identities: int = 4           # identities per group: a stream identity and its look-alikes
+    renders: int = 2              # renders per identity: a reference scene, a prompt scene
+    learning_rate: float = 2e-3
+    weight_decay: float = 0.05
+    temperature: float = 0.1
+    checkpoint_every: int = 250
+    curve_every: int = 250        # steps between learning-curve readings (0: only the final one)
+    curve_subjects: int = 60      # held-out identities of a curve reading
+    eval_subjects: int = 200      # held-out identities of the final reading (the gate)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -67,6 +83,7 @@ class PretrainConfig:
     render_workers: int = 0       # processes rendering the stream ahead (0: the trainer renders; for accelerators)
     clip: ClipBudget = ClipBudget()
     probe: ProbeBudget = ProbeBudget()
+    judge: JudgeBudget = JudgeBudget()
     base: BaseBudget = BaseBudget()
     apprentice: ApprenticeBudget = ApprenticeBudget()
 
@@ -81,3 +98,9 @@ def clip_config(scorer: dict, budget: ClipBudget) -> ScorerConfig:
 def probe_config(probe: dict, budget: ProbeBudget) -> ProbeConfig:
     return ProbeConfig(steps=budget.steps, batch_size=budget.batch_size, learning_rate=budget.learning_rate,
                        width=probe["width"], n_eval=budget.n_eval)
+
+
+def judge_config(judge: dict, budget: JudgeBudget) -> JudgeConfig:
+    """The JudgeConfig of the pretrained identity judge: the judge section's architecture and reading (look-alikes,
+    references), the pretraining budget."""
+    return from_dict(JudgeConfig, dict(judge, **dataclasses.asdict(budget)))
