@@ -137,10 +137,11 @@ def test_probe_metrics_use_only_heads_it_reads_reliably():
     glass = next(p for p in by_id.values() if dict(p.scene).get("material") == "glass")
     rows = [dict(subject="s", prompt_id=beach.prompt_id), dict(subject="s", prompt_id=glass.prompt_id)]
     images = np.zeros((2, 32, 32, 3), np.uint8)
-    subject_acc, prompt_acc = protocol.probe_accuracies(reader, images, rows, {"s": {"class": "mug", "colour": "red",
-                                                                                     "pattern": "solid"}})
+    read = protocol.probe_accuracies(reader, images, rows, {"s": {"class": "mug", "colour": "red", "pattern": "solid"}})
+    subject_acc, prompt_acc = read["subject_accuracy"], read["prompt_accuracy"]
     assert set(subject_acc) <= {0.0, 1.0}          # class only: colour and pattern are not trusted
     assert prompt_acc[0] in (0.0, 1.0) and np.isnan(prompt_acc[1])  # material is not trusted: missing
+    assert set(read["pattern_accuracy"]) <= {0.0, 1.0}  # pattern is read whatever its reliability (ceiling beside)
 
 
 def test_method_names_round_trip_and_expand_the_ablations():
@@ -239,36 +240,64 @@ def test_score_images_metrics_and_missing_values():
 def _summary_row(method, demos, clip_i, clip_t, seconds, tau=""):
     row = {"bench": "synthbench", "method": method, "tau": tau, "demos": demos, "seconds_per_subject": seconds,
            "images": 12, "subjects": 1}
-    for m in ("dino", "clip_i", "clip_t", "subject_accuracy", "prompt_accuracy"):
+    for m in protocol.METRICS:
         row[m] = row[f"{m}_low"] = row[f"{m}_high"] = float("nan")
     row.update(clip_i=clip_i, clip_t=clip_t)
     return row
 
 
-def test_report_orders_the_main_comparison_and_checks_the_targets():
-    from suti.evaluation import report
+def _image_rows(method, tau, demos, subset="", replicates=(0,), **per_subject):
+    """Score rows of one method: 6 subjects x 2 prompts x 2 seeds; `per_subject[metric](subject index, replicate)`."""
+    rows = []
+    for s in range(6):
+        for rep in replicates:
+            for prompt in ("p01", "p02"):
+                for seed in (1, 2):
+                    row = dict(bench="synthbench", method=method, tau=tau, demos=demos, subset=subset,
+                               subject=f"s{s}", replicate=rep, prompt_id=prompt, seed=seed)
+                    row.update({m: f(s, rep) for m, f in per_subject.items()})
+                    rows.append(row)
+    return rows
 
-    summary = [_summary_row("oracle", 0, 0.5, 0.5, 0.0), _summary_row("suti", 1, 0.20, 0.30, 1.0, "0.100"),
-               _summary_row("dreamsuti", 3, 0.3, 0.3, 5.0, "0.100"), _summary_row("suti", 3, 0.25, 0.297, 1.0, "0.100"),
-               _summary_row("experts", 3, 0.30, 0.30, 30.0), _summary_row("base", 0, 0.1, 0.3, 1.0),
-               _summary_row("suti", 3, 0.9, 0.9, 1.0, "none")]
-    main = report.main_comparison(summary, "synthbench", ("0.100",), 3)
-    assert [(r["method"], r["tau"]) for r in main] == [("base", ""), ("experts", ""), ("suti", "0.100"),
-                                                       ("dreamsuti", "0.100"), ("oracle", "")]
-    with_distilled = summary + [_summary_row("suti", 3, 0.25, 0.297, 0.5, "0.100-distilled")]
-    main = report.main_comparison(with_distilled, "synthbench", ("0.100-distilled", "0.100"), 3)
-    assert [r["tau"] for r in main if r["method"] == "suti"] == ["0.100-distilled", "0.100"]  # the main one first
-    goals = {g["target"]: g for g in report.targets(summary, "0.100", 3)}
-    fidelity, text, speed, rises = goals.values()  # subject accuracy: not measured here (NaN), so no row
-    assert not fidelity["met"] and "0.250 vs 0.300 (-16.7%)" == fidelity["measured"]  # CLIP-I: DINO was not computed
-    assert text["met"] and "-1.0%" in text["measured"]              # 0.297 vs 0.300: within 2%
-    assert speed["met"] and "(30.0x)" in speed["measured"]
-    assert not rises["met"] and rises["measured"].startswith("0.200 -> 0.250")  # intervals (NaN) not apart
-    for row in summary:
-        row.update(clip_i_low=row["clip_i"] - 0.01, clip_i_high=row["clip_i"] + 0.01, subject_accuracy=0.5)
-    goals = {g["target"].split(":")[0].split(",")[0]: g for g in report.targets(summary, "0.100", 3)}
-    assert goals["CLIP-I rises with demonstrations"]["met"]  # 0.200 +- 0.01 -> 0.250 +- 0.01: apart
-    assert goals["subject accuracy"]["met"] and goals["subject accuracy"]["measured"] == "0.500 vs 0.500 (+0.000)"
+
+def test_paired_differences_pair_images_and_intervals_shrink_with_consistent_differences():
+    from suti.evaluation import paired
+
+    experts = _image_rows("experts", "", 3, replicates=(0, 1), identity_accuracy=lambda s, r: 0.2 + 0.1 * s)
+    steady = _image_rows("suti", "0.100", 3, replicates=(0, 1), identity_accuracy=lambda s, r: 0.3 + 0.1 * s)
+    noisy = _image_rows("suti", "0.100", 3, replicates=(0, 1),
+                        identity_accuracy=lambda s, r: 0.2 + 0.1 * s + (0.3 if s % 2 else -0.1))
+    fixed = paired.paired_difference(steady, experts, "identity_accuracy", 200, 0)
+    assert fixed["subjects"] == 6 and fixed["replicates"] == 2
+    assert fixed["diff"] == pytest.approx(0.1) and fixed["diff_low"] == pytest.approx(0.1)  # paired: no spread
+    loose = paired.paired_difference(noisy, experts, "identity_accuracy", 200, 0)
+    assert loose["diff_low"] < 0 < loose["diff_high"]
+    base = _image_rows("base", "", 0, identity_accuracy=lambda s, r: 0.1)  # runs once: paired with each replicate
+    assert paired.paired_difference(base, experts, "identity_accuracy", 50, 0)["replicates"] == 2
+    assert paired.paired_difference(base, experts, "clip_t", 50, 0) is None  # nothing scored: no comparison
+
+
+def test_report_targets_are_decided_by_paired_intervals():
+    from suti.evaluation import paired, report
+
+    apprentice = {"main_tau": 0.1, "demos": 3, "distill": {"steps": 0}}
+    experts = _image_rows("experts", "", 3, identity_accuracy=lambda s, r: 0.5, clip_t=lambda s, r: 0.30,
+                          clip_i=lambda s, r: 0.50, seconds=lambda s, r: 30.0 + s)
+    suti = _image_rows("suti", "0.100", 3, identity_accuracy=lambda s, r: 0.3 + 0.01 * s,
+                       clip_t=lambda s, r: 0.297, clip_i=lambda s, r: 0.60, seconds=lambda s, r: 1.0)
+    one, five = (_image_rows("suti", "0.100", k, "wide", identity_accuracy=lambda s, r, k=k: 0.1 * k + 0.01 * s)
+                 for k in (1, 5))
+    pairs = paired.paired_table(experts + suti + one + five, apprentice, n_boot=200, seed=0)
+    assert {(p["comparison"], p["a_run"], p["b_run"]) for p in pairs} == {
+        ("against DreamBooth", "synthbench/suti/0.100/3/", "synthbench/experts//3/"),
+        ("demonstrations", "synthbench/suti/0.100/5/wide", "synthbench/suti/0.100/1/wide")}
+    goals = {g["target"].split(":")[0].split(" (")[0]: g for g in report.targets(pairs, "0.100", 3)}
+    assert not goals["identity"]["met"] and "-0.175" in goals["identity"]["measured"]   # 0.325 vs 0.5
+    assert goals["CLIP-T"]["met"] and "-1.0%" in goals["CLIP-T"]["measured"]           # within 2%, no spread
+    assert goals["CLIP-I"]["met"]                                                       # +20%
+    assert goals["time per subject"]["met"] and "32.5x" in goals["time per subject"]["measured"]
+    assert goals["identity rises with demonstrations"]["met"]                           # +0.4 on every subject
+    assert goals["identity"]["rule"].startswith("difference's lower bound > -0.05")
 
 
 def test_a_wider_demonstration_ablation_is_its_own_rows_and_the_comparison_keeps_its_subjects():
@@ -292,9 +321,6 @@ def test_a_wider_demonstration_ablation_is_its_own_rows_and_the_comparison_keeps
     assert [(r["demos"], r["clip_i"]) for r in report.demo_ablation(summary, "0.100")] == [
         (1, 0.20), (3, 0.26), (5, 0.28)]                                   # one subject set for every count
     assert [r["clip_i"] for r in report.tau_ablation(summary, 3, {})] == [0.31]
-    goals = {g["target"].split(":")[0].split(",")[0]: g for g in report.targets(summary, "0.100", 3)}
-    assert goals["CLIP-I"]["measured"].startswith("0.310 vs 0.300")
-    assert "160 subjects" in goals["CLIP-I rises with demonstrations"]["measured"]
 
 
 def test_speed_table_counts_one_runs_images_per_subject_and_divides_by_the_fastest_apprentice():

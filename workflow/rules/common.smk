@@ -98,6 +98,7 @@ def get_pretrain_params(sections, budgets):
 
 # What each pretrained model's release reads: its architecture sections and its pretrain budget (release_one rule).
 PRETRAIN_SECTIONS = {"clip": (["scorer"], ["clip"]), "probe": (["probe"], ["probe"]), "base": (["base"], ["base"]),
+                     "judge": (["judge"], ["judge"]),
                      "apprentice": (["base", "scorer", "apprentice"], ["apprentice"])}
 
 
@@ -286,9 +287,9 @@ def get_evaluate_inputs(wildcards):
     """Named inputs of rule evaluate for one (bench, method); get_evaluate_arguments passes them on."""
     method = parse_method(wildcards.method)
     inputs = {"scorer": get_scorer_input()}
-    if wildcards.bench == "synthbench":  # the held-out clusters; ground truth for the oracle and the probe
+    if wildcards.bench == "synthbench":  # the held-out clusters; ground truth for the oracle, probe and judge
         inputs.update(clusters="results/mining/clusters.parquet", corpus=get_corpus_shards(),
-                      probe="results/probe/model")
+                      probe="results/probe/model", judge=get_judge_input())
     elif wildcards.bench == "dreambench":
         inputs["dreambench_images"] = "results/dreambench/images.parquet"
         inputs["dreambench_prompts"] = "results/dreambench/prompts.parquet"
@@ -311,12 +312,25 @@ def get_evaluate_arguments(wildcards):
     return " ".join(parts)
 
 
+def get_judge_input():
+    """The released identity judge (it only scores), when there is one: without it the identity metrics are missing,
+    with the reason."""
+    return ["pretrained/judge"] if Path(workflow.basedir, "pretrained/judge/provenance.json").is_file() else []
+
+
+def get_judge_argument(wildcards):
+    return " ".join(f"--judge {path}" for path in get_judge_input())
+
+
 def get_evaluate_params(wildcards):
-    """world, scoring and evaluation, plus the experts section for the DreamBooth baseline (how its experts train),
-    with the seed of the job's replicate."""
-    sections = ["world", "scoring", "evaluation"]
+    """world, scoring, evaluation and judge, plus the experts section for the DreamBooth baseline (how its experts
+    train), with the seed of the job's replicate, and how many images of a subject are demonstrations (the
+    references of fidelity metrics leave them out)."""
+    sections = ["world", "scoring", "evaluation", "judge"]
     experts = ["experts"] if parse_method(wildcards.method).kind == "experts" else []
-    return get_replicate_params(*sections, *experts)(wildcards)
+    params = json.loads(get_replicate_params(*sections, *experts)(wildcards))
+    params["demonstrations"] = {k: config["apprentice"][k] for k in ("demos", "max_demos")}
+    return json.dumps(params, sort_keys=True)
 
 
 def get_evaluate_cpus(wildcards):

@@ -44,8 +44,9 @@ rule eval_table:
         table="results/eval/summary.parquet",
         metrics="results/eval/metrics.json",
         metrics_table="results/eval/metrics.parquet",
+        paired="results/eval/paired.parquet",
     params:
-        cfg=get_params("evaluation"),
+        cfg=get_params("evaluation", "apprentice"),
     conda:
         "../../environment.yml"
     log:
@@ -56,4 +57,4 @@ rule eval_table:
         runtime=10,
     shell:
         "suti eval-table --params {params.cfg:q} --scores {input.scores} --markdown {output.markdown} "
-        "--csv {output.csv} --table {output.table} --metrics {output.metrics} > {log} 2>&1"
+        "--csv {output.csv} --table {output.table} --metrics {output.metrics} --paired {output.paired} > {log} 2>&1"

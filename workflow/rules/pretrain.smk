@@ -1,7 +1,8 @@
 # Pretraining of the foundation models, run rarely: snakemake pretrain --configfile config/pretrain.yaml
 # Trains the small CLIP, the probe and the base model on the pretraining render stream (identities no experiment
 # contains), then `release_pretrained` copies them into pretrained/ with provenance (commit that folder to ship them);
-# the in-context apprentice follows from the base model (`pretrain_apprentice`, released by release_pretrained_one).
+# the in-context apprentice follows from the base model (`pretrain_apprentice`) and the identity judge, which only
+# scores, trains on its own (`pretrain_judge`); both are released alone by release_pretrained_one.
 
 
 rule pretrain_clip:
@@ -156,7 +157,7 @@ rule release_pretrained_one:
     output:
         record="results/pretrain/release-{name}.json",
     wildcard_constraints:
-        name="clip|probe|base|apprentice",
+        name="clip|probe|base|apprentice|judge",
     params:
         cfg=get_release_one_params,
         samples=lambda wildcards, input: f"--samples {input.samples}" if input.samples else "",
@@ -174,3 +175,4 @@ rule pretrain:
     input:
         "results/pretrain/release.json",
         "results/pretrain/release-apprentice.json",
+        "results/pretrain/release-judge.json",

@@ -1,10 +1,13 @@
 rule report:
     input:
         summary="results/eval/summary.parquet",
+        paired="results/eval/paired.parquet",
         filters=expand("results/filter/{tau}/summary.json", tau=get_taus()),
         generations=expand("results/eval/synthbench/{method}/generations.parquet",
                            method=get_eval_methods("synthbench")),
         clusters="results/mining/clusters.parquet",
+        corpus=get_corpus_shards(),
+        judge=get_judge_input(),
         code=get_code("report"),
     output:
         markdown=report("results/report/report.md", caption="../report/report_tables.rst", category="Report"),
@@ -18,7 +21,8 @@ rule report:
                             category="Report"),
         grid=report("results/report/demos_vs_generations.png", caption="../report/demo_grid.rst", category="Report"),
     params:
-        cfg=get_params("apprentice"),
+        cfg=get_params("apprentice", "world", "evaluation", "judge"),
+        judge=get_judge_argument,
     conda:
         "../../environment.yml"
     log:
@@ -28,6 +32,6 @@ rule report:
         mem_mb=2000,
         runtime=10,
     shell:
-        "suti report --params {params.cfg:q} --summary {input.summary} --filter-summaries {input.filters} "
-        "--generations {input.generations} --clusters {input.clusters} --markdown {output.markdown} "
-        "--csv {output.csv} --figures {output.demo_ablation} {output.tau_ablation} {output.grid} > {log} 2>&1"
+        "suti report --params {params.cfg:q} --summary {input.summary} --paired {input.paired} "
+        "--filter-summaries {input.filters} --generations {input.generations} --clusters {input.clusters} "
+        "--corpus {input.corpus} {params.judge} --markdown {output.markdown} --csv {output.csv} --figures {output.demo_ablation} {output.tau_ablation} {output.grid} > {log} 2>&1"

@@ -116,14 +116,18 @@ EVAL_GENERATIONS = pa.schema([
 ])
 
 EVAL_SCORES = pa.schema([f for f in EVAL_GENERATIONS if f.name != "image"] + [
-    ("dino", pa.float32()),             # null when the DINO scorer is missing (see dino_missing)
+    ("identity_accuracy", pa.float32()),  # SynthBench judge: re-identified among look-alikes (0/1), identity prompts
+    ("id_similarity", pa.float32()),    # SynthBench judge: mean cosine to the subject's fresh reference renders
+    ("dino", pa.float32()),             # null when the DINO scorer is missing (see dino_scorer)
     ("clip_i", pa.float32()),
     ("clip_t", pa.float32()),           # null where not applicable (real photos do not show the prompt)
     ("subject_accuracy", pa.float32()), # SynthBench probe: share of the subject's attributes drawn right
+    ("pattern_accuracy", pa.float32()), # SynthBench probe: the subject's (or the prompted) pattern read back (0/1)
     ("prompt_accuracy", pa.float32()),  # SynthBench probe: the prompted attribute drawn right (0/1)
     ("clip_scorer", pa.string()),
     ("dino_scorer", pa.string()),       # or "missing: <reason>"
     ("probe_scorer", pa.string()),
+    ("judge_scorer", pa.string()),      # the identity judge, or "missing: <reason>"
 ])
 
 DREAMBENCH_IMAGES = pa.schema([

@@ -28,6 +28,14 @@ class DreamBenchEval:
 
 
 @dataclasses.dataclass(frozen=True)
+class IdentityEval:
+    """SynthBench's identity metrics (`suti.evaluation.identity`)."""
+
+    lookalikes: int = schema_default("evaluation.identity.lookalikes")  # beside the true subject (chance 1 / (n + 1))
+    references: int = schema_default("evaluation.identity.references")  # fresh reference renders per candidate
+
+
+@dataclasses.dataclass(frozen=True)
 class DreamSutiConfig:
     """Dream-SuTI's brief per-subject fine-tuning of the apprentice (`apprentice.dream`)."""
 
@@ -48,5 +56,6 @@ class EvaluationConfig:
     sample: SampleConfig = from_schema(SampleConfig, "evaluation.sample")
     # per-subject tuning of method dreamsuti
     dream_suti: DreamSutiConfig = from_schema(DreamSutiConfig, "evaluation.dream_suti")
+    identity: IdentityEval = from_schema(IdentityEval, "evaluation.identity")
     batch_size: int = schema_default("evaluation.batch_size")  # images per sampling batch
     bootstrap: int = schema_default("evaluation.bootstrap")  # subject resamples for the 95% intervals

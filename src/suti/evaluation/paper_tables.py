@@ -9,7 +9,8 @@ import math
 from suti.evaluation.methods import apprentice_label
 from suti.evaluation.protocol import METRICS
 
-HEADERS = {"dino": "DINO", "clip_i": "CLIP-I", "clip_t": "CLIP-T", "subject_accuracy": "Subject acc.",
+HEADERS = {"identity_accuracy": "Identity acc.", "id_similarity": "ID sim.", "dino": "DINO", "clip_i": "CLIP-I",
+           "clip_t": "CLIP-T", "subject_accuracy": "Subject acc.", "pattern_accuracy": "Pattern acc.",
            "prompt_accuracy": "Prompt acc."}
 
 
@@ -43,9 +44,10 @@ def markdown(summary: list[dict], bench: str) -> str:
         cells = [method_label(r)] + [cell(r[m], r[f"{m}_low"], r[f"{m}_high"]) for m in metrics]
         cells += [str(r["subjects"]), str(r["images"]), f"{r['seconds_per_subject']:.2f}"]
         lines.append("| " + " | ".join(cells) + " |")
-    scorers = sorted({(r["clip_scorer"], r["dino_scorer"], r["probe_scorer"]) for r in rows})
+    scorers = sorted({(r["clip_scorer"], r["dino_scorer"], r["probe_scorer"], r.get("judge_scorer") or "missing")
+                      for r in rows})
     lines += ["", replicates_note(rows) + " Scorers: " + "; ".join(
-        f"CLIP {c}, DINO {d}, probe {p}" for c, d, p in scorers), ""]
+        f"CLIP {c}, DINO {d}, probe {p}, identity judge {j}" for c, d, p, j in scorers), ""]
     return "\n".join(lines)
 
 

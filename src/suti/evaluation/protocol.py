@@ -2,12 +2,19 @@
 95% confidence intervals over subjects.
 
 Per image (DreamBench's metrics, plus SynthBench's exact ones):
-  DINO    mean cosine of DINO ViT-S/16 features to the subject's real images (missing with a reason without weights)
+  identity_accuracy, id_similarity  (SynthBench) re-identification among look-alikes and similarity to fresh
+          references, by the identity judge (`evaluation.identity`)
+  DINO    mean cosine of DINO ViT-S/16 features to the subject's reference images, never its demonstrations (fresh
+          renders on SynthBench, the photos not given as demonstrations on DreamBench; missing with a reason without
+          weights)
   CLIP-I  the same with CLIP image embeddings
   CLIP-T  cosine of the image to the prompt written with the class noun (missing for real photos: they do not
           show the prompt)
   subject_accuracy  (SynthBench) share of the subject's class, colour and pattern the probe reads back, the colour or
           pattern the prompt changes counted as the prompted one
+  pattern_accuracy  (SynthBench) 1 when the probe reads the subject's pattern (the prompted one for a repattern
+          prompt); read by a head below the reliability threshold, so its ceiling (the probe's own pattern accuracy
+          on clean renders) is printed beside it
   prompt_accuracy   (SynthBench) 1 when the probe reads back what the prompt asks for (background, accessory,
           colour, pattern or material)
 Both use only the probe heads that read clean renders at >= `scoring.probe_min_accuracy` (0.95): at 32 px the probe
@@ -26,7 +33,8 @@ from suti.scoring import metrics
 from suti.scoring.probe import HEADS, load_probe, make_predict, predict_batched, to_model_input
 from suti.world import prompts
 
-METRICS = ("dino", "clip_i", "clip_t", "subject_accuracy", "prompt_accuracy")
+METRICS = ("identity_accuracy", "id_similarity", "dino", "clip_i", "clip_t", "subject_accuracy", "pattern_accuracy",
+           "prompt_accuracy")
 IDENTITY = ("class", "colour", "pattern")
 _SCENE_HEAD = {"background": "background", "companion": "companion", "recolour": "colour", "repattern": "pattern",
                "material": "material"}
@@ -62,20 +70,22 @@ class ProbeReader:
 
 
 def probe_accuracies(probe: ProbeReader, images_u8: np.ndarray, rows: list[dict],
-                     truths: dict) -> tuple[np.ndarray, np.ndarray]:
-    """(subject_accuracy [N], prompt_accuracy [N]) read by the probe's reliable heads; NaN where the attribute asked
-    for is one the probe cannot read reliably (or no identity attribute is)."""
+                     truths: dict) -> dict[str, np.ndarray]:
+    """{"subject_accuracy", "pattern_accuracy", "prompt_accuracy": [N]}. Subject and prompt accuracy are read by the
+    probe's reliable heads, NaN where the attribute asked for is one the probe cannot read reliably (or no identity
+    attribute is); pattern accuracy by the pattern head whatever its reliability (its ceiling is reported)."""
     pred = predict_batched(make_predict(probe.graphdef), probe.params, to_model_input(images_u8))
     by_id = {p.prompt_id: p for p in prompts.PROMPTS}
-    subject_acc, prompt_acc = np.full(len(rows), np.nan), np.full(len(rows), np.nan)
+    out = {m: np.full(len(rows), np.nan) for m in ("subject_accuracy", "pattern_accuracy", "prompt_accuracy")}
     for n, row in enumerate(rows):
         subject, (head, value) = expected_attributes(truths[row["subject"]], by_id[row["prompt_id"]])
         read = [HEADS[h][pred[h][n]] == v for h, v in subject.items() if h in probe.reliable]
         if read:
-            subject_acc[n] = np.mean(read)
+            out["subject_accuracy"][n] = np.mean(read)
+        out["pattern_accuracy"][n] = float(HEADS["pattern"][pred["pattern"][n]] == subject["pattern"])
         if head in probe.reliable:
-            prompt_acc[n] = float(HEADS[head][pred[head][n]] == value)
-    return subject_acc, prompt_acc
+            out["prompt_accuracy"][n] = float(HEADS[head][pred[head][n]] == value)
+    return out
 
 
 def similarity_to_references(emb: np.ndarray, embed, rows: list[dict], references: dict) -> np.ndarray:
@@ -93,7 +103,8 @@ def similarity_to_references(emb: np.ndarray, embed, rows: list[dict], reference
 
 def score_images(rows: list[dict], images_u8: np.ndarray, references: dict, clip, dino, probe=None,
                  truths: dict | None = None) -> dict[str, np.ndarray]:
-    """{metric: [N]} (NaN = missing) for generated images of `rows` (subject, prompt, prompt_id, reference)."""
+    """{metric: [N]} (NaN = missing) for generated images of `rows` (subject, prompt, prompt_id, reference); the
+    identity metrics are `evaluation.identity`'s."""
     out = {m: np.full(len(rows), np.nan) for m in METRICS}
     clip_emb = clip.embed_images(images_u8)
     out["clip_i"] = similarity_to_references(clip_emb, clip.embed_images, rows, references)
@@ -106,7 +117,7 @@ def score_images(rows: list[dict], images_u8: np.ndarray, references: dict, clip
         text_of = dict(zip(distinct, clip.embed_texts(distinct)))
         out["clip_t"][with_prompt] = metrics.clip_t(clip_emb[with_prompt], np.stack([text_of[t] for t in texts]))
     if probe is not None and truths is not None:
-        out["subject_accuracy"], out["prompt_accuracy"] = probe_accuracies(probe, images_u8, rows, truths)
+        out.update(probe_accuracies(probe, images_u8, rows, truths))
     return out
 
 
@@ -159,9 +170,10 @@ def summarise(rows: list[dict], n_boot: int, seed: int) -> list[dict]:
         summary = dict(zip(GROUP, key), subjects=len(set(subjects)), replicates=len(set(replicates)),
                        images=len(members), seconds_per_subject=float(np.mean(list(seconds.values()))),
                        clip_scorer=members[0]["clip_scorer"], dino_scorer=members[0]["dino_scorer"],
-                       probe_scorer=members[0]["probe_scorer"])
+                       probe_scorer=members[0]["probe_scorer"], judge_scorer=members[0].get("judge_scorer") or
+                       "missing: scored before the identity judge existed")
         for metric in METRICS:
-            values = np.array([np.nan if r[metric] is None else r[metric] for r in members], np.float64)
+            values = np.array([np.nan if r.get(metric) is None else r[metric] for r in members], np.float64)
             summary[metric], summary[f"{metric}_low"], summary[f"{metric}_high"] = bootstrap_ci(
                 values, subjects, n_boot, seed, replicates)
         out.append(summary)

@@ -101,48 +101,80 @@ def speed_table(summary: list[dict]) -> list[dict]:
     return out
 
 
-PAPER = {"fidelity": "DINO 0.741 vs DreamBooth 0.696", "text": "CLIP-T 0.304 vs 0.306", "speed": "20x (aim 100x)"}
+PAPER = {"identity_accuracy": "DINO 0.741 vs DreamBooth 0.696", "id_similarity": "DINO 0.741 vs DreamBooth 0.696",
+         "dino": "DINO 0.741 vs DreamBooth 0.696", "clip_t": "CLIP-T 0.304 vs 0.306", "seconds": "20x (aim 100x)"}
+ACCURACY_MARGIN = 0.05   # non-inferiority margin of an accuracy (absolute): SuTI - DreamBooth lower bound > -0.05
+RELATIVE_MARGIN = 0.02   # ... of a similarity, relative: SuTI / DreamBooth - 1 lower bound > -2%
+SPEEDUP = 20.0           # DreamBooth's time per subject over SuTI's: lower bound >= 20
+# (metric, how the target reads, decision rule) in the Targets table's order
+TARGETS = (
+    ("identity_accuracy", "identity: SuTI >= DreamBooth", "abs"),
+    ("pattern_accuracy", "pattern: SuTI >= DreamBooth", "abs"),
+    ("id_similarity", "ID similarity: SuTI >= DreamBooth", "rel"),
+    ("dino", "DINO: SuTI >= DreamBooth", "rel"),
+    ("clip_i", "CLIP-I (references apart from the demonstrations): SuTI >= DreamBooth", "rel"),
+    ("clip_t", "CLIP-T: SuTI within 2% of DreamBooth", "rel"),
+    ("subject_accuracy", "class and colour: SuTI >= DreamBooth", "abs"),
+    ("prompt_accuracy", "prompt accuracy: SuTI >= DreamBooth", "abs"),
+    ("seconds", "time per subject: DreamBooth / SuTI >= 20", "speed"),
+)
+RULES = {"abs": f"difference's lower bound > -{ACCURACY_MARGIN} (non-inferiority)",
+         "rel": f"relative difference's lower bound > -{RELATIVE_MARGIN:.0%}",
+         "speed": f"ratio's lower bound >= {SPEEDUP:g}"}
 
 
-def targets(summary: list[dict], main: str, demos: int, bench: str = "synthbench") -> list[dict]:
-    """The paper's targets for the main apprentice (`main`, its name) against the DreamBooth experts, measured on
-    `bench`: fidelity (DINO where it was computed, else CLIP-I) and subject accuracy (SynthBench's probe) at least
-    theirs, CLIP-T within 2% of theirs, fidelity rising with every added demonstration count with the fewest's and
-    the most's 95% intervals apart, and at least 20x less time per subject. Each row: bench, target, paper,
-    measured, met; a target whose methods were not evaluated has no row."""
-    rows = [r for r in summary if r["bench"] == bench and compared(r)]
-    suti = next((r for r in rows if r["method"] == "suti" and r["tau"] == main and r["demos"] == demos), None)
-    experts = next((r for r in rows if r["method"] == "experts" and r["demos"] == demos), None)
-    fid = "dino" if suti and not math.isnan(suti["dino"]) else "clip_i"
+def decide(rule: str, row: dict) -> tuple[str, bool]:
+    """(measured text, met) of one paired row under a decision rule: the interval alone decides."""
+    if rule == "speed":
+        return (f"{row['b_mean']:.2f} s vs {row['a_mean']:.2f} s: {row['ratio']:.1f}x "
+                f"[{row['ratio_low']:.1f}, {row['ratio_high']:.1f}]"), row["ratio_low"] >= SPEEDUP
+    if rule == "rel":
+        return (f"{row['a_mean']:.3f} vs {row['b_mean']:.3f}: {row['rel']:+.1%} [{row['rel_low']:+.1%}, "
+                f"{row['rel_high']:+.1%}]"), row["rel_low"] > -RELATIVE_MARGIN
+    return (f"{row['a_mean']:.3f} vs {row['b_mean']:.3f}: {row['diff']:+.3f} [{row['diff_low']:+.3f}, "
+            f"{row['diff_high']:+.3f}]"), row["diff_low"] > -ACCURACY_MARGIN
+
+
+def targets(pairs: list[dict], main: str, demos: int, bench: str = "synthbench") -> list[dict]:
+    """The targets for the main apprentice (`main`, its name) against DreamBooth on `bench`, each decided by its
+    paired 95% interval (`RULES`). Each row: bench, target, paper, measured, rule, subjects, met; a target whose
+    metric is missing has no row."""
+    a_run = f"{bench}/suti/{main}/{demos}/"
+    rows = {p["metric"]: p for p in pairs if p["comparison"] == "against DreamBooth" and p["a_run"] == a_run}
     out = []
-
-    def add(target, paper, measured, met):
-        out.append({"bench": bench, "target": target, "paper": paper, "measured": measured, "met": met})
-
-    if suti and experts:
-        a, b = suti[fid], experts[fid]
-        add(f"{HEADERS[fid]}: SuTI >= DreamBooth", PAPER["fidelity"], f"{a:.3f} vs {b:.3f} ({a / b - 1:+.1%})", a >= b)
-        a, b = suti["subject_accuracy"], experts["subject_accuracy"]
-        if not (math.isnan(a) or math.isnan(b)):
-            add("subject accuracy: SuTI >= DreamBooth", "(SynthBench's probe; no paper figure)",
-                f"{a:.3f} vs {b:.3f} ({a - b:+.3f})", a >= b)
-        a, b = suti["clip_t"], experts["clip_t"]
-        add("CLIP-T: SuTI within 2% of DreamBooth", PAPER["text"], f"{a:.3f} vs {b:.3f} ({a / b - 1:+.1%})",
-            a >= 0.98 * b)
-        ratio = experts["seconds_per_subject"] / suti["seconds_per_subject"]
-        add("time per subject: DreamBooth / SuTI >= 20", PAPER["speed"],
-            f"{experts['seconds_per_subject']:.2f} s vs {suti['seconds_per_subject']:.2f} s ({ratio:.1f}x)",
-            ratio >= 20)
-    ablation = demo_ablation(summary, main)
-    if len(ablation) >= 2:
-        lo, hi = ablation[0], ablation[-1]
-        rises = all(a[fid] < b[fid] for a, b in zip(ablation, ablation[1:]))
-        apart = hi[f"{fid}_low"] > lo[f"{fid}_high"]
-        add(f"{HEADERS[fid]} rises with demonstrations, {lo['demos']}- and {hi['demos']}-demo intervals apart",
-            "rises (paper)", " -> ".join(f"{r[fid]:.3f}" for r in ablation) +
-            f" ({lo['demos']} -> {hi['demos']} demos; [{lo[f'{fid}_low']:.3f}, {lo[f'{fid}_high']:.3f}] vs "
-            f"[{hi[f'{fid}_low']:.3f}, {hi[f'{fid}_high']:.3f}]; {hi['subjects']} subjects)", rises and apart)
+    for metric, target, rule in TARGETS:
+        if metric in rows:
+            measured, met = decide(rule, rows[metric])
+            out.append({"bench": bench, "target": target, "paper": PAPER.get(metric, "(SynthBench only)"),
+                        "measured": measured, "rule": RULES[rule], "subjects": rows[metric]["subjects"],
+                        "met": bool(met)})
+    more = [p for p in pairs if p["comparison"] == "demonstrations" and p["metric"] == "identity_accuracy"
+            and p["a_run"].startswith(f"{bench}/suti/{main}/")]
+    if more:  # the most demonstrations against the fewest, on the demonstration ablation's subjects
+        p = max(more, key=lambda p: int(p["a_run"].split("/")[3]))
+        out.append({"bench": bench, "target": f"identity rises with demonstrations ({p['a']} minus {p['b']})",
+                    "paper": "rises (paper)", "measured": f"{p['a_mean']:.3f} vs {p['b_mean']:.3f}: {p['diff']:+.3f} "
+                    f"[{p['diff_low']:+.3f}, {p['diff_high']:+.3f}]", "rule": "difference's lower bound > 0",
+                    "subjects": p["subjects"], "met": bool(p["diff_low"] > 0)})
     return out
+
+
+def paired_markdown(pairs: list[dict], kind: str) -> str:
+    """One comparison kind's paired differences (A - B, 95% interval), a row per (A, B), a column per metric."""
+    rows = [p for p in pairs if p["comparison"] == kind and p["metric"] != "seconds"]
+    metrics = [m for m in METRICS if any(p["metric"] == m for p in rows)]
+    if not rows:
+        return ""
+    runs = list(dict.fromkeys((p["a"], p["b"]) for p in rows))
+    lines = ["| A | B | Subjects | " + " | ".join(HEADERS[m] for m in metrics) + " |",
+             "|" + "---|" * (3 + len(metrics))]
+    for a, b in runs:
+        got = {p["metric"]: p for p in rows if (p["a"], p["b"]) == (a, b)}
+        cells = [f"{got[m]['diff']:+.3f} [{got[m]['diff_low']:+.3f}, {got[m]['diff_high']:+.3f}]" if m in got
+                 else "n/a" for m in metrics]
+        n = max(p["subjects"] for p in got.values())
+        lines.append(f"| {a} | {b} | {n} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
 
 
 def plot_ablation(rows: list[dict], x_key: str, x_labels: list[str], title: str, path) -> None:

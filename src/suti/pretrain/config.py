@@ -12,7 +12,6 @@ from suti.config import from_dict
 from suti.diffusion.config import SampleConfig
 from suti.pretrain.release import clip_architecture
 from suti.scoring.clip_training import ScorerConfig
-from suti.scoring.judge import JudgeConfig
 from suti.scoring.probe import ProbeConfig
 from suti.training.config import TrainConfig
 
@@ -99,8 +98,3 @@ def probe_config(probe: dict, budget: ProbeBudget) -> ProbeConfig:
     return ProbeConfig(steps=budget.steps, batch_size=budget.batch_size, learning_rate=budget.learning_rate,
                        width=probe["width"], n_eval=budget.n_eval)
 
-
-def judge_config(judge: dict, budget: JudgeBudget) -> JudgeConfig:
-    """The JudgeConfig of the pretrained identity judge: the judge section's architecture and reading (look-alikes,
-    references), the pretraining budget."""
-    return from_dict(JudgeConfig, dict(judge, **dataclasses.asdict(budget)))

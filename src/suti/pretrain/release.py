@@ -207,6 +207,10 @@ def probe_architecture(probe: dict) -> dict:
     return {"width": probe["width"]}
 
 
+def judge_architecture(judge: dict) -> dict:
+    return {"width": judge["width"], "embed_dim": judge["embed_dim"]}
+
+
 APPRENTICE_ARCH_KEYS = ("max_demos", "demo_patch", "cross_attention_resolutions")
 
 

@@ -163,16 +163,19 @@ def reidentify(judge: IdentityJudge, queries: np.ndarray, candidates: list[list[
     return sims.argmax(1)
 
 
+def reference_renders(subject: world.Subject, seed: int, resolution: int, n: int) -> np.ndarray:
+    """[n, H, W, 3] uint8: `subject` in `n` reference scenes drawn from its id, so the same subject gets the same
+    references wherever it is judged."""
+    rng = np.random.default_rng([seed, streams.JUDGE_REFERENCES, subject.subject_id])
+    return np.stack([world.render(subject, neutral_scene(rng), resolution) for _ in range(n)])
+
+
 def candidate_centroids(judge: IdentityJudge, candidates: list[list[world.Subject]], seed: int, resolution: int,
                         references: int) -> np.ndarray:
-    """[N, C, D]: each candidate's unit mean embedding over `references` reference renders (scenes drawn from the
-    candidate's id, so the same subject gets the same references wherever it appears)."""
+    """[N, C, D]: each candidate's unit mean embedding over its `references` reference renders."""
     unique = {s.subject_id: s for group in candidates for s in group}
-    renders = []
-    for subject in unique.values():
-        rng = np.random.default_rng([seed, streams.JUDGE_REFERENCES, subject.subject_id])
-        renders += [world.render(subject, neutral_scene(rng), resolution) for _ in range(references)]
-    emb = judge.embed_images(np.stack(renders)).reshape(len(unique), references, -1).mean(1)
+    renders = np.concatenate([reference_renders(s, seed, resolution, references) for s in unique.values()])
+    emb = judge.embed_images(renders).reshape(len(unique), references, -1).mean(1)
     emb /= np.linalg.norm(emb, axis=-1, keepdims=True).clip(1e-6)
     row = {sid: i for i, sid in enumerate(unique)}
     return np.stack([emb[[row[s.subject_id] for s in group]] for group in candidates])

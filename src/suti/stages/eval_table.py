@@ -6,7 +6,7 @@ import pyarrow as pa
 
 from suti import io
 from suti.data import tables
-from suti.evaluation import paper_tables, protocol
+from suti.evaluation import paired, paper_tables, protocol
 from suti.stages.common import add_params_argument, log, write_summary
 
 HELP = "summarise evaluation scores: means with bootstrap 95%% intervals, markdown and CSV tables"
@@ -19,6 +19,8 @@ def add_arguments(p) -> None:
     p.add_argument("--csv", required=True, help="output CSV table")
     p.add_argument("--table", required=True, help="output parquet of the summary rows")
     p.add_argument("--metrics", required=True, help="output JSON of the headline numbers (DVC metrics)")
+    p.add_argument("--paired", required=True, help="output parquet: paired differences with 95%% intervals of every "
+                                                   "comparison the report draws (suti.evaluation.paired)")
 
 
 def headline(summary: list[dict]) -> dict:
@@ -36,6 +38,9 @@ def run(args) -> None:
     rows = tables.read_table(args.scores).to_pylist()
     summary = protocol.summarise(rows, n_boot=int(args.params["evaluation"]["bootstrap"]), seed=int(args.params["seed"]))
     io.write_parquet(pa.Table.from_pylist(summary), args.table)
+    pairs = paired.paired_table(rows, args.params["apprentice"], n_boot=int(args.params["evaluation"]["bootstrap"]),
+                                seed=int(args.params["seed"]))
+    io.write_parquet(pa.Table.from_pylist(pairs, schema=paired.SCHEMA), args.paired)
     text = "\n".join(paper_tables.markdown(summary, bench) for bench in ("synthbench", "dreambench"))
     io.write_text("# Method comparison\n\n" + text, args.markdown)
     io.write_text(paper_tables.to_csv(summary), args.csv)

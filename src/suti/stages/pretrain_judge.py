@@ -11,8 +11,8 @@ import time
 from suti import io
 from suti.config import from_dict
 from suti.pretrain import release
-from suti.pretrain.config import PretrainConfig, judge_config
-from suti.scoring.judge import NAME, IdentityJudge, heldout_top1, train_judge
+from suti.pretrain.config import JudgeBudget, PretrainConfig
+from suti.scoring.judge import NAME, IdentityJudge, JudgeConfig, heldout_top1, train_judge
 from suti.stages.common import add_params_argument, log, progress, write_summary
 from suti.training.checkpoints import Checkpointer, export_model
 from suti.training.fingerprint import fingerprint, resumable_dir
@@ -24,6 +24,11 @@ def add_arguments(p) -> None:
     add_params_argument(p)
     p.add_argument("--model", required=True, help="output directory of the exported judge")
     p.add_argument("--summary", required=True, help="output JSON: learning curve and held-out top-1 among look-alikes")
+
+
+def judge_config(judge: dict, budget: JudgeBudget) -> JudgeConfig:
+    """The judge section's architecture with the pretraining budget (the gate's reading keeps JudgeConfig's own)."""
+    return from_dict(JudgeConfig, dict(judge, **dataclasses.asdict(budget)))
 
 
 def run(args) -> None:

@@ -1,6 +1,6 @@
-"""`suti release-pretrained`: copy the pretrained CLIP, probe, base model and in-context apprentice into `pretrained/`
-(the folder the experiment loads by default and git tracks), each with its provenance.json: commit, config hash, world
-fingerprint, architecture, images seen, wall time, hardware and quality figures."""
+"""`suti release-pretrained`: copy the pretrained CLIP, probe, identity judge, base model and in-context apprentice
+into `pretrained/` (the folder the experiment loads by default and git tracks), each with its provenance.json:
+commit, config hash, world fingerprint, architecture, images seen, wall time, hardware and quality figures."""
 
 from __future__ import annotations
 
@@ -22,6 +22,8 @@ QUALITY_KEYS = {  # the summary figures each provenance.json carries
              "retrieval_r5", "retrieval_chance_r1", "eval_images", "learning_curve"),
     "probe": ("accuracy_class", "accuracy_colour", "accuracy_pattern", "accuracy_background", "accuracy_companion",
               "accuracy_material", "n_eval"),
+    "judge": ("heldout_top1", "chance", "lookalikes", "eval_subjects", "queries_per_subject", "references",
+              "learning_curve"),
     "base": ("generated", "generated_ci95", "class_word_effect", "ground_truth_renders",
              "ground_truth_class_word_effect", "chance", "prompts", "samples_per_prompt", "guidance",
              "sampler_steps", "learning_curve", "params", "frozen_params"),
@@ -44,7 +46,7 @@ def add_arguments(p) -> None:
                                      "copied beside it")
     p.add_argument("--only", nargs="+", choices=list(QUALITY_KEYS), default=["clip", "probe", "base"],
                    help="release these models and leave the others' folders as they are (default: the CLIP, the "
-                        "probe and the base model; the apprentice is released alone, after them)")
+                        "probe and the base model; the apprentice and the identity judge are released alone)")
     p.add_argument("--out", required=True, help="the release folder (pretrained/)")
     p.add_argument("--record", required=True, help="output JSON: what was released where")
 
@@ -60,6 +62,7 @@ def run(args) -> None:
         raise SutiError(f"release-pretrained: {', '.join(missing)} needed to release {' '.join(args.only)}")
     architectures = {"clip": lambda: release.clip_architecture(params["scorer"]),
                      "probe": lambda: release.probe_architecture(params["probe"]),
+                     "judge": lambda: release.judge_architecture(params["judge"]),
                      "base": lambda: release.base_architecture(params["base"]),
                      "apprentice": lambda: release.apprentice_architecture(params)}
     record = {}

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import collections
+
 import numpy as np
 import pyarrow.parquet as pq
 
@@ -9,15 +11,15 @@ from suti import io
 from suti.config import from_dict
 from suti.data import tables
 from suti.data.images import decode_image
-from suti.data.training_set import decode_by, subject_images
-from suti.evaluation import protocol
+from suti.data.training_set import decode_by
+from suti.evaluation import identity, protocol
 from suti.evaluation.expert_quality import subject_truth
 from suti.evaluation.protocol import load_probe_reader
 from suti.scoring.clip import ClipSpec, load_clip
 from suti.scoring.dino import DinoSpec, load_dino
 from suti.stages.common import add_params_argument, log, write_summary
 
-HELP = "score a method's evaluation images: DINO, CLIP-I, CLIP-T (+ SynthBench probe accuracies)"
+HELP = "score a method's evaluation images: DINO, CLIP-I, CLIP-T (+ SynthBench identity and probe accuracies)"
 
 
 def add_arguments(p) -> None:
@@ -28,6 +30,7 @@ def add_arguments(p) -> None:
     p.add_argument("--probe", help="exported SynthBench probe")
     p.add_argument("--dreambench-images", help="indexed DreamBench photos (DreamBench: the subjects' real images)")
     p.add_argument("--scorer", default=None, help="trained small CLIP folder (when scoring.clip.model is empty)")
+    p.add_argument("--judge", help="released identity judge (pretrained/judge): SynthBench identity metrics")
     p.add_argument("--out", required=True, help="output parquet: one row per image with every metric")
     p.add_argument("--summary", required=True, help="output JSON: means with 95%% intervals")
 
@@ -37,10 +40,41 @@ def tracking_tags(args) -> dict:
     return {k: str(v) for k, v in first[0].items()} if first else {}
 
 
-def references(args, bench: str, subjects: set[str]) -> dict[str, np.ndarray]:
+def held_back(rows: list[dict], key: str, skip: int, subjects: set[str]) -> dict[str, np.ndarray]:
+    """{subject: its images after the first `skip` by image id}: the images no method was given as demonstrations
+    (every method gets a subject's first K <= skip images, `generators.*_demonstrations`)."""
+    ordered = sorted((r for r in rows if r[key] in subjects), key=lambda r: r["image_id"])
+    kept, seen = [], collections.Counter()
+    for r in ordered:
+        seen[r[key]] += 1
+        if seen[r[key]] > skip:
+            kept.append(r)
+    return decode_by(kept, key, subjects)
+
+
+def references(args, bench: str, subjects: set[str], fresh: dict | None) -> dict[str, np.ndarray]:
+    """The images fidelity (CLIP-I, DINO) is measured against, never the demonstrations: on SynthBench with ground
+    truth, fresh renders of each subject (`fresh`); else the subject's mined images or photos after those any method
+    was given (SynthBench: apprentice.max_demos, DreamBench: apprentice.demos, its only count)."""
+    shown = args.params.get("demonstrations", {})
     if bench == "synthbench":
-        return subject_images(args.clusters, subjects)
-    return decode_by(tables.read_table([args.dreambench_images], ["subject", "image"]).to_pylist(), "subject", subjects)
+        if fresh is not None:
+            return {s: ref.images for s, ref in fresh.items()}
+        rows = tables.read_table([args.clusters], ["cluster_id", "image_id", "image"]).to_pylist()
+        return held_back(rows, "cluster_id", int(shown.get("max_demos", 5)), subjects)
+    rows = tables.read_table([args.dreambench_images], ["subject", "image_id", "image"]).to_pylist()
+    return held_back(rows, "subject", int(shown.get("demos", 3)), subjects)
+
+
+def fresh_references(args, rows: list[dict]):
+    """(SubjectReferences per SynthBench subject or None without ground truth, judge or None, judge id)."""
+    return identity.references_for(args.params, args.judge, args.clusters, args.corpus,
+                                   sorted({r["subject"] for r in rows}))
+
+
+def dreambench_leave_one_out(rows: list[dict], skip: int) -> list[dict]:
+    """The real-photo rows' `reference` index shifted into the held-back photos (-1: a photo not among them)."""
+    return [dict(r, reference=r["reference"] - skip if r.get("reference", -1) >= skip else -1) for r in rows]
 
 
 def probe_and_truths(args, min_accuracy: float):
@@ -59,22 +93,29 @@ def run(args) -> None:
     clip = load_clip(from_dict(ClipSpec, scoring["clip"]), args.scorer)
     dino = load_dino(from_dict(DinoSpec, scoring["dino"]))
     dino_id = dino.id if hasattr(dino, "embed_images") else f"missing: {dino.reason}"
+    fresh, judge, judge_id = None, None, "missing: no ground truth on DreamBench"
     if bench == "synthbench":
         probe, truths, probe_id = probe_and_truths(args, float(scoring["probe_min_accuracy"]))
+        fresh, judge, judge_id = fresh_references(args, rows)
     else:
         probe, truths, probe_id = None, None, "missing: no ground truth on DreamBench"
+        rows = dreambench_leave_one_out(rows, int(args.params.get("demonstrations", {}).get("demos", 3)))
     images = np.stack([decode_image(r["image"]) for r in rows]) if rows else np.zeros((0, 8, 8, 3), np.uint8)
-    refs = references(args, bench, {r["subject"] for r in rows})
+    refs = references(args, bench, {r["subject"] for r in rows}, fresh)
     scores = protocol.score_images(rows, images, refs, clip, dino, probe, truths) if rows else {}
+    if rows and judge is not None:
+        scores.update(identity.identity_scores(judge, images, rows, fresh))
     out = []
     for n, row in enumerate(rows):
-        values = {m: (None if np.isnan(scores[m][n]) else float(scores[m][n])) for m in protocol.METRICS}
+        values = {m: (None if m not in scores or np.isnan(scores[m][n]) else float(scores[m][n]))
+                  for m in protocol.METRICS}
         out.append(dict({k: v for k, v in row.items() if k != "image"}, **values, clip_scorer=clip.id,
-                        dino_scorer=dino_id, probe_scorer=probe_id))
+                        dino_scorer=dino_id, probe_scorer=probe_id, judge_scorer=judge_id))
     io.write_parquet(tables.from_rows(out, tables.EVAL_SCORES), args.out)
     summary = protocol.summarise(out, n_boot=int(args.params["evaluation"]["bootstrap"]),
                                  seed=int(args.params["seed"]))
     log.info("%s", summary)
     flat = {k: v for k, v in (summary[0] if summary else {}).items() if not isinstance(v, str) or k in
             ("bench", "method")}
-    write_summary(dict(flat, dino_scorer=dino_id, clip_scorer=clip.id, probe_scorer=probe_id), args.summary)
+    write_summary(dict(flat, dino_scorer=dino_id, clip_scorer=clip.id, probe_scorer=probe_id, judge_scorer=judge_id),
+                  args.summary)

@@ -62,8 +62,8 @@ def add_probe_accuracies(scored: list[dict], rows: list[dict], args) -> None:
         return
     reader = load_probe_reader(args.probe, float(args.params["scoring"]["probe_min_accuracy"]))
     images = np.stack([decode_image(r["image"]) for r in rows])
-    subject_acc, prompt_acc = probe_accuracies(reader, images, rows, truths)
-    for row, s, p in zip(scored, subject_acc, prompt_acc):
+    read = probe_accuracies(reader, images, rows, truths)
+    for row, s, p in zip(scored, read["subject_accuracy"], read["prompt_accuracy"]):
         row.update(probe_subject_accuracy=None if np.isnan(s) else float(s),
                    probe_prompt_accuracy=None if np.isnan(p) else float(p))
 

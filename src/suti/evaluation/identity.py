@@ -1,0 +1,133 @@
+"""SynthBench identity metrics: is the generated subject *this* subject, not just one of its class and colour?
+
+Per image, by the identity judge (`pretrained/judge`, `suti.scoring.judge`), which no model, filter or training
+signal reads:
+  identity_accuracy  1 when the image re-identifies as its subject among the subject itself and
+                     `evaluation.identity.lookalikes` look-alikes (same class and colour name, everything else drawn
+                     afresh: `suti.identities`), each represented by renders in fresh reference scenes, never the
+                     demonstrations; recontextualisation and accessorisation prompts only (property prompts change
+                     the subject on purpose). Chance 1 / (lookalikes + 1).
+  id_similarity      the judge's mean cosine to the subject's fresh reference renders (SynthBench's DINO column)
+The same fresh reference renders are the references of CLIP-I and DINO on SynthBench (`references`), so that no
+fidelity metric can be raised by copying the demonstrations.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import numpy as np
+
+from suti import streams, world
+from suti.config import from_dict
+from suti.errors import SutiError
+from suti.evaluation.config import IdentityEval
+from suti.identities import EVAL_LOOKALIKE_FIRST_ID, EVAL_LOOKALIKE_SPAN, lookalikes, neutral_scene
+from suti.pretrain import release
+from suti.scoring.judge import IDENTITY_CATEGORIES, IdentityJudge, load_judge, reference_renders
+
+IDENTITY_METRICS = ("identity_accuracy", "id_similarity")
+
+
+@dataclasses.dataclass(frozen=True)
+class IdentityEval:
+    lookalikes: int = 15      # look-alikes beside the true subject (chance 1 / (lookalikes + 1))
+    references: int = 8       # fresh reference renders per candidate subject
+
+
+def load_checked_judge(directory: str | Path | None, judge_section: dict, resolution: int):
+    """(IdentityJudge, its id) or (None, "missing: <reason>"): a judge released for another world or architecture
+    is never used."""
+    if not directory:
+        return None, "missing: no identity judge given (pretrained/judge; snakemake results/pretrain/release-judge.json)"
+    try:
+        record = release.check(directory, "judge", release.judge_architecture(judge_section), "judge", resolution)
+    except SutiError as err:
+        return None, f"missing: {err}"
+    judge = load_judge(directory)
+    judge.meta["release"] = str(record.get("git_commit", "unknown"))[:12]
+    return judge, judge.id
+
+
+@dataclasses.dataclass(frozen=True)
+class SubjectReferences:
+    """A subject's fresh reference renders and its candidates' unit centroids in the judge's space."""
+
+    images: np.ndarray        # [R, H, W, 3] uint8: the subject itself in fresh reference scenes
+    embeddings: np.ndarray    # [R, D] the judge's embeddings of `images`
+    centroids: np.ndarray     # [1 + lookalikes, D]: the subject's (row 0), then each look-alike's
+    candidates: tuple = ()    # the subject, then its look-alikes (world.Subject), in the centroids' order
+
+    def nearest_lookalike(self) -> world.Subject | None:
+        """The look-alike the judge finds most like the subject (its hardest impostor)."""
+        if len(self.candidates) < 2:
+            return None
+        return self.candidates[1 + int(np.argmax(self.centroids[1:] @ self.centroids[0]))]
+
+
+def subject_references(judge: IdentityJudge | None, subjects: dict[str, world.Subject], seed: int, resolution: int,
+                       cfg: IdentityEval) -> dict[str, SubjectReferences]:
+    """{subject name: its references}; without a judge only the renders (embeddings and centroids empty)."""
+    out = {}
+    for name, subject in subjects.items():
+        renders = reference_renders(subject, seed, resolution, cfg.references)
+        if judge is None:
+            out[name] = SubjectReferences(renders, np.zeros((0, 0)), np.zeros((0, 0)), (subject,))
+            continue
+        group = [subject] + lookalikes(seed, subject, cfg.lookalikes, EVAL_LOOKALIKE_FIRST_ID, EVAL_LOOKALIKE_SPAN)
+        emb = judge.embed_images(np.concatenate([renders] + [
+            reference_renders(s, seed, resolution, cfg.references) for s in group[1:]]))
+        emb = emb.reshape(len(group), cfg.references, -1)
+        centroids = emb.mean(1)
+        centroids /= np.linalg.norm(centroids, axis=-1, keepdims=True).clip(1e-6)
+        out[name] = SubjectReferences(renders, emb[0], centroids, tuple(group))
+    return out
+
+
+def identity_scores(judge: IdentityJudge, images_u8: np.ndarray, rows: list[dict],
+                    references: dict[str, SubjectReferences]) -> dict[str, np.ndarray]:
+    """{"identity_accuracy": [N] 0/1 (NaN for property prompts), "id_similarity": [N]} for generated images."""
+    emb = judge.embed_images(images_u8)                                                    # [N, D]
+    accuracy, similarity = np.full(len(rows), np.nan), np.full(len(rows), np.nan)
+    for n, row in enumerate(rows):
+        ref = references.get(row["subject"])
+        if ref is None:
+            continue
+        similarity[n] = float((ref.embeddings @ emb[n]).mean())
+        if row["category"] in IDENTITY_CATEGORIES:
+            accuracy[n] = float(np.argmax(ref.centroids @ emb[n]) == 0)
+    return {"identity_accuracy": accuracy, "id_similarity": similarity}
+
+
+def subject_and_lookalike(references: SubjectReferences, seed: int, resolution: int) -> list[np.ndarray]:
+    """[the subject, its nearest look-alike] rendered in the subject's first reference scene (for the report's grid):
+    what the identity metric must tell apart. Without a judge, the subject alone."""
+    subject, other = references.candidates[0], references.nearest_lookalike()
+    rng = np.random.default_rng([seed, streams.JUDGE_REFERENCES, subject.subject_id])
+    scene = neutral_scene(rng)  # the scene of reference_renders' first image
+    return [world.render(s, scene, resolution) for s in ([subject] + ([other] if other else []))]
+
+
+def world_seed(params: dict) -> int:
+    """The experiment's seed, the world's: a replicate's jobs run with seed + replicate (config `replicates`), but
+    render the same subjects, look-alikes and references as replicate 0, so that every comparison stays paired."""
+    return int(params["seed"]) - int(params.get("replicate", 0))
+
+
+def references_for(params: dict, judge_dir, clusters, corpus, subjects: list[str]):
+    """(SubjectReferences per mined SynthBench subject, judge or None, judge id or "missing: <reason>") for a
+    stage's params (world, evaluation, judge); (None, None, reason) without ground truth to render from."""
+    import pyarrow.parquet as pq
+
+    from suti.evaluation.generators import page_subject_ids
+
+    resolution = int(params["world"]["resolution"])
+    judge, judge_id = load_checked_judge(judge_dir, params.get("judge", {}), resolution)
+    ids = page_subject_ids(pq.read_table(clusters), corpus) if clusters and corpus else None
+    if ids is None:
+        return None, None, "missing: no ground truth (SynthBench identities) to re-identify against"
+    seed = world_seed(params)
+    cfg = from_dict(IdentityEval, params["evaluation"].get("identity", {}))
+    chosen = {s: world.make_subject(seed, ids[s]) for s in subjects}
+    return subject_references(judge, chosen, seed, resolution, cfg), judge, judge_id

@@ -1,0 +1,116 @@
+"""The identity judge (suti.scoring.judge), look-alikes (suti.identities) and the identity metrics
+(suti.evaluation.identity): it re-identifies subjects among look-alikes, and nothing but evaluation reads it."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from suti import codedeps, world
+from suti.cli import COMMANDS
+from suti.evaluation import identity
+from suti.evaluation.config import IdentityEval
+from suti.identities import lookalikes
+from suti.scoring import judge as J
+
+REPO = Path(__file__).resolve().parents[2]
+RELEASED = REPO / "pretrained" / "judge"
+
+
+def test_lookalikes_share_class_and_colour_name_and_nothing_else():
+    subject = world.make_subject(0, 7)
+    found = lookalikes(0, subject, 15, 1_950_000_000, 10_000_000)
+    assert found == lookalikes(0, subject, 15, 1_950_000_000, 10_000_000)  # deterministic
+    assert len({s.subject_id for s in found}) == 15 and subject.subject_id not in {s.subject_id for s in found}
+    assert all((s.cls, s.colour) == (subject.cls, subject.colour) for s in found)
+    assert len({round(s.hue, 6) for s in found}) == 15  # exact appearance differs
+    with pytest.raises(ValueError, match="fewer than"):
+        lookalikes(0, subject, 15, 1_950_000_000, 50)
+
+
+def test_supcon_loss_is_lower_when_identities_cluster():
+    labels = np.array([0, 0, 1, 1])
+    together = np.array([[1, 0], [1, 0], [0, 1], [0, 1]], np.float32)
+    crossed = np.array([[1, 0], [0, 1], [1, 0], [0, 1]], np.float32)
+    assert float(J.supcon_loss(together, labels, 0.1)) < float(J.supcon_loss(crossed, labels, 0.1))
+
+
+def test_training_batches_are_lookalike_groups_and_functions_of_the_step():
+    cfg = J.JudgeConfig(groups=2, identities=3, renders=2)
+    images, labels = J.training_batch(cfg, 1, 5, 32)
+    again, _ = J.training_batch(cfg, 1, 5, 32)
+    assert images.shape == (12, 32, 32, 3) and np.array_equal(images, again)
+    assert list(labels) == [0, 0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5]
+
+
+def test_training_reads_resumes_and_exports(tmp_path):
+    from suti.training.checkpoints import Checkpointer, export_model
+
+    cfg = J.JudgeConfig(width=4, embed_dim=8, steps=4, groups=2, identities=2, checkpoint_every=2, curve_every=2)
+    readings = []
+    graphdef, params, history = J.train_judge(cfg, 1, 32, ckpt=Checkpointer(tmp_path / "ck"),
+                                              on_reading=lambda step, j: readings.append(step))
+    assert readings == [2] and history[-1]["step"] == 4
+    _, resumed, _ = J.train_judge(cfg, 1, 32, ckpt=Checkpointer(tmp_path / "ck"))  # resumes at step 4: no training
+    assert all(np.allclose(a, b) for a, b in zip(jax_leaves(params), jax_leaves(resumed)))
+    export_model(tmp_path / "model", params, {"judge": dataclasses.asdict(cfg), "resolution": 32})
+    loaded = J.load_judge(tmp_path / "model")
+    emb = loaded.embed_images(np.zeros((3, 32, 32, 3), np.uint8))
+    assert emb.shape == (3, 8) and np.allclose(np.linalg.norm(emb, axis=1), 1, atol=1e-4)
+    top1 = J.heldout_top1(loaded, dataclasses.replace(cfg, eval_queries=1), 1, 32, 2)
+    assert 0.0 <= top1 <= 1.0
+
+
+def jax_leaves(tree):
+    import jax
+
+    return [np.asarray(x) for x in jax.tree.leaves(tree)]
+
+
+def test_missing_or_mismatched_judge_gives_a_reason(tmp_path):
+    judge, reason = identity.load_checked_judge(None, {"width": 48, "embed_dim": 128}, 32)
+    assert judge is None and reason.startswith("missing: no identity judge")
+    judge, reason = identity.load_checked_judge(tmp_path, {"width": 48, "embed_dim": 128}, 32)
+    assert judge is None and reason.startswith("missing: judge: pretrained: no released model")
+
+
+@pytest.mark.skipif(not RELEASED.is_dir(), reason="no released judge in pretrained/judge")
+def test_released_judge_reidentifies_ground_truth_and_not_a_lookalike():
+    """Ground truth re-identifies near 1; a look-alike's renders (a method that draws the class and colour but not the
+    subject) near chance."""
+    judge, judge_id = identity.load_checked_judge(RELEASED, {"width": 48, "embed_dim": 128}, 32)
+    assert judge is not None and judge_id.startswith(J.NAME)
+    cfg = IdentityEval(lookalikes=15, references=8)
+    subjects = {f"s{i}": world.make_subject(0, i) for i in range(12)}
+    refs = identity.subject_references(judge, subjects, 0, 32, cfg)
+    rng = np.random.default_rng(0)
+    rows, truth, impostor = [], [], []
+    for name, subject in subjects.items():
+        other = lookalikes(0, subject, 1, 1_900_000_000, 1_000_000)[0]  # outside the evaluation's look-alike range
+        for _ in range(2):
+            scene = J.prompt_scene(rng)
+            rows.append(dict(subject=name, category="recontextualization"))
+            truth.append(world.render(subject, scene, 32))
+            impostor.append(world.render(other, scene, 32))
+    good = identity.identity_scores(judge, np.stack(truth), rows, refs)
+    bad = identity.identity_scores(judge, np.stack(impostor), rows, refs)
+    assert good["identity_accuracy"].mean() >= 0.8
+    assert bad["identity_accuracy"].mean() <= 0.3
+    assert good["id_similarity"].mean() > bad["id_similarity"].mean()
+
+
+def test_no_training_or_filtering_code_path_loads_the_judge():
+    """The judge only scores: of every command, only evaluation (and its report), its pretraining and its release
+    reach its code."""
+    readers = {"pretrain-judge", "evaluate", "score-eval", "report", "release-pretrained"}
+    judge_files = {REPO / "src/suti/scoring/judge.py", REPO / "src/suti/evaluation/identity.py"}
+    for command, module in COMMANDS.items():
+        stage = f"suti.stages.{module.partition(':')[0]}"
+        reached = set(codedeps.closure(REPO / "src", stage)) & judge_files
+        assert (command in readers) or not reached, f"suti {command} reaches the identity judge: {reached}"
+    for command in ("evaluate", "score-eval"):
+        assert REPO / "src/suti/evaluation/identity.py" in set(codedeps.closure(
+            REPO / "src", f"suti.stages.{COMMANDS[command]}"))
