@@ -217,6 +217,15 @@ def test_micro_scoring_filtering_and_evaluation_outputs(micro):
     assert len({r["subject"] for r in oracle}) == 3 and all(r["clip_t"] is None for r in oracle)
     synth = pq.read_table(res / "eval/synthbench/base/scores.parquet").to_pylist()
     assert all(0 <= r["subject_accuracy"] <= 1 and r["probe_scorer"].startswith("suti-probe-cnn[class,") for r in synth)
+    assert all(r["pattern_accuracy"] in (0.0, 1.0) for r in synth)
+    # identity among 15 look-alikes by the released judge, on the prompts that keep the subject as it is
+    truth = pq.read_table(res / "eval/synthbench/oracle/scores.parquet").to_pylist()
+    for rows in (synth, truth):
+        assert all(r["judge_scorer"].startswith("suti-identity-judge[") and -1 <= r["id_similarity"] <= 1 for r in rows)
+        assert all((r["identity_accuracy"] is None) == (r["category"] == "property") for r in rows)
+    kept = [r["identity_accuracy"] for r in truth if r["identity_accuracy"] is not None]
+    assert len(kept) == 4 and sum(kept) >= 3          # ground truth re-identifies (the judge's gate: >= 0.95)
+    assert all(r["judge_scorer"].startswith("missing: ") and r["identity_accuracy"] is None for r in oracle)
     assert not (res / "eval/synthbench/suti-none-distilled-k1").exists()  # the ablation runs on its own subjects
     k1 = res / "eval/synthbench/suti-none-distilled-k1-wide/scores.parquet"
     demos = {r["demos"] for r in pq.read_table(k1).to_pylist()}
@@ -234,6 +243,14 @@ def test_micro_scoring_filtering_and_evaluation_outputs(micro):
     assert "guidance distilled, 4 held-out subjects)" in report  # the demonstration count's own subjects
     for png in ("demo_ablation.png", "tau_ablation.png", "demos_vs_generations.png"):
         assert (res / "report" / png).stat().st_size > 5000
+    for section in ("Targets", "Paired differences: every method minus DreamBooth",
+                    "Paired differences: each demonstration count minus the fewest",
+                    "Paired differences: the guidance-distilled apprentice minus the undistilled one"):
+        assert f"## {section}" in report, section
+    assert "| identity: SuTI >= DreamBooth |" in report and "lower bound" in report
+    paired = pq.read_table(res / "eval/paired.parquet").to_pylist()
+    against = [p for p in paired if p["comparison"] == "against DreamBooth" and p["metric"] == "identity_accuracy"]
+    assert against and all(p["diff_low"] <= p["diff"] <= p["diff_high"] and p["subjects"] == 2 for p in against)
     metrics = json.loads((res / "eval/metrics.json").read_text())
     assert set(metrics) == {"synthbench", "dreambench"} and "clip_i" in metrics["synthbench"]["base"]
 

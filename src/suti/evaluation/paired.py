@@ -76,11 +76,11 @@ def paired_difference(a_rows: list[dict], b_rows: list[dict], metric: str, n_boo
     runs = rng.integers(0, len(reps), size=(n_boot, len(reps)))
     mean_a = np.nanmean(np.nanmean(A[drawn[:, :, None], runs[:, None, :]], axis=2), axis=1)   # [n_boot]
     mean_b = np.nanmean(np.nanmean(B[drawn[:, :, None], runs[:, None, :]], axis=2), axis=1)
-    pa, pb = float(np.nanmean(np.nanmean(A, 1))), float(np.nanmean(np.nanmean(B, 1)))
+    pa, pb = np.nanmean(np.nanmean(A, 1)), np.nanmean(np.nanmean(B, 1))
     ci = lambda x: (float(np.percentile(x, 2.5)), float(np.percentile(x, 97.5)))  # noqa: E731
     with np.errstate(divide="ignore", invalid="ignore"):
-        out = dict(subjects=int(len(A)), replicates=len(reps), a_mean=pa, b_mean=pb, diff=pa - pb, rel=pa / pb - 1,
-                   ratio=pb / pa)
+        out = dict(subjects=int(len(A)), replicates=len(reps), a_mean=float(pa), b_mean=float(pb), diff=float(pa - pb),
+                   rel=float(pa / pb - 1), ratio=float(pb / pa))
         out["diff_low"], out["diff_high"] = ci(mean_a - mean_b)
         out["rel_low"], out["rel_high"] = ci(mean_a / mean_b - 1)
         out["ratio_low"], out["ratio_high"] = ci(mean_b / mean_a)
