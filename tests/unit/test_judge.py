@@ -77,29 +77,40 @@ def test_missing_or_mismatched_judge_gives_a_reason(tmp_path):
     assert judge is None and reason.startswith("missing: judge: pretrained: no released model")
 
 
-@pytest.mark.skipif(not RELEASED.is_dir(), reason="no released judge in pretrained/judge")
-def test_released_judge_reidentifies_ground_truth_and_not_a_lookalike():
-    """Ground truth re-identifies near 1; a look-alike's renders (a method that draws the class and colour but not the
-    subject) near chance."""
+def test_released_judge_reads_identity_and_copying():
+    """Ground truth in the prompted scene re-identifies near 1 and copies nothing; a look-alike in the same scene (a
+    method that draws the class and colour, not the subject) re-identifies near chance; a method that pastes its
+    demonstrations (their scene, not the prompted one) copies at a rate near 1."""
+    from suti.evaluation import copying
+    from suti.evaluation.protocol import load_probe_reader
+    from suti.world import prompts
+
     judge, judge_id = identity.load_checked_judge(RELEASED, {"width": 48, "embed_dim": 128}, 32)
     assert judge is not None and judge_id.startswith(J.NAME)
-    cfg = IdentityEval(lookalikes=15, references=8)
+    probe = load_probe_reader(REPO / "pretrained/probe", 0.95)
+    snow = next(p for p in prompts.PROMPTS if p.scene == (("background", "snow"),))
     subjects = {f"s{i}": world.make_subject(0, i) for i in range(12)}
-    refs = identity.subject_references(judge, subjects, 0, 32, cfg)
+    refs = identity.subject_references(judge, subjects, 0, 32, IdentityEval(lookalikes=15, references=8))
     rng = np.random.default_rng(0)
-    rows, truth, impostor = [], [], []
+    rows, truth, impostor, pasted, demos = [], [], [], [], {}
     for name, subject in subjects.items():
         other = lookalikes(0, subject, 1, 1_900_000_000, 1_000_000)[0]  # outside the evaluation's look-alike range
-        for _ in range(2):
-            scene = J.prompt_scene(rng)
-            rows.append(dict(subject=name, category="recontextualization"))
+        demos[name] = [world.render(subject, world.sample_scene(rng, background="beach", companion=None), 32)
+                       for _ in range(3)]
+        for k in range(2):
+            scene = snow.sample_scene(rng)
+            rows.append(dict(subject=name, category=snow.category, prompt_id=snow.prompt_id))
             truth.append(world.render(subject, scene, 32))
             impostor.append(world.render(other, scene, 32))
-    good = identity.identity_scores(judge, np.stack(truth), rows, refs)
-    bad = identity.identity_scores(judge, np.stack(impostor), rows, refs)
-    assert good["identity_accuracy"].mean() >= 0.8
-    assert bad["identity_accuracy"].mean() <= 0.3
+            pasted.append(demos[name][k])
+    truth, impostor, pasted = np.stack(truth), np.stack(impostor), np.stack(pasted)
+    good, bad = (identity.identity_scores(judge, x, rows, refs) for x in (truth, impostor))
+    assert good["identity_accuracy"].mean() >= 0.8 and bad["identity_accuracy"].mean() <= 0.3
     assert good["id_similarity"].mean() > bad["id_similarity"].mean()
+    assert copying.copy_rate(probe, truth, rows, demos).mean() <= 0.1
+    assert copying.copy_rate(probe, pasted, rows, demos).mean() >= 0.9
+    gap = lambda x: copying.demo_similarity_gap(judge, x, rows, demos, refs).mean()  # noqa: E731
+    assert gap(pasted) > gap(truth)
 
 
 def test_no_training_or_filtering_code_path_loads_the_judge():

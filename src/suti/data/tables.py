@@ -124,6 +124,8 @@ EVAL_SCORES = pa.schema([f for f in EVAL_GENERATIONS if f.name != "image"] + [
     ("subject_accuracy", pa.float32()), # SynthBench probe: share of the subject's attributes drawn right
     ("pattern_accuracy", pa.float32()), # SynthBench probe: the subject's (or the prompted) pattern read back (0/1)
     ("prompt_accuracy", pa.float32()),  # SynthBench probe: the prompted attribute drawn right (0/1)
+    ("copy_rate", pa.float32()),        # SynthBench probe: a demonstration's scene instead of the prompted one (0/1)
+    ("demo_similarity_gap", pa.float32()),  # SynthBench judge: cosine to the demonstrations minus to references
     ("clip_scorer", pa.string()),
     ("dino_scorer", pa.string()),       # or "missing: <reason>"
     ("probe_scorer", pa.string()),

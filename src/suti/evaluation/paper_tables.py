@@ -11,7 +11,7 @@ from suti.evaluation.protocol import METRICS
 
 HEADERS = {"identity_accuracy": "Identity acc.", "id_similarity": "ID sim.", "dino": "DINO", "clip_i": "CLIP-I",
            "clip_t": "CLIP-T", "subject_accuracy": "Subject acc.", "pattern_accuracy": "Pattern acc.",
-           "prompt_accuracy": "Prompt acc."}
+           "prompt_accuracy": "Prompt acc.", "copy_rate": "Copy rate", "demo_similarity_gap": "Demo sim. gap"}
 
 
 def cell(mean: float, low: float, high: float) -> str:

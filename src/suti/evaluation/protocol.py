@@ -17,6 +17,8 @@ Per image (DreamBench's metrics, plus SynthBench's exact ones):
           on clean renders) is printed beside it
   prompt_accuracy   (SynthBench) 1 when the probe reads back what the prompt asks for (background, accessory,
           colour, pattern or material)
+  copy_rate, demo_similarity_gap  (SynthBench) the demonstrations' scene instead of the prompted one; the judge's
+          similarity to the demonstrations beyond that to fresh references (`suti.evaluation.copying`)
 Both use only the probe heads that read clean renders at >= `scoring.probe_min_accuracy` (0.95): at 32 px the probe
 reads class, colour, background and accessory that well, pattern (~0.88) and material (~0.89) not, so those are left
 out (subject accuracy over class and colour; prompt accuracy missing for pattern and material prompts).
@@ -34,9 +36,9 @@ from suti.scoring.probe import HEADS, load_probe, make_predict, predict_batched,
 from suti.world import prompts
 
 METRICS = ("identity_accuracy", "id_similarity", "dino", "clip_i", "clip_t", "subject_accuracy", "pattern_accuracy",
-           "prompt_accuracy")
+           "prompt_accuracy", "copy_rate", "demo_similarity_gap")
 IDENTITY = ("class", "colour", "pattern")
-_SCENE_HEAD = {"background": "background", "companion": "companion", "recolour": "colour", "repattern": "pattern",
+SCENE_HEAD = {"background": "background", "companion": "companion", "recolour": "colour", "repattern": "pattern",
                "material": "material"}
 
 
@@ -44,7 +46,7 @@ def expected_attributes(truth: dict, template: prompts.PromptTemplate) -> tuple[
     """({head: value} the subject should show under this prompt, (head, value) the prompt asks for)."""
     subject = {a: truth[a] for a in IDENTITY}
     field, value = template.scene[0]
-    head = _SCENE_HEAD[field]
+    head = SCENE_HEAD[field]
     if head in subject:
         subject[head] = value
     return subject, (head, value)

@@ -12,7 +12,8 @@ from suti.config import from_dict
 from suti.data import tables
 from suti.data.images import decode_image
 from suti.data.training_set import decode_by
-from suti.evaluation import identity, protocol
+from suti.evaluation import copying, identity, protocol
+from suti.evaluation.generators import cluster_demonstrations
 from suti.evaluation.expert_quality import subject_truth
 from suti.evaluation.protocol import load_probe_reader
 from suti.scoring.clip import ClipSpec, load_clip
@@ -72,6 +73,19 @@ def fresh_references(args, rows: list[dict]):
                                    sorted({r["subject"] for r in rows}))
 
 
+def copy_scores(args, rows: list[dict], images: np.ndarray, probe, judge, fresh) -> dict[str, np.ndarray]:
+    """copy_rate (by the probe) and demo_similarity_gap (by the judge) against each image's demonstrations: the
+    first K mined images of its subject, K its method's count (the main count for methods given none)."""
+    k = int(rows[0]["demos"]) or int(args.params.get("demonstrations", {}).get("demos", 3))
+    shown = cluster_demonstrations(pq.read_table(args.clusters), {r["subject"] for r in rows}, k)
+    out = {}
+    if probe is not None:
+        out["copy_rate"] = copying.copy_rate(probe, images, rows, shown)
+    if judge is not None:
+        out["demo_similarity_gap"] = copying.demo_similarity_gap(judge, images, rows, shown, fresh)
+    return out
+
+
 def dreambench_leave_one_out(rows: list[dict], skip: int) -> list[dict]:
     """The real-photo rows' `reference` index shifted into the held-back photos (-1: a photo not among them)."""
     return [dict(r, reference=r["reference"] - skip if r.get("reference", -1) >= skip else -1) for r in rows]
@@ -105,6 +119,8 @@ def run(args) -> None:
     scores = protocol.score_images(rows, images, refs, clip, dino, probe, truths) if rows else {}
     if rows and judge is not None:
         scores.update(identity.identity_scores(judge, images, rows, fresh))
+    if rows and bench == "synthbench" and args.clusters:
+        scores.update(copy_scores(args, rows, images, probe, judge, fresh))
     out = []
     for n, row in enumerate(rows):
         values = {m: (None if m not in scores or np.isnan(scores[m][n]) else float(scores[m][n]))
