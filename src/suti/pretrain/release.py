@@ -101,7 +101,7 @@ def release(source: str | Path, target: str | Path, record: dict, half: bool = F
     target = Path(target)
     tmp = target.with_name(target.name + ".release-tmp")
     shutil.rmtree(tmp, ignore_errors=True)
-    shutil.copytree(source, tmp)
+    shutil.copytree(source, tmp, ignore=shutil.ignore_patterns(".snakemake_timestamp"))  # Snakemake's marker
     if half:
         to_half(tmp)
     io.write_json(record, tmp / PROVENANCE)

@@ -28,6 +28,7 @@ from suti.models.layers import groups
 from suti.pretrain import stream
 from suti.scoring.probe import to_model_input
 from suti.training.checkpoints import load_meta, load_params
+from suti.training.optim import make_supervised_step
 from suti.world import prompts
 
 NAME = "suti-identity-judge"
@@ -115,13 +116,7 @@ def make_train_step(graphdef, tx, temperature: float):
     def loss_fn(params, images, labels):
         return supcon_loss(nnx.merge(graphdef, params)(images), labels, temperature)
 
-    @jax.jit
-    def step(params, opt_state, images, labels):
-        loss, grads = jax.value_and_grad(loss_fn)(params, images, labels)
-        updates, opt_state = tx.update(grads, opt_state, params)
-        return optax.apply_updates(params, updates), opt_state, loss
-
-    return step
+    return make_supervised_step(loss_fn, tx)
 
 
 def make_embed(graphdef):

@@ -21,6 +21,7 @@ from suti.data.scene_changes import draw_changes
 from suti.errors import SutiError
 from suti.models.layers import groups
 from suti.training.checkpoints import load_meta, load_params
+from suti.training.optim import make_supervised_step
 from suti.world import vocab
 
 HEADS: dict[str, tuple[str, ...]] = {
@@ -109,13 +110,7 @@ def make_probe_step(graphdef, tx):
         losses = [optax.softmax_cross_entropy_with_integer_labels(logits[k], labels[k]).mean() for k in HEADS]
         return sum(losses) / len(losses)
 
-    @jax.jit
-    def step(params, opt_state, images, labels):
-        loss, grads = jax.value_and_grad(loss_fn)(params, images, labels)
-        updates, opt_state = tx.update(grads, opt_state, params)
-        return optax.apply_updates(params, updates), opt_state, loss
-
-    return step
+    return make_supervised_step(loss_fn, tx)
 
 
 def make_predict(graphdef):

@@ -23,6 +23,18 @@ def make_optimizer(cfg: TrainConfig) -> optax.GradientTransformation:
                                       optax.adamw(learning_rate_schedule(cfg), weight_decay=cfg.weight_decay)))
 
 
+def make_supervised_step(loss_fn, tx: optax.GradientTransformation):
+    """Jitted `step(params, opt_state, inputs, labels) -> (params, opt_state, loss)`: one `tx` update on
+    `loss_fn(params, inputs, labels)` (the probe's and the identity judge's training)."""
+    @jax.jit
+    def step(params, opt_state, inputs, labels):
+        loss, grads = jax.value_and_grad(loss_fn)(params, inputs, labels)
+        updates, opt_state = tx.update(grads, opt_state, params)
+        return optax.apply_updates(params, updates), opt_state, loss
+
+    return step
+
+
 def trainable_only(tx: optax.GradientTransformation) -> optax.GradientTransformation:
     """`tx` on the trained parameters; `FrozenParam`s get a zero update (weight decay alone would move them) and no
     optimiser state."""
