@@ -509,12 +509,12 @@ def test_hostile_corpus_is_mined_and_every_bad_input_recorded(repo, tmp_path):
 
 
 def test_micro_pretraining_releases_models_that_the_experiment_checks(micro):
-    """The pretraining DAG at smoke scale: CLIP, probe, base model and in-context apprentice trained on the stream,
-    released into pretrained/ with provenance; the experiment then loads them (base.init etc. pretrained) or stops at
-    planning on a mismatch."""
+    """The pretraining DAG at smoke scale: CLIP, probe, base model, in-context apprentice and identity judge trained on
+    the stream, released into pretrained/ with provenance; the experiment then loads them (base.init etc. pretrained)
+    or stops at planning on a mismatch."""
     work, configs = micro
     snakemake(work, "pretrain", *configs)
-    for name in ("clip", "probe", "base", "apprentice"):
+    for name in ("clip", "probe", "base", "apprentice", "judge"):
         record = json.loads((work / f"pretrained/{name}/provenance.json").read_text())
         assert record["images_seen"] > 0 and record["world_fingerprint"] and record["quality"]
     apprentice = json.loads((work / "pretrained/apprentice/meta.json").read_text())["apprentice"]
@@ -526,6 +526,9 @@ def test_micro_pretraining_releases_models_that_the_experiment_checks(micro):
     clip = json.loads((work / "pretrained/clip/provenance.json").read_text())["quality"]
     assert {"zero_shot_class", "zero_shot_colour", "zero_shot_background", "retrieval_r1", "retrieval_r5"} <= set(clip)
     assert [p["step"] for p in clip["learning_curve"]] == [2, 4]
+    judge = json.loads((work / "pretrained/judge/provenance.json").read_text())
+    assert [p["step"] for p in judge["quality"]["learning_curve"]] == [2, 4] and judge["quality"]["lookalikes"] == 15
+    assert not (work / "pretrained/judge/.snakemake_timestamp").exists()
     # one model re-released alone (a longer CLIP, say): the others' folders stay as they were
     from suti.config import load_config
     from suti.pretrain.release import pretrain_params
