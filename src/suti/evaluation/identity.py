@@ -27,14 +27,6 @@ from suti.identities import EVAL_LOOKALIKE_FIRST_ID, EVAL_LOOKALIKE_SPAN, lookal
 from suti.pretrain import release
 from suti.scoring.judge import IDENTITY_CATEGORIES, IdentityJudge, load_judge, reference_renders
 
-IDENTITY_METRICS = ("identity_accuracy", "id_similarity")
-
-
-@dataclasses.dataclass(frozen=True)
-class IdentityEval:
-    lookalikes: int = 15      # look-alikes beside the true subject (chance 1 / (lookalikes + 1))
-    references: int = 8       # fresh reference renders per candidate subject
-
 
 def load_checked_judge(directory: str | Path | None, judge_section: dict, resolution: int):
     """(IdentityJudge, its id) or (None, "missing: <reason>"): a judge released for another world or architecture
