@@ -508,11 +508,13 @@ def test_hostile_corpus_is_mined_and_every_bad_input_recorded(repo, tmp_path):
     assert mining["clusters_train"] + mining["clusters_heldout"] >= 5  # the six good pages, each one subject
 
 
-def test_micro_pretraining_releases_models_that_the_experiment_checks(micro):
+def test_micro_pretraining_releases_models_that_the_experiment_checks(micro, tmp_path):
     """The pretraining DAG at smoke scale: CLIP, probe, base model, in-context apprentice and identity judge trained on
     the stream, released into pretrained/ with provenance; the experiment then loads them (base.init etc. pretrained)
     or stops at planning on a mismatch."""
-    work, configs = micro
+    # in a copy: a new pretrained/judge would make the micro run's evaluations stale for the tests after this one
+    work, configs = tmp_path / "work", micro[1]
+    shutil.copytree(micro[0], work, symlinks=True, ignore=shutil.ignore_patterns("results", ".snakemake"))
     snakemake(work, "pretrain", *configs)
     for name in ("clip", "probe", "base", "apprentice", "judge"):
         record = json.loads((work / f"pretrained/{name}/provenance.json").read_text())
