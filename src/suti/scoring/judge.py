@@ -56,11 +56,6 @@ class JudgeConfig:
     references: int = 8           # reference renders per candidate (their mean embedding is the candidate's)
 
 
-def architecture(cfg: JudgeConfig) -> dict:
-    """What a released judge must share with the evaluation that loads it."""
-    return {"width": cfg.width, "embed_dim": cfg.embed_dim}
-
-
 class Judge(nnx.Module):
     """Six 3x3 convs (width, 2 width, 4 width; two stride-2 stages), GroupNorm + GELU after each, mean+max pooled,
     linear to a unit vector. Full resolution in the first stage: stripes, dots and rings are a pixel or two wide at
