@@ -98,7 +98,7 @@ def get_pretrain_params(sections, budgets):
 
 # What each pretrained model's release reads: its architecture sections and its pretrain budget (release_one rule).
 PRETRAIN_SECTIONS = {"clip": (["scorer"], ["clip"]), "probe": (["probe"], ["probe"]), "base": (["base"], ["base"]),
-                     "judge": (["judge"], ["judge"]),
+                     "judge": (["judge"], ["judge"]), "eval_clip": (["scorer"], ["eval_clip"]),
                      "apprentice": (["base", "scorer", "apprentice"], ["apprentice"])}
 
 

@@ -1,8 +1,9 @@
 # Pretraining of the foundation models, run rarely: snakemake pretrain --configfile config/pretrain.yaml
 # Trains the small CLIP, the probe and the base model on the pretraining render stream (identities no experiment
 # contains), then `release_pretrained` copies them into pretrained/ with provenance (commit that folder to ship them);
-# the in-context apprentice follows from the base model (`pretrain_apprentice`) and the identity judge, which only
-# scores, trains on its own (`pretrain_judge`); both are released alone by release_pretrained_one.
+# the in-context apprentice follows from the base model (`pretrain_apprentice`); the judges, which only score
+# evaluation images, train on their own (`pretrain_judge`: the identity judge; `pretrain_eval_clip`: the evaluation
+# CLIP); each of these three is released alone by release_pretrained_one.
 
 
 rule pretrain_clip:
@@ -24,6 +25,30 @@ rule pretrain_clip:
         runtime=120,
     shell:
         "suti pretrain-clip --params {params.cfg:q} --model {output.model} --summary {output.summary} > {log} 2>&1"
+
+
+rule pretrain_eval_clip:
+    """The evaluation CLIP: it only scores evaluation images (CLIP-I, CLIP-T); its own seed, stream and vocabulary;
+    released alone (release_pretrained_one)."""
+    input:
+        code=get_code("pretrain-clip"),
+    output:
+        model=directory("results/pretrain/eval_clip/model"),
+        summary="results/pretrain/eval_clip/summary.json",
+        table="results/pretrain/eval_clip/summary.parquet",
+    params:
+        cfg=get_pretrain_params(["scorer"], ["eval_clip"]),
+    conda:
+        "../../environment.yml"
+    log:
+        "results/logs/pretrain_eval_clip.log",
+    threads: 2
+    resources:
+        mem_mb=8000,
+        runtime=120,
+    shell:
+        "suti pretrain-clip --role evaluation --params {params.cfg:q} --model {output.model} "
+        "--summary {output.summary} > {log} 2>&1"
 
 
 rule pretrain_probe:
@@ -157,7 +182,7 @@ rule release_pretrained_one:
     output:
         record="results/pretrain/release-{name}.json",
     wildcard_constraints:
-        name="clip|probe|base|apprentice|judge",
+        name="clip|eval_clip|probe|base|apprentice|judge",
     params:
         cfg=get_release_one_params,
         samples=lambda wildcards, input: f"--samples {input.samples}" if input.samples else "",
@@ -176,3 +201,4 @@ rule pretrain:
         "results/pretrain/release.json",
         "results/pretrain/release-apprentice.json",
         "results/pretrain/release-judge.json",
+        "results/pretrain/release-eval_clip.json",

@@ -30,6 +30,13 @@ class ClipBudget:
 
 
 @dataclasses.dataclass(frozen=True)
+class EvalClipBudget(ClipBudget):
+    """The evaluation CLIP's: the scoring CLIP's budget, its own world seed (other identities) and stream."""
+
+    seed: int = 2
+
+
+@dataclasses.dataclass(frozen=True)
 class ProbeBudget:
     steps: int = 2500
     batch_size: int = 64
@@ -81,6 +88,7 @@ class PretrainConfig:
     seed: int = 1                 # the pretraining world seed and RNG root (identities >= pretrain.stream.FIRST_ID)
     render_workers: int = 0       # processes rendering the stream ahead (0: the trainer renders; for accelerators)
     clip: ClipBudget = ClipBudget()
+    eval_clip: EvalClipBudget = EvalClipBudget()
     probe: ProbeBudget = ProbeBudget()
     judge: JudgeBudget = JudgeBudget()
     base: BaseBudget = BaseBudget()

@@ -99,6 +99,13 @@ class ClipScorer:
         self.model.eval()
         with _quiet_root_logger():
             self.tokenizer = open_clip.get_tokenizer(name)
+        if folder:  # a CLIP over a subset of the BPE tokens (the evaluation CLIP) renumbers them
+            from suti.scoring.clip_training import Vocabulary
+
+            vocabulary = Vocabulary.read(local)
+            if vocabulary is not None:
+                bpe = self.tokenizer
+                self.tokenizer = lambda texts: vocabulary(bpe(texts))
         self.image_size = int(self.model.visual.image_size[0] if isinstance(self.model.visual.image_size, tuple)
                               else self.model.visual.image_size)
         self.id = f"open_clip:{label}:{weights}@{self.image_size}px"

@@ -1,4 +1,5 @@
-"""`suti release-pretrained`: copy the pretrained CLIP, probe, identity judge, base model and in-context apprentice
+"""`suti release-pretrained`: copy the pretrained CLIP, probe, judges (identity judge, evaluation CLIP), base model and
+in-context apprentice
 into `pretrained/` (the folder the experiment loads by default and git tracks), each with its provenance.json:
 commit, config hash, world fingerprint, architecture, images seen, wall time, hardware and quality figures."""
 
@@ -20,6 +21,8 @@ HELP = "release the pretrained models into pretrained/ with their provenance"
 QUALITY_KEYS = {  # the summary figures each provenance.json carries
     "clip": ("zero_shot_class", "zero_shot_colour", "zero_shot_background", "zero_shot_chance", "retrieval_r1",
              "retrieval_r5", "retrieval_chance_r1", "eval_images", "learning_curve"),
+    "eval_clip": ("zero_shot_class", "zero_shot_colour", "zero_shot_background", "zero_shot_chance", "retrieval_r1",
+                  "retrieval_r5", "retrieval_chance_r1", "eval_images", "learning_curve", "vocabulary"),
     "probe": ("accuracy_class", "accuracy_colour", "accuracy_pattern", "accuracy_background", "accuracy_companion",
               "accuracy_material", "n_eval"),
     "judge": ("heldout_top1", "chance", "lookalikes", "eval_subjects", "queries_per_subject", "references",
@@ -46,7 +49,8 @@ def add_arguments(p) -> None:
                                      "copied beside it")
     p.add_argument("--only", nargs="+", choices=list(QUALITY_KEYS), default=["clip", "probe", "base"],
                    help="release these models and leave the others' folders as they are (default: the CLIP, the "
-                        "probe and the base model; the apprentice and the identity judge are released alone)")
+                        "probe and the base model; the apprentice and the judges (identity judge, evaluation CLIP) "
+                        "are released alone)")
     p.add_argument("--out", required=True, help="the release folder (pretrained/)")
     p.add_argument("--record", required=True, help="output JSON: what was released where")
 
@@ -63,6 +67,7 @@ def run(args) -> None:
     architectures = {"clip": lambda: release.clip_architecture(params["scorer"]),
                      "probe": lambda: release.probe_architecture(params["probe"]),
                      "judge": lambda: release.judge_architecture(params["judge"]),
+                     "eval_clip": lambda: release.clip_architecture(params["scorer"]),
                      "base": lambda: release.base_architecture(params["base"]),
                      "apprentice": lambda: release.apprentice_architecture(params)}
     record = {}
@@ -75,7 +80,7 @@ def run(args) -> None:
         prov = release.provenance(f"suti-pretrained-{name}", architectures[name](), resolution, params,
                                   summary["images_seen"], seconds,
                                   {k: summary[k] for k in QUALITY_KEYS[name] if k in summary},
-                                  seed=params["pretrain"]["seed"],
+                                  seed=summary.get("world_seed", params["pretrain"]["seed"]),
                                   **{k: summary[k] for k in CARRIED if k in summary},
                                   git_commit=trained_at, release_commit=release.git_commit())
         target = Path(args.out) / name
