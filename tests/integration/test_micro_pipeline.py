@@ -212,7 +212,9 @@ def test_micro_scoring_filtering_and_evaluation_outputs(micro):
         assert len(scores) == n and {r["method"] for r in scores} == {method.split("-")[0]}
         assert {r["subset"] for r in scores} == {"wide" if method.endswith("-wide") else ""}
         assert all(r["clip_i"] is not None and r["dino"] is None for r in scores)
-        assert all(r["dino_scorer"].startswith("missing: ") and r["clip_scorer"] == scorer["scorer"] for r in scores)
+        # CLIP-I and CLIP-T by the released evaluation CLIP, never the scorer that mining and the filter read
+        assert all(r["dino_scorer"].startswith("missing: ") and r["clip_scorer"] != scorer["scorer"] and
+                   r["clip_scorer"].startswith("open_clip:suti-evaluation-clip:local:") for r in scores)
     oracle = pq.read_table(res / "eval/dreambench/oracle/scores.parquet").to_pylist()
     assert len({r["subject"] for r in oracle}) == 3 and all(r["clip_t"] is None for r in oracle)
     synth = pq.read_table(res / "eval/synthbench/base/scores.parquet").to_pylist()
@@ -509,14 +511,14 @@ def test_hostile_corpus_is_mined_and_every_bad_input_recorded(repo, tmp_path):
 
 
 def test_micro_pretraining_releases_models_that_the_experiment_checks(micro, tmp_path):
-    """The pretraining DAG at smoke scale: CLIP, probe, base model, in-context apprentice and identity judge trained on
-    the stream, released into pretrained/ with provenance; the experiment then loads them (base.init etc. pretrained)
-    or stops at planning on a mismatch."""
+    """The pretraining DAG at smoke scale: CLIP, probe, base model, in-context apprentice, identity judge and evaluation
+    CLIP trained on the stream, released into pretrained/ with provenance; the experiment then loads them (base.init
+    etc. pretrained) or stops at planning on a mismatch."""
     # in a copy: a new pretrained/judge would make the micro run's evaluations stale for the tests after this one
     work, configs = tmp_path / "work", micro[1]
     shutil.copytree(micro[0], work, symlinks=True, ignore=shutil.ignore_patterns("results", ".snakemake"))
     snakemake(work, "pretrain", *configs)
-    for name in ("clip", "probe", "base", "apprentice", "judge"):
+    for name in ("clip", "eval_clip", "probe", "base", "apprentice", "judge"):
         record = json.loads((work / f"pretrained/{name}/provenance.json").read_text())
         assert record["images_seen"] > 0 and record["world_fingerprint"] and record["quality"]
     apprentice = json.loads((work / "pretrained/apprentice/meta.json").read_text())["apprentice"]
@@ -531,6 +533,9 @@ def test_micro_pretraining_releases_models_that_the_experiment_checks(micro, tmp
     judge = json.loads((work / "pretrained/judge/provenance.json").read_text())
     assert [p["step"] for p in judge["quality"]["learning_curve"]] == [2, 4] and judge["quality"]["lookalikes"] == 15
     assert not (work / "pretrained/judge/.snakemake_timestamp").exists()
+    eval_clip = json.loads((work / "pretrained/eval_clip/provenance.json").read_text())
+    assert [p["step"] for p in eval_clip["quality"]["learning_curve"]] == [2, 4] and eval_clip["seed"] == 2
+    assert 2 < eval_clip["quality"]["vocabulary"] < 200 and (work / "pretrained/eval_clip/vocabulary.json").exists()
     # one model re-released alone (a longer CLIP, say): the others' folders stay as they were
     from suti.config import load_config
     from suti.pretrain.release import pretrain_params

@@ -286,7 +286,7 @@ def get_benches():
 def get_evaluate_inputs(wildcards):
     """Named inputs of rule evaluate for one (bench, method); get_evaluate_arguments passes them on."""
     method = parse_method(wildcards.method)
-    inputs = {"scorer": get_scorer_input()}
+    inputs = {"eval_clip": get_eval_clip_input()}  # never scoring.clip: the evaluation reads its own CLIP
     if wildcards.bench == "synthbench":  # the held-out clusters; ground truth for the oracle, probe and judge
         inputs.update(clusters="results/mining/clusters.parquet", corpus=get_corpus_shards(),
                       probe="results/probe/model", judge=get_judge_input())
@@ -316,6 +316,14 @@ def get_judge_input():
     """The released identity judge (it only scores), when there is one: without it the identity metrics are missing,
     with the reason."""
     return ["pretrained/judge"] if Path(workflow.basedir, "pretrained/judge/provenance.json").is_file() else []
+
+
+def get_eval_clip_input():
+    """The released evaluation CLIP when scoring.eval_clip.model is empty and there is one (without it CLIP-I and
+    CLIP-T are missing, with the reason); nothing for a named open_clip model."""
+    if config["scoring"]["eval_clip"]["model"]:
+        return []
+    return ["pretrained/eval_clip"] if Path(workflow.basedir, "pretrained/eval_clip/provenance.json").is_file() else []
 
 
 def get_judge_argument(wildcards):

@@ -7,9 +7,9 @@ Per image (DreamBench's metrics, plus SynthBench's exact ones):
   DINO    mean cosine of DINO ViT-S/16 features to the subject's reference images, never its demonstrations (fresh
           renders on SynthBench, the photos not given as demonstrations on DreamBench; missing with a reason without
           weights)
-  CLIP-I  the same with CLIP image embeddings
-  CLIP-T  cosine of the image to the prompt written with the class noun (missing for real photos: they do not
-          show the prompt)
+  CLIP-I  the same with the evaluation CLIP's image embeddings (never scoring.clip's: `evaluation.eval_clip`)
+  CLIP-T  the evaluation CLIP's cosine of the image to the prompt written with the class noun (missing for real
+          photos: they do not show the prompt)
   subject_accuracy  (SynthBench) share of the subject's class, colour and pattern the probe reads back, the colour or
           pattern the prompt changes counted as the prompted one
   pattern_accuracy  (SynthBench) 1 when the probe reads the subject's pattern (the prompted one for a repattern
@@ -105,21 +105,24 @@ def similarity_to_references(emb: np.ndarray, embed, rows: list[dict], reference
 
 def score_images(rows: list[dict], images_u8: np.ndarray, references: dict, clip, dino, probe=None,
                  truths: dict | None = None) -> dict[str, np.ndarray]:
-    """{metric: [N]} (NaN = missing) for generated images of `rows` (subject, prompt, prompt_id, reference); the
-    identity metrics are `evaluation.identity`'s."""
+    """{metric: [N]} (NaN = missing) for generated images of `rows` (subject, prompt, prompt_id, reference); `clip` is
+    the evaluation CLIP (`evaluation.eval_clip`; None: CLIP-I and CLIP-T missing); the identity metrics are
+    `evaluation.identity`'s."""
     out = {m: np.full(len(rows), np.nan) for m in METRICS}
-    clip_emb = clip.embed_images(images_u8)
-    out["clip_i"] = similarity_to_references(clip_emb, clip.embed_images, rows, references)
     if hasattr(dino, "embed_images"):
         out["dino"] = similarity_to_references(dino.embed_images(images_u8), dino.embed_images, rows, references)
+    if probe is not None and truths is not None:
+        out.update(probe_accuracies(probe, images_u8, rows, truths))
+    if clip is None:  # no evaluation CLIP: CLIP-I and CLIP-T missing (its reason is the clip_scorer column)
+        return out
+    clip_emb = clip.embed_images(images_u8)
+    out["clip_i"] = similarity_to_references(clip_emb, clip.embed_images, rows, references)
     with_prompt = np.array([bool(r["prompt"]) for r in rows])
     if with_prompt.any():
         texts = [r["prompt"] for r in rows if r["prompt"]]
         distinct = sorted(set(texts))
         text_of = dict(zip(distinct, clip.embed_texts(distinct)))
         out["clip_t"][with_prompt] = metrics.clip_t(clip_emb[with_prompt], np.stack([text_of[t] for t in texts]))
-    if probe is not None and truths is not None:
-        out.update(probe_accuracies(probe, images_u8, rows, truths))
     return out
 
 

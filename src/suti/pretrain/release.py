@@ -133,11 +133,11 @@ def to_half(folder: Path) -> None:
             ckptr.save((folder / "params").resolve(), jax.tree.map(half, tree))
 
 
-def read_provenance(directory: str | Path, key: str) -> dict:
+def read_provenance(directory: str | Path, key: str, hint: str | None = None) -> dict:
     path = Path(directory) / PROVENANCE
     if not path.is_file():
         raise SutiError(f"{key}: pretrained: no released model at {directory} ({PROVENANCE} missing); "
-                        + RETRAIN.format(key=key))
+                        + (hint or RETRAIN.format(key=key)))
     return json.loads(path.read_text())
 
 
@@ -152,6 +152,22 @@ def _differences(expected, released, prefix: str) -> list[str]:
     return [] if norm(expected) == norm(released) else [f"{prefix} (config {expected!r}, released {released!r})"]
 
 
+def check_world(directory: str | Path, key: str, resolution: int, hint: str | None = None) -> dict:
+    """The released model's provenance, after checking that it was trained for this world at this resolution (a model
+    that carries its own architecture, as an open_clip folder does, needs no more). Raises SutiError in one line,
+    ending in `hint` (how to get a matching model; default: train it in the run or re-release it)."""
+    hint = hint or RETRAIN.format(key=key)
+    record = read_provenance(directory, key, hint)
+    where = f"{key}: pretrained: {directory} does not match this config:"
+    if record["resolution"] != resolution:
+        raise SutiError(f"{where} world.resolution (config {resolution}, released {record['resolution']}); {hint}")
+    current = world_fingerprint(resolution)
+    if record["world_fingerprint"] != current:
+        raise SutiError(f"{where} the world (SynthBench's renderer, vocabulary or captions) changed since release "
+                        f"(fingerprint {current}, released {record['world_fingerprint']}); {hint}")
+    return record
+
+
 def check(directory: str | Path, key: str, architecture: dict, arch_key: str, resolution: int) -> dict:
     """The released model's provenance, after checking that it was trained for this world and architecture.
 
@@ -162,16 +178,8 @@ def check(directory: str | Path, key: str, architecture: dict, arch_key: str, re
       resolution: world.resolution.
     Raises SutiError, in one line naming what differs.
     """
-    record = read_provenance(directory, key)
+    record = check_world(directory, key, resolution)
     where = f"{key}: pretrained: {directory} does not match this config:"
-    if record["resolution"] != resolution:
-        raise SutiError(f"{where} world.resolution (config {resolution}, released {record['resolution']}); "
-                        + RETRAIN.format(key=key))
-    current = world_fingerprint(resolution)
-    if record["world_fingerprint"] != current:
-        raise SutiError(f"{where} the world (SynthBench's renderer, vocabulary or captions) changed since release "
-                        f"(fingerprint {current}, released {record['world_fingerprint']}); "
-                        + RETRAIN.format(key=key))
     diffs = _differences(json.loads(json.dumps(architecture)), record["architecture"], arch_key)
     if diffs:
         raise SutiError(f"{where} {'; '.join(diffs)}; " + RETRAIN.format(key=key))

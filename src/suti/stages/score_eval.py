@@ -16,7 +16,8 @@ from suti.evaluation import copying, identity, protocol
 from suti.evaluation.generators import cluster_demonstrations
 from suti.evaluation.expert_quality import subject_truth
 from suti.evaluation.protocol import load_probe_reader
-from suti.scoring.clip import ClipSpec, load_clip
+from suti.evaluation.eval_clip import load_eval_clip
+from suti.scoring.clip import ClipSpec
 from suti.scoring.dino import DinoSpec, load_dino
 from suti.stages.common import add_params_argument, log, write_summary
 
@@ -30,7 +31,8 @@ def add_arguments(p) -> None:
     p.add_argument("--corpus", nargs="+", help="corpus shards (SynthBench ground truth for the probe)")
     p.add_argument("--probe", help="exported SynthBench probe")
     p.add_argument("--dreambench-images", help="indexed DreamBench photos (DreamBench: the subjects' real images)")
-    p.add_argument("--scorer", default=None, help="trained small CLIP folder (when scoring.clip.model is empty)")
+    p.add_argument("--eval-clip", help="released evaluation CLIP (pretrained/eval_clip, when scoring.eval_clip.model is "
+                                       "empty): CLIP-I and CLIP-T")
     p.add_argument("--judge", help="released identity judge (pretrained/judge): SynthBench identity metrics")
     p.add_argument("--out", required=True, help="output parquet: one row per image with every metric")
     p.add_argument("--summary", required=True, help="output JSON: means with 95%% intervals")
@@ -104,7 +106,8 @@ def run(args) -> None:
     scoring = args.params["scoring"]
     rows = tables.read_table([args.generations]).to_pylist()
     bench = rows[0]["bench"] if rows else "synthbench"
-    clip = load_clip(from_dict(ClipSpec, scoring["clip"]), args.scorer)
+    clip, clip_id = load_eval_clip(from_dict(ClipSpec, scoring["eval_clip"]), args.eval_clip,
+                                   int(args.params["world"]["resolution"]))
     dino = load_dino(from_dict(DinoSpec, scoring["dino"]))
     dino_id = dino.id if hasattr(dino, "embed_images") else f"missing: {dino.reason}"
     fresh, judge, judge_id = None, None, "missing: no ground truth on DreamBench"
@@ -125,7 +128,7 @@ def run(args) -> None:
     for n, row in enumerate(rows):
         values = {m: (None if m not in scores or np.isnan(scores[m][n]) else float(scores[m][n]))
                   for m in protocol.METRICS}
-        out.append(dict({k: v for k, v in row.items() if k != "image"}, **values, clip_scorer=clip.id,
+        out.append(dict({k: v for k, v in row.items() if k != "image"}, **values, clip_scorer=clip_id,
                         dino_scorer=dino_id, probe_scorer=probe_id, judge_scorer=judge_id))
     io.write_parquet(tables.from_rows(out, tables.EVAL_SCORES), args.out)
     summary = protocol.summarise(out, n_boot=int(args.params["evaluation"]["bootstrap"]),
@@ -133,5 +136,5 @@ def run(args) -> None:
     log.info("%s", summary)
     flat = {k: v for k, v in (summary[0] if summary else {}).items() if not isinstance(v, str) or k in
             ("bench", "method")}
-    write_summary(dict(flat, dino_scorer=dino_id, clip_scorer=clip.id, probe_scorer=probe_id, judge_scorer=judge_id),
+    write_summary(dict(flat, dino_scorer=dino_id, clip_scorer=clip_id, probe_scorer=probe_id, judge_scorer=judge_id),
                   args.summary)
