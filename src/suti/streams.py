@@ -33,6 +33,7 @@ PRETRAIN_APPRENTICE = 0xA9E7   # the pretrained apprentice's pool of stream iden
 JUDGE_TRAIN = 0x1D7A        # the identity judge's training batches (look-alike groups of stream identities)
 JUDGE_EVAL = 0x1DE7         # its held-out readings: identities and query scenes
 JUDGE_REFERENCES = 0x1DEF   # the reference scenes of a candidate subject (by its id), wherever it is judged
+FRECHET_TRUTH = 0xF7EC        # the scenes of the ground-truth renders a method's Fréchet distance is measured against
 EVAL_CLIP_TRAIN = 0xE7C11B     # the evaluation CLIP's pretraining stream (its own: it never sees the scorer's)
 EVAL_CLIP_VOCABULARY = 0xE7C10C  # the stream captions whose tokens the evaluation CLIP's vocabulary holds
 PRETRAIN_CLIP = CLIP_BATCHES

@@ -348,3 +348,27 @@ def test_report_source_ablation_and_a_tau_table_of_taus_only():
                                                           ("clusters, then experts", 0.4)]
     assert [r["tau"] for r in report.tau_ablation(summary, 3, {})] == ["none", "0.100"]
     assert report.source_ablation([summary[0]], "0.100", 3) == []  # no ablation run: no table
+
+
+def test_frechet_distance_is_zero_for_one_set_and_grows_with_a_shift():
+    from suti.scoring.metrics import frechet_distance
+
+    rng = np.random.default_rng(0)
+    a, b = rng.normal(size=(400, 8)), rng.normal(size=(400, 8))
+    assert abs(frechet_distance(a, a)) < 1e-6
+    assert frechet_distance(a, b) < frechet_distance(a, b + 1.0) - 7  # |shift|^2 = 8
+    assert frechet_distance(a, b) < frechet_distance(a, 3 * b)     # a wider spread
+
+
+def test_summaries_carry_the_judge_frechet_distance_with_an_interval():
+    rng = np.random.default_rng(0)
+    rows = [dict(bench="synthbench", method=m, tau="", demos=0, subject=f"s{i % 5}", seconds=1.0, clip_scorer="c",
+                 dino_scorer="d", probe_scorer="p", judge_scorer="j",
+                 judge_features=(rng.normal(size=4) + (2.0 if m == "blobs" else 0.0)).tolist(),
+                 truth_features=rng.normal(size=4).tolist()) for m in ("crisp", "blobs") for i in range(60)]
+    summary = {r["method"]: r for r in protocol.summarise(rows, n_boot=50, seed=0)}
+    crisp, blobs = summary["crisp"], summary["blobs"]
+    assert crisp["judge_frechet_low"] <= crisp["judge_frechet"] <= crisp["judge_frechet_high"]
+    assert crisp["judge_frechet_high"] < blobs["judge_frechet_low"]
+    no_judge = protocol.summarise([dict(r, judge_features=None) for r in rows], n_boot=10, seed=0)
+    assert all(np.isnan(r["judge_frechet"]) for r in no_judge)

@@ -111,6 +111,14 @@ def test_released_judge_reads_identity_and_copying():
     assert copying.copy_rate(probe, pasted, rows, demos).mean() >= 0.9
     gap = lambda x: copying.demo_similarity_gap(judge, x, rows, demos, refs).mean()  # noqa: E731
     assert gap(pasted) > gap(truth)
+    # image quality: ground truth in other draws of the prompted scene is near; blobs (its colours, no detail) far
+    from suti.scoring.metrics import frechet_distance
+
+    rows = [dict(r, seed=n, prompt_id=snow.prompt_id) for n, r in enumerate(rows)]
+    reference = judge.embed_images(identity.truth_renders(rows, refs, 32))
+    blobs = np.broadcast_to(truth.mean(axis=(1, 2), keepdims=True), truth.shape).astype(np.uint8)
+    near, far = (frechet_distance(judge.embed_images(x), reference) for x in (truth, blobs))
+    assert near < 0.5 * far
 
 
 def test_no_training_or_filtering_code_path_loads_the_judge():

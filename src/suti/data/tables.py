@@ -130,6 +130,8 @@ EVAL_SCORES = pa.schema([f for f in EVAL_GENERATIONS if f.name != "image"] + [
     ("dino_scorer", pa.string()),       # or "missing: <reason>"
     ("probe_scorer", pa.string()),
     ("judge_scorer", pa.string()),      # the identity judge, or "missing: <reason>"
+    ("judge_features", pa.list_(pa.float32())),  # SynthBench judge: the image's embedding (image quality: Fréchet
+    ("truth_features", pa.list_(pa.float32())),  # distance to these, a ground-truth render of its prompt's)
 ])
 
 DREAMBENCH_IMAGES = pa.schema([

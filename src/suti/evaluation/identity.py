@@ -78,9 +78,10 @@ def subject_references(judge: IdentityJudge | None, subjects: dict[str, world.Su
 
 
 def identity_scores(judge: IdentityJudge, images_u8: np.ndarray, rows: list[dict],
-                    references: dict[str, SubjectReferences]) -> dict[str, np.ndarray]:
-    """{"identity_accuracy": [N] 0/1 (NaN for property prompts), "id_similarity": [N]} for generated images."""
-    emb = judge.embed_images(images_u8)                                                    # [N, D]
+                    references: dict[str, SubjectReferences], emb: np.ndarray | None = None) -> dict[str, np.ndarray]:
+    """{"identity_accuracy": [N] 0/1 (NaN for property prompts), "id_similarity": [N]} for generated images (`emb`:
+    their judge embeddings, where already computed)."""
+    emb = judge.embed_images(images_u8) if emb is None else emb                             # [N, D]
     accuracy, similarity = np.full(len(rows), np.nan), np.full(len(rows), np.nan)
     for n, row in enumerate(rows):
         ref = references.get(row["subject"])
@@ -90,6 +91,17 @@ def identity_scores(judge: IdentityJudge, images_u8: np.ndarray, rows: list[dict
         if row["category"] in IDENTITY_CATEGORIES:
             accuracy[n] = float(np.argmax(ref.centroids @ emb[n]) == 0)
     return {"identity_accuracy": accuracy, "id_similarity": similarity}
+
+
+def truth_renders(rows: list[dict], references: dict[str, SubjectReferences], resolution: int) -> np.ndarray:
+    """Ground truth of each row: its subject rendered in a scene its prompt asks for, drawn apart from the oracle
+    method's draw of the same row (so that the oracle's Fréchet distance to them is the sampling floor, not 0)."""
+    by_id = {p.prompt_id: p for p in world.PROMPTS}
+    out = []
+    for row in rows:
+        scene = by_id[row["prompt_id"]].sample_scene(np.random.default_rng([row["seed"], streams.FRECHET_TRUTH]))
+        out.append(world.render(references[row["subject"]].candidates[0], scene, resolution))
+    return np.stack(out)
 
 
 def subject_and_lookalike(references: SubjectReferences, seed: int, resolution: int) -> list[np.ndarray]:

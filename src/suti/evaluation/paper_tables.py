@@ -7,11 +7,12 @@ import io
 import math
 
 from suti.evaluation.methods import apprentice_label
-from suti.evaluation.protocol import METRICS
+from suti.evaluation.protocol import METRICS  # and the set metric judge_frechet
 
 HEADERS = {"identity_accuracy": "Identity acc.", "id_similarity": "ID sim.", "dino": "DINO", "clip_i": "CLIP-I",
            "clip_t": "CLIP-T", "subject_accuracy": "Subject acc.", "pattern_accuracy": "Pattern acc.",
-           "prompt_accuracy": "Prompt acc.", "copy_rate": "Copy rate", "demo_similarity_gap": "Demo sim. gap"}
+           "prompt_accuracy": "Prompt acc.", "copy_rate": "Copy rate", "demo_similarity_gap": "Demo sim. gap",
+           "judge_frechet": "FD (judge)"}
 
 
 def cell(mean: float, low: float, high: float) -> str:
@@ -37,7 +38,7 @@ def markdown(summary: list[dict], bench: str) -> str:
     rows = [r for r in summary if r["bench"] == bench]
     if not rows:
         return ""
-    metrics = [m for m in METRICS if any(not math.isnan(r[m]) for r in rows)]
+    metrics = [m for m in (*METRICS, "judge_frechet") if any(not math.isnan(r.get(m, math.nan)) for r in rows)]
     head = ["Method"] + [HEADERS[m] for m in metrics] + ["Subjects", "Images", "s / subject"]
     lines = [f"### {bench}", "", "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for r in rows:

@@ -19,6 +19,9 @@ Per image (DreamBench's metrics, plus SynthBench's exact ones):
           colour, pattern or material)
   copy_rate, demo_similarity_gap  (SynthBench) the demonstrations' scene instead of the prompted one; the judge's
           similarity to the demonstrations beyond that to fresh references (`suti.evaluation.copying`)
+Per method (a set metric, in `summarise`): judge_frechet, the Fréchet distance in the judge's space between the
+method's images and ground-truth renders of the same prompts (SynthBench image quality: blobs score far, crisp
+renders of the right subject near; the oracle's value is the floor at this many images).
 Both use only the probe heads that read clean renders at >= `scoring.probe_min_accuracy` (0.95): at 32 px the probe
 reads class, colour, background and accessory that well, pattern (~0.88) and material (~0.89) not, so those are left
 out (subject accuracy over class and colour; prompt accuracy missing for pattern and material prompts).
@@ -157,6 +160,29 @@ def bootstrap_ci(values: np.ndarray, subjects: np.ndarray, n_boot: int, seed: in
     return float(per_subject.mean()), float(np.percentile(draws, 2.5)), float(np.percentile(draws, 97.5))
 
 
+FRECHET_BOOTSTRAP = 200  # subject resamples of a Fréchet interval (each costs an eigendecomposition)
+
+
+def frechet_ci(members: list[dict], subjects: np.ndarray, n_boot: int, seed: int) -> tuple[float, float, float]:
+    """(FD, low, high): the Fréchet distance in the judge's space between a method's images and ground-truth renders
+    of the same prompts (`judge_features`, `truth_features`), with a 95% bootstrap interval over subjects (each draw
+    takes every image of the subjects drawn). NaNs without judge features."""
+    have = [n for n, r in enumerate(members) if r.get("judge_features") is not None]
+    if len(have) < 2:
+        return (float("nan"),) * 3
+    gen = np.array([members[n]["judge_features"] for n in have], np.float64)
+    truth = np.array([members[n]["truth_features"] for n in have], np.float64)
+    names = subjects[have]
+    distinct = sorted(set(names))
+    index = {s: np.flatnonzero(names == s) for s in distinct}
+    rng = np.random.default_rng(seed)
+    draws = []
+    for _ in range(n_boot):
+        rows = np.concatenate([index[distinct[i]] for i in rng.integers(0, len(distinct), len(distinct))])
+        draws.append(metrics.frechet_distance(gen[rows], truth[rows]))
+    return metrics.frechet_distance(gen, truth), float(np.percentile(draws, 2.5)), float(np.percentile(draws, 97.5))
+
+
 GROUP = ("bench", "method", "tau", "demos", "subset")
 
 
@@ -181,6 +207,8 @@ def summarise(rows: list[dict], n_boot: int, seed: int) -> list[dict]:
             values = np.array([np.nan if r.get(metric) is None else r[metric] for r in members], np.float64)
             summary[metric], summary[f"{metric}_low"], summary[f"{metric}_high"] = bootstrap_ci(
                 values, subjects, n_boot, seed, replicates)
+        summary["judge_frechet"], summary["judge_frechet_low"], summary["judge_frechet_high"] = frechet_ci(
+            members, subjects, min(n_boot, FRECHET_BOOTSTRAP), seed)
         out.append(summary)
     return out
 

@@ -31,6 +31,16 @@ def mean_similarity(images: np.ndarray, references: np.ndarray, exclude: np.ndar
     return np.where(counts > 0, (sims * mask).sum(axis=1) / np.maximum(counts, 1), np.nan)
 
 
+def frechet_distance(a: np.ndarray, b: np.ndarray) -> float:
+    """Fréchet distance between Gaussians fitted to two feature sets [N, D] and [M, D] (FID's formula):
+    |mu_a - mu_b|^2 + tr(S_a + S_b - 2 (S_a S_b)^1/2). The trace of the square root is the sum of the square roots of
+    the eigenvalues of S_a S_b (real and non-negative up to rounding), which avoids a matrix square root."""
+    mu_a, mu_b = a.mean(0), b.mean(0)
+    cov_a, cov_b = np.cov(a, rowvar=False), np.cov(b, rowvar=False)
+    root = np.sqrt(np.clip(np.linalg.eigvals(cov_a @ cov_b).real, 0, None)).sum()
+    return float(np.sum((mu_a - mu_b) ** 2) + np.trace(cov_a) + np.trace(cov_b) - 2 * root)
+
+
 def delta_clip(sample_clip_t: np.ndarray, subject_images: np.ndarray, prompt_texts: np.ndarray) -> tuple[np.ndarray,
                                                                                                           np.ndarray]:
     """(ΔCLIP [N], reference CLIP-T [N]): samples' CLIP-T minus the mean CLIP-T of the subject's own images [M, D]

@@ -30,7 +30,8 @@ def headline(summary: list[dict]) -> dict:
         key = "/".join([r["method"]] + ([f"tau_{r['tau']}"] if r["tau"] else [])
                        + ([f"demos_{r['demos']}"] if r["demos"] else []) + ([r["subset"]] if r.get("subset") else []))
         out.setdefault(r["bench"], {})[key] = {
-            m: r[m] for m in protocol.METRICS + ("seconds_per_subject",) if r[m] == r[m]}  # drop NaN (missing)
+            m: r[m] for m in protocol.METRICS + ("judge_frechet", "seconds_per_subject")
+            if r.get(m, float("nan")) == r.get(m, float("nan"))}  # drop NaN (missing)
     return out
 
 

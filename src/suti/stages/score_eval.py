@@ -120,8 +120,11 @@ def run(args) -> None:
     images = np.stack([decode_image(r["image"]) for r in rows]) if rows else np.zeros((0, 8, 8, 3), np.uint8)
     refs = references(args, bench, {r["subject"] for r in rows}, fresh)
     scores = protocol.score_images(rows, images, refs, clip, dino, probe, truths) if rows else {}
+    features = truth = None  # the judge's features of each image and of a ground-truth render of its prompt
     if rows and judge is not None:
-        scores.update(identity.identity_scores(judge, images, rows, fresh))
+        features = judge.embed_images(images)
+        truth = judge.embed_images(identity.truth_renders(rows, fresh, int(args.params["world"]["resolution"])))
+        scores.update(identity.identity_scores(judge, images, rows, fresh, features))
     if rows and bench == "synthbench" and args.clusters:
         scores.update(copy_scores(args, rows, images, probe, judge, fresh))
     out = []
@@ -129,7 +132,9 @@ def run(args) -> None:
         values = {m: (None if m not in scores or np.isnan(scores[m][n]) else float(scores[m][n]))
                   for m in protocol.METRICS}
         out.append(dict({k: v for k, v in row.items() if k != "image"}, **values, clip_scorer=clip_id,
-                        dino_scorer=dino_id, probe_scorer=probe_id, judge_scorer=judge_id))
+                        dino_scorer=dino_id, probe_scorer=probe_id, judge_scorer=judge_id,
+                        judge_features=None if features is None else features[n].tolist(),
+                        truth_features=None if truth is None else truth[n].tolist()))
     io.write_parquet(tables.from_rows(out, tables.EVAL_SCORES), args.out)
     summary = protocol.summarise(out, n_boot=int(args.params["evaluation"]["bootstrap"]),
                                  seed=int(args.params["seed"]))
