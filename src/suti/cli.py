@@ -38,6 +38,7 @@ COMMANDS = {
     "generate-eval": "generate_eval",
     "score-eval": "score_eval",
     "evaluate": "evaluate",
+    "time-methods": "time_methods",
     "eval-table": "eval_table",
     "train-apprentice": "train_apprentice",
     "generate": "generate",

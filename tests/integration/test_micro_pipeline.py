@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
+import math
 import os
 import platform
 import re
@@ -204,7 +205,9 @@ def test_micro_scoring_filtering_and_evaluation_outputs(micro):
              ("synthbench", "suti-none-distilled-k1-wide"): 4 * 3, ("synthbench", "suti-none-distilled-k2"): 2 * 3,
              ("synthbench", "suti-none-distilled-k2-wide"): 4 * 3,
              ("synthbench", "suti-none-k2"): 2 * 3, ("dreambench", "suti-none-distilled-k2"): 3 * 2,
-             ("synthbench", "experts-k2"): 2 * 3, ("synthbench", "dreamsuti-none-k2"): 2 * 3,
+             ("synthbench_test", "base"): 2 * 3, ("synthbench_test", "oracle"): 2 * 3,
+             ("synthbench_test", "experts-k2"): 2 * 3, ("synthbench_test", "dreamsuti-none-k2"): 2 * 3,
+             ("synthbench_test", "suti-none-distilled-k2"): 2 * 3, ("synthbench_test", "suti-none-k2"): 2 * 3,
              ("dreambench", "suti-none-k2"): 3 * 2, ("dreambench", "dreamsuti-none-k2"): 3 * 2,
              ("synthbench", "suti-clusters-k2"): 2 * 3, ("synthbench", "suti-none-from-base-k2"): 2 * 3}
     for (bench, method), n in sizes.items():
@@ -228,17 +231,29 @@ def test_micro_scoring_filtering_and_evaluation_outputs(micro):
     kept = [r["identity_accuracy"] for r in truth if r["identity_accuracy"] is not None]
     assert len(kept) == 4 and sum(kept) >= 3          # ground truth re-identifies (the judge's gate: >= 0.95)
     assert all(r["judge_scorer"].startswith("missing: ") and r["identity_accuracy"] is None for r in oracle)
+    # the test split: fresh subjects (named by their id in the test range), ground truth re-identifies there too
+    test_truth = pq.read_table(res / "eval/synthbench_test/oracle/scores.parquet").to_pylist()
+    assert {r["subject"][0] for r in test_truth} == {"t"} and len({r["subject"] for r in test_truth}) == 2
+    kept = [r["identity_accuracy"] for r in test_truth if r["identity_accuracy"] is not None]
+    assert len(kept) == 4 and sum(kept) >= 3 and all(r["subject_accuracy"] is not None for r in test_truth)
+    assert not (res / "eval/synthbench/experts-k2").exists()  # DreamBooth runs on the test split only
     assert not (res / "eval/synthbench/suti-none-distilled-k1").exists()  # the ablation runs on its own subjects
     k1 = res / "eval/synthbench/suti-none-distilled-k1-wide/scores.parquet"
     demos = {r["demos"] for r in pq.read_table(k1).to_pylist()}
     assert demos == {1}
     table = (res / "eval/table.md").read_text()
-    assert "### synthbench" in table and "### dreambench" in table and "| oracle |" in table
+    assert "### synthbench" in table and "### synthbench_test" in table and "### dreambench" in table
+    assert "| oracle |" in table and "FD (judge)" in table
+    summary = pq.read_table(res / "eval/summary.parquet").to_pylist()
+    frechet = {(r["bench"], r["method"]): r["judge_frechet"] for r in summary if r["method"] in ("oracle", "base")}
+    assert all(frechet[("synthbench_test", m)] > 0 for m in ("oracle", "base"))
+    assert math.isnan(frechet[("dreambench", "oracle")])  # no judge on real photos
     assert "| suti (tau none, guidance distilled), 1 demos, demo-ablation subjects |" in table
     assert "| suti (tau none), 2 demos |" in table
     assert "| experts, 2 demos |" in table and "| dreamsuti (tau none), 2 demos |" in table
     report = (res / "report/report.md").read_text()
-    for section in ("Main comparison: synthbench", "Main comparison: dreambench", "Demonstration count",
+    for section in ("Main comparison: synthbench_test", "Main comparison: synthbench", "Main comparison: dreambench",
+                    "Demonstration count",
                     "Filter threshold tau", "What the apprentice learns from", "Speed", "Filtered training sets"):
         assert f"## {section}" in report, section
     assert (res / "report/demos.csv").read_text().startswith("bench,method,tau,demos,subset")
@@ -250,11 +265,13 @@ def test_micro_scoring_filtering_and_evaluation_outputs(micro):
                     "Paired differences: the guidance-distilled apprentice minus the undistilled one"):
         assert f"## {section}" in report, section
     assert "| identity: SuTI >= DreamBooth |" in report and "lower bound" in report
+    assert "against the DreamBooth experts on synthbench_test" in report and "Split: SynthBench test split" in report
     paired = pq.read_table(res / "eval/paired.parquet").to_pylist()
     against = [p for p in paired if p["comparison"] == "against DreamBooth" and p["metric"] == "identity_accuracy"]
     assert against and all(p["diff_low"] <= p["diff"] <= p["diff_high"] and p["subjects"] == 2 for p in against)
+    assert {p["bench"] for p in against} == {"synthbench_test"}
     metrics = json.loads((res / "eval/metrics.json").read_text())
-    assert set(metrics) == {"synthbench", "dreambench"} and "clip_i" in metrics["synthbench"]["base"]
+    assert set(metrics) == {"synthbench", "synthbench_test", "dreambench"} and "clip_i" in metrics["synthbench"]["base"]
 
 
 def test_every_stage_job_logged_an_mlflow_run(micro):
@@ -381,7 +398,9 @@ def test_replicates_repeat_every_trained_stage_with_its_own_seed(repo, tmp_path)
     # every tau of filter.taus in replicate 0 (the filter's own table), the apprentices' taus in the others
     assert counts["filter_samples"] == 5 + 2 * 4 and counts["train_apprentice_clusters"] == 3
     assert counts["train_apprentice"] == 3 * 5 and counts["distill_apprentice"] == 3
-    assert counts["evaluate"] == 2 + 3 * 12  # base, oracle once; DreamBooth, 10 apprentice rows (3 wide), Dream-SuTI
+    # base and oracle once per SynthBench split; per replicate 10 apprentice rows (3 wide) on the validation split, and
+    # DreamBooth, the main apprentice (distilled and not) and Dream-SuTI on the test split
+    assert counts["evaluate"] == 2 * 2 + 3 * (10 + 4)
     assert counts["mine_clusters"] == counts["train_base"] == counts["eval_experts"] == counts["eval_table"] == 1
     out = snakemake(repo, "-n", "-p", "--forceall", "results/replicate-2/apprentice/0.100/train.json", *args).stdout
     jobs = [line.removeprefix("Shell command: ") for line in out.splitlines() if "suti train-" in line]
@@ -414,7 +433,7 @@ def test_a_replicate_trains_and_evaluates_with_its_own_seed(micro, tmp_path):
     shutil.copytree(work, copy, symlinks=True)
     (copy / "two.yaml").write_text("replicates: 2\n")
     before = {p: p.stat().st_mtime_ns for p in (copy / "results").rglob("*") if p.is_file() and "mlflow" not in str(p)}
-    scores = "results/replicate-1/eval/synthbench/experts-k2/scores.parquet"
+    scores = "results/replicate-1/eval/synthbench_test/experts-k2/scores.parquet"
     snakemake(copy, scores, "results/replicate-1/experts/0000/train.json", *configs, "two.yaml")
     assert all(p.stat().st_mtime_ns == t for p, t in before.items())  # nothing of replicate 0 re-ran
     rows = pq.read_table(copy / scores).to_pylist()

@@ -372,3 +372,54 @@ def test_summaries_carry_the_judge_frechet_distance_with_an_interval():
     assert crisp["judge_frechet_high"] < blobs["judge_frechet_low"]
     no_judge = protocol.summarise([dict(r, judge_features=None) for r in rows], n_boot=10, seed=0)
     assert all(np.isnan(r["judge_frechet"]) for r in no_judge)
+
+
+def test_the_speed_target_reads_the_timing_measurement_and_the_others_the_test_split():
+    from suti.evaluation import paired, report
+
+    apprentice = {"main_tau": 0.1, "demos": 3, "distill": {"steps": 0}}
+    test = lambda rows: [dict(r, bench="synthbench_test") for r in rows]  # noqa: E731
+    experts = test(_image_rows("experts", "", 3, identity_accuracy=lambda s, r: 0.5, seconds=lambda s, r: 4.0))
+    suti = test(_image_rows("suti", "0.100", 3, identity_accuracy=lambda s, r: 0.5, seconds=lambda s, r: 1.0))
+    timed = [dict(bench="timing", method=m, tau=tau, demos=3, subset="", subject=f"s{s}", replicate=rep,
+                  prompt_id="", seed=0, seconds=seconds + 0.1 * rep) for m, tau, seconds in
+             (("experts", "", 30.0), ("suti", "0.100", 1.0)) for s in range(4) for rep in range(3)]
+    pairs = paired.paired_table(experts + suti + timed, apprentice, n_boot=200, seed=0)
+    goals = {g["target"].split(":")[0]: g for g in report.targets(pairs, "0.100", 3, bench="synthbench_test")}
+    speed = goals["time per subject"]
+    assert speed["bench"] == "timing" and speed["subjects"] == 4 and "x [" in speed["measured"]
+    assert 25 < float(speed["measured"].split(": ")[1].split("x")[0]) < 31 and speed["met"]  # ~30 / ~1.1, not 4x
+    assert goals["identity"]["bench"] == "synthbench_test"
+
+
+def test_timed_methods_warm_up_first_and_alternate_their_order():
+    from suti.evaluation.timing import time_methods
+
+    calls = []
+    timers = {m: (lambda rows, m=m: calls.append((m, rows[0]["subject"])) or 1.0) for m in ("a", "b")}
+    rows = {s: [{"subject": s}] for s in ("s1", "s0")}
+    out = time_methods(timers, rows, repeats=2)
+    assert calls[:2] == [("a", "s0"), ("b", "s0")]  # warm-up, untimed
+    assert [(r["method"], r["subject"], r["repeat"]) for r in out] == [
+        ("a", "s0", 0), ("b", "s0", 0), ("b", "s1", 0), ("a", "s1", 0),
+        ("b", "s0", 1), ("a", "s0", 1), ("a", "s1", 1), ("b", "s1", 1)]
+    assert calls[2:] == [(r["method"], r["subject"]) for r in out]
+
+
+def test_the_test_split_is_fresh_deterministic_and_curated():
+    from suti.evaluation.config import TestSplitEval
+    from suti.evaluation.test_split import TEST_FIRST_ID, curated_demonstrations, test_subjects, truths
+    from suti.identities import EVAL_LOOKALIKE_FIRST_ID
+    from suti.pretrain.stream import FIRST_ID, N_HELDOUT_IDS, N_TRAIN_IDS
+
+    cfg = TestSplitEval(seed=3, subjects=5)
+    subjects = test_subjects(0, cfg)
+    assert subjects == test_subjects(0, cfg) and set(subjects) != set(test_subjects(0, TestSplitEval(seed=4)))
+    ids = [s.subject_id for s in subjects.values()]
+    assert min(ids) >= TEST_FIRST_ID > EVAL_LOOKALIKE_FIRST_ID > FIRST_ID + N_TRAIN_IDS + N_HELDOUT_IDS
+    assert list(subjects) == sorted(subjects) and len(set(ids)) == 5
+    demos = curated_demonstrations(subjects, cfg, 4, 32)
+    assert {len(v) for v in demos.values()} == {4} and demos["%s" % next(iter(subjects))][0].shape == (32, 32, 3)
+    first = next(iter(demos.values()))
+    assert len({im.tobytes() for im in first}) == 4  # four scenes, not one render repeated
+    assert truths(subjects)[next(iter(subjects))]["class"] == next(iter(subjects.values())).cls

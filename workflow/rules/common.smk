@@ -17,6 +17,7 @@ from suti.evaluation.methods import (
     FROM_BASE,
     METHOD_PATTERN,
     in_main_comparison,
+    main_apprentice,
     method_names,
     parse_method,
     wide_demo_ablation,
@@ -145,7 +146,7 @@ wildcard_constraints:
     root=REPLICATE_ROOT,
     shard=r"\d+",
     tau=TAU_PATTERN,
-    bench=r"synthbench|dreambench",
+    bench=r"synthbench|synthbench_test|dreambench",
     method=METHOD_PATTERN,
 
 
@@ -280,7 +281,8 @@ def get_taus():
 
 
 def get_benches():
-    return ["synthbench"] + (["dreambench"] if config["evaluation"]["dreambench"]["enabled"] else [])
+    return (["synthbench"] + (["synthbench_test"] if config["evaluation"]["test"]["enabled"] else [])
+            + (["dreambench"] if config["evaluation"]["dreambench"]["enabled"] else []))
 
 
 def get_evaluate_inputs(wildcards):
@@ -290,6 +292,8 @@ def get_evaluate_inputs(wildcards):
     if wildcards.bench == "synthbench":  # the held-out clusters; ground truth for the oracle, probe and judge
         inputs.update(clusters="results/mining/clusters.parquet", corpus=get_corpus_shards(),
                       probe="results/probe/model", judge=get_judge_input())
+    elif wildcards.bench == "synthbench_test":  # its subjects and demonstrations come from the config's seed
+        inputs.update(probe="results/probe/model", judge=get_judge_input())
     elif wildcards.bench == "dreambench":
         inputs["dreambench_images"] = "results/dreambench/images.parquet"
         inputs["dreambench_prompts"] = "results/dreambench/prompts.parquet"
@@ -341,14 +345,22 @@ def get_evaluate_params(wildcards):
     return json.dumps(params, sort_keys=True)
 
 
-def get_evaluate_cpus(wildcards):
-    """The `cpus` resource of an evaluate job. Every job takes 1 (the default profile's default-resources) of the
-    `cpus` the profile makes available (its `resources`; none elsewhere); the main comparison's evaluations take
-    all of them, so that no other job shares the machine while their seconds per subject are timed (shared, the
-    speed table moved with whatever ran beside: DreamBooth's seconds per subject read 4.7 and 7.3 in two identical
-    runs)."""
-    limit = workflow.global_resources["cpus"].value if "cpus" in workflow.global_resources else 1
-    return limit if in_main_comparison(wildcards.method, config["apprentice"]) else 1
+def get_all_cpus():
+    """Every `cpus` slot the profile makes available (its `resources`; 1 elsewhere): a job that takes them runs with
+    nothing beside it. Only the speed measurement (rule time_methods) does; evaluation jobs share the machine."""
+    return workflow.global_resources["cpus"].value if "cpus" in workflow.global_resources else 1
+
+
+def get_timing():
+    """The speed measurement's table, where the test split runs DreamBooth and the apprentice (else none: the speed
+    target is then missing)."""
+    kinds = config["evaluation"]["methods"]
+    return (["results/eval/timing.parquet"] if config["evaluation"]["test"]["enabled"] and "experts" in kinds
+            and "suti" in kinds else [])
+
+
+def get_timing_argument(wildcards):
+    return " ".join(f"--timing {path}" for path in get_timing())
 
 
 def is_replicated(method):
@@ -358,7 +370,7 @@ def is_replicated(method):
 
 def get_eval_methods(bench):
     return method_names(config["evaluation"]["methods"], config["apprentice"], bench,
-                        wide_demo_ablation(config["evaluation"]["synthbench"]))
+                        wide_demo_ablation(config["evaluation"]["synthbench"]), config["evaluation"]["test"]["enabled"])
 
 
 def get_apprentice_taus():

@@ -27,16 +27,44 @@ rule evaluate:
     resources:
         mem_mb=4000,
         runtime=60,
-        cpus=get_evaluate_cpus,
     shell:
         "suti evaluate --params {params.cfg:q} --bench {wildcards.bench} --method {wildcards.method} "
         "{params.inputs} --out {output.generations} --grid {output.grid} --summary {output.summary} "
         "--scores {output.scores} --scores-summary {output.scores_summary} > {log} 2>&1"
 
 
+rule time_methods:
+    """The speed target's measurement: DreamBooth and the main apprentice on the test split's first subjects,
+    interleaved and repeated in one process, with nothing else running beside it."""
+    input:
+        unpack(lambda wildcards: {"priors": get_priors_input()}),
+        base="results/base/model",
+        apprentice=f"results/apprentice/{main_apprentice(config['apprentice'])}/model",
+        code=get_code("time-methods"),
+    output:
+        timing="results/eval/timing.parquet",
+        summary="results/eval/timing.json",
+    params:
+        cfg=get_params("world", "evaluation", "experts", "apprentice"),
+        priors=lambda wildcards: get_priors_argument(),
+    conda:
+        "../../environment.yml"
+    log:
+        "results/logs/time_methods.log",
+    threads: 2
+    resources:
+        mem_mb=4000,
+        runtime=30,
+        cpus=get_all_cpus(),
+    shell:
+        "suti time-methods --params {params.cfg:q} --base {input.base} --apprentice {input.apprentice} "
+        "{params.priors} --out {output.timing} --summary {output.summary} > {log} 2>&1"
+
+
 rule eval_table:
     input:
         scores=get_eval_scores(),
+        timing=get_timing(),
         code=get_code("eval-table"),
     output:
         markdown=report("results/eval/table.md", caption="../report/eval_table.rst", category="Evaluation"),
@@ -47,6 +75,7 @@ rule eval_table:
         paired="results/eval/paired.parquet",
     params:
         cfg=get_params("evaluation", "apprentice"),
+        timing=get_timing_argument,
     conda:
         "../../environment.yml"
     log:
@@ -56,5 +85,5 @@ rule eval_table:
         mem_mb=2000,
         runtime=10,
     shell:
-        "suti eval-table --params {params.cfg:q} --scores {input.scores} --markdown {output.markdown} "
+        "suti eval-table --params {params.cfg:q} --scores {input.scores} {params.timing} --markdown {output.markdown} "
         "--csv {output.csv} --table {output.table} --metrics {output.metrics} --paired {output.paired} > {log} 2>&1"

@@ -19,6 +19,23 @@ class SynthBenchEval:
 
 
 @dataclasses.dataclass(frozen=True)
+class TestSplitEval:
+    """SynthBench's test split (`suti.evaluation.test_split`)."""
+
+    enabled: bool = schema_default("evaluation.test.enabled")
+    seed: int = schema_default("evaluation.test.seed")          # which subjects, and their demonstrations' scenes
+    subjects: int = schema_default("evaluation.test.subjects")
+
+
+@dataclasses.dataclass(frozen=True)
+class TimingEval:
+    """The speed comparison's measurement (rule time_methods, `suti.evaluation.timing`)."""
+
+    subjects: int = schema_default("evaluation.timing.subjects")   # the test split's first N subjects
+    repeats: int = schema_default("evaluation.timing.repeats")     # every (subject, method) N times, interleaved
+
+
+@dataclasses.dataclass(frozen=True)
 class DreamBenchEval:
     enabled: bool = schema_default("evaluation.dreambench.enabled")
     subjects: int | None = schema_default("evaluation.dreambench.subjects")  # None = all 30
@@ -53,6 +70,8 @@ class EvaluationConfig:
     methods: tuple[str, ...] = schema_default("evaluation.methods")
     synthbench: SynthBenchEval = from_schema(SynthBenchEval, "evaluation.synthbench")
     dreambench: DreamBenchEval = from_schema(DreamBenchEval, "evaluation.dreambench")
+    test: TestSplitEval = from_schema(TestSplitEval, "evaluation.test")
+    timing: TimingEval = from_schema(TimingEval, "evaluation.timing")
     sample: SampleConfig = from_schema(SampleConfig, "evaluation.sample")
     # per-subject tuning of method dreamsuti
     dream_suti: DreamSutiConfig = from_schema(DreamSutiConfig, "evaluation.dream_suti")

@@ -126,12 +126,16 @@ def references_for(params: dict, judge_dir, clusters, corpus, subjects: list[str
 
     from suti.evaluation.generators import page_subject_ids
 
-    resolution = int(params["world"]["resolution"])
-    judge, judge_id = load_checked_judge(judge_dir, params.get("judge", {}), resolution)
     ids = page_subject_ids(pq.read_table(clusters), corpus) if clusters and corpus else None
     if ids is None:
         return None, None, "missing: no ground truth (SynthBench identities) to re-identify against"
     seed = world_seed(params)
+    return references_of(params, judge_dir, {s: world.make_subject(seed, ids[s]) for s in subjects})
+
+
+def references_of(params: dict, judge_dir, subjects: dict[str, world.Subject]):
+    """(SubjectReferences per subject, judge or None, judge id or "missing: <reason>") of known world subjects."""
+    resolution = int(params["world"]["resolution"])
+    judge, judge_id = load_checked_judge(judge_dir, params.get("judge", {}), resolution)
     cfg = from_dict(IdentityEval, params["evaluation"].get("identity", {}))
-    chosen = {s: world.make_subject(seed, ids[s]) for s in subjects}
-    return subject_references(judge, chosen, seed, resolution, cfg), judge, judge_id
+    return subject_references(judge, subjects, world_seed(params), resolution, cfg), judge, judge_id

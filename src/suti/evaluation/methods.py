@@ -95,16 +95,23 @@ def parse_method(name: str) -> Method:
                     "dreamsuti-<tau>-k<K>)")
 
 
+TIMING_BENCH = "timing"  # the bench name of the speed measurement's rows (rule time_methods) in the paired table
+
+
 def wide_demo_ablation(synthbench: dict) -> bool:
     """Whether the demonstration ablation runs on subjects of its own (config `evaluation.synthbench`)."""
     return synthbench.get("demo_subjects", synthbench.get("subjects")) != synthbench.get("subjects")
 
 
-def method_names(kinds, apprentice: dict, bench: str, wide_demos: bool = False) -> list[str]:
+def method_names(kinds, apprentice: dict, bench: str, wide_demos: bool = False, test_split: bool = False) -> list[str]:
     """Every method name to evaluate on `bench` for config `evaluation.methods` (kinds) and section `apprentice`;
-    `wide_demos`: the demonstration ablation on its own subjects (`wide_demo_ablation`)."""
+    `wide_demos`: the demonstration ablation on its own subjects (`wide_demo_ablation`); `test_split`: the test
+    split runs (bench synthbench_test, `evaluation.test.enabled`), so the comparison with DreamBooth and Dream-SuTI is
+    made there and the held-out mined subjects (bench synthbench, validation) keep the ablations."""
+    compared = not (bench == "synthbench" and test_split)
     names = [k for k in ("base", "oracle") if k in kinds]
-    if "experts" in kinds and bench == "synthbench":  # DreamBench's classes have no class-prior images
+    # DreamBench's classes have no class-prior images
+    if "experts" in kinds and bench in ("synthbench", "synthbench_test") and compared:
         names.append(Method("experts", "", apprentice["demos"]).name)
     if "suti" in kinds:
         main, main_tau, k = main_apprentice(apprentice), tau_name(apprentice["main_tau"]), apprentice["demos"]
@@ -119,7 +126,7 @@ def method_names(kinds, apprentice: dict, bench: str, wide_demos: bool = False) 
             names.append(Method("suti", tau, demos).name)
         if bench == "synthbench" and wide_demos:
             names += [Method("suti", main, d, wide=True).name for d in dict.fromkeys(apprentice["demo_ablation"])]
-    if "dreamsuti" in kinds:
+    if "dreamsuti" in kinds and compared:
         names.append(Method("dreamsuti", tau_name(apprentice["main_tau"]), apprentice["demos"]).name)
     return names
 

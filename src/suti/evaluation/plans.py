@@ -2,6 +2,7 @@
 
 - SynthBench: the first `subjects` held-out mined subjects; per subject `prompts_per_category` templates of each
   category (drawn per subject), `n_per_prompt` images each, every image with its own stable seed.
+- SynthBench's test split (bench synthbench_test): the same plan for its fresh subjects (`test_split`).
 - DreamBench (the DreamBooth paper's protocol): 30 subjects x 25 prompts (object or live set) x N images, prompts in
   the `{0} {1}` convention written with the class noun; at paper settings N = 4, 3,000 images per method.
 """
@@ -21,16 +22,18 @@ def eval_seed(seed: int, bench: str, subject: str, prompt_id: str, index: int) -
     return zlib.crc32(f"eval/{seed}/{bench}/{subject}/{prompt_id}/{index}".encode()) & 0x7FFFFFFF
 
 
-def synthbench_plan(subjects: list[tuple[str, str]], cfg: SynthBenchEval, seed: int) -> list[dict]:
-    """Rows for held-out `subjects` [(cluster id, class noun)], sorted by id, the first `cfg.subjects` of them."""
+def synthbench_plan(subjects: list[tuple[str, str]], cfg: SynthBenchEval, seed: int,
+                    bench: str = "synthbench") -> list[dict]:
+    """Rows for `subjects` [(name, class noun)] (held-out cluster ids; the test split's names on bench
+    synthbench_test), sorted by name, the first `cfg.subjects` of them."""
     chosen = sorted(subjects)[:cfg.subjects] if cfg.subjects is not None else sorted(subjects)
     rows = []
     for subject, cls in chosen:
         for template in prompts.choose_templates([subject_seed(seed, subject), streams.EVAL_TEMPLATES], cfg.prompts_per_category):
             for i in range(cfg.n_per_prompt):
-                rows.append(dict(bench="synthbench", subject=subject, class_noun=cls, prompt_id=template.prompt_id,
+                rows.append(dict(bench=bench, subject=subject, class_noun=cls, prompt_id=template.prompt_id,
                                  category=template.category, prompt=template.format(cls),
-                                 seed=eval_seed(seed, "synthbench", subject, template.prompt_id, i)))
+                                 seed=eval_seed(seed, bench, subject, template.prompt_id, i)))
     return rows
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pyarrow as pa
+import pyarrow.parquet as pq
 
 from suti import io
 from suti.data import tables
@@ -15,6 +16,7 @@ HELP = "summarise evaluation scores: means with bootstrap 95%% intervals, markdo
 def add_arguments(p) -> None:
     add_params_argument(p)
     p.add_argument("--scores", required=True, nargs="+", help="score parquets (suti score-eval)")
+    p.add_argument("--timing", help="the speed measurement (suti time-methods): the speed comparison's paired rows")
     p.add_argument("--markdown", required=True, help="output markdown table")
     p.add_argument("--csv", required=True, help="output CSV table")
     p.add_argument("--table", required=True, help="output parquet of the summary rows")
@@ -39,8 +41,9 @@ def run(args) -> None:
     rows = tables.read_table(args.scores).to_pylist()
     summary = protocol.summarise(rows, n_boot=int(args.params["evaluation"]["bootstrap"]), seed=int(args.params["seed"]))
     io.write_parquet(pa.Table.from_pylist(summary), args.table)
-    pairs = paired.paired_table(rows, args.params["apprentice"], n_boot=int(args.params["evaluation"]["bootstrap"]),
-                                seed=int(args.params["seed"]))
+    timed = pq.read_table(args.timing).to_pylist() if args.timing else []  # bench "timing": seconds only
+    pairs = paired.paired_table(rows + timed, args.params["apprentice"],
+                                n_boot=int(args.params["evaluation"]["bootstrap"]), seed=int(args.params["seed"]))
     io.write_parquet(pa.Table.from_pylist(pairs, schema=paired.SCHEMA), args.paired)
     text = "\n".join(paper_tables.markdown(summary, bench) for bench in ("synthbench", "dreambench"))
     io.write_text("# Method comparison\n\n" + text, args.markdown)

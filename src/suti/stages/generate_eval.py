@@ -14,7 +14,8 @@ from suti.config import from_dict
 from suti.data import tables
 from suti.data.images import decode_image, encode_png, grid, save_png
 from suti.errors import SutiError
-from suti.evaluation import generators, plans
+from suti.evaluation import generators, plans, test_split
+from suti.evaluation.identity import world_seed
 from suti.evaluation.config import EvaluationConfig
 from suti.evaluation.methods import Method, parse_method
 from suti.experts.config import ExpertsSection
@@ -27,7 +28,9 @@ HELP = "generate a method's evaluation images (SynthBench held-out subjects or D
 
 def add_arguments(p) -> None:
     add_params_argument(p)
-    p.add_argument("--bench", required=True, choices=("synthbench", "dreambench"))
+    p.add_argument("--bench", required=True, choices=("synthbench", test_split.BENCH, "dreambench"),
+                   help="synthbench: held-out mined subjects (validation); synthbench_test: the test split's fresh "
+                        "subjects and curated demonstrations; dreambench")
     p.add_argument("--method", required=True, type=parse_method,
                    help="base, oracle, experts-k<K>, suti-<tau>-k<K> or dreamsuti-<tau>-k<K>")
     p.add_argument("--clusters", help="mined clusters parquet (synthbench)")
@@ -55,6 +58,10 @@ def _require(args, *names):
 
 
 def plan_rows(args, cfg: EvaluationConfig, seed: int) -> list[dict]:
+    if args.bench == test_split.BENCH:
+        subjects = test_split.test_subjects(world_seed(args.params), cfg.test)
+        return plans.synthbench_plan([(name, s.cls) for name, s in subjects.items()],
+                                     dataclasses.replace(cfg.synthbench, subjects=None), seed, test_split.BENCH)
     if args.bench == "synthbench":
         _require(args, "clusters")
         heldout = tables.read_table([args.clusters], ["cluster_id", "split", "class_noun"]).to_pylist()
@@ -74,16 +81,25 @@ def plan_rows(args, cfg: EvaluationConfig, seed: int) -> list[dict]:
 
 def demonstrations(args, rows: list[dict], k: int) -> dict:
     subjects = {r["subject"] for r in rows}
+    if args.bench == test_split.BENCH:
+        return test_demonstrations(args.params, k)
     if args.bench == "synthbench":
         return generators.cluster_demonstrations(pq.read_table(args.clusters), subjects, k)
     return generators.dreambench_demonstrations(tables.read_table([args.dreambench_images]).to_pylist(), subjects, k)
+
+
+def test_demonstrations(params: dict, k: int) -> dict:
+    """{name: the first k curated demonstrations} of the test split's subjects."""
+    cfg = from_dict(EvaluationConfig, params["evaluation"]).test
+    subjects = test_split.test_subjects(world_seed(params), cfg)
+    return test_split.curated_demonstrations(subjects, cfg, k, int(params["world"]["resolution"]))
 
 
 def renderer(args, params: dict, cfg: EvaluationConfig, rows: list[dict]):
     """(render(subject rows) -> images, {subject: seconds spent before rendering}: DreamBooth's fine-tuning)."""
     method: Method = args.method
     if method.kind == "experts":
-        _require(args, "base", "clusters")
+        _require(args, "base", *(["clusters"] if args.bench == "synthbench" else []))
         experts = from_dict(ExpertsSection, params["experts"])
         base = TextToImagePipeline.load(args.base)
         class_of = {r["subject"]: r["class_noun"] for r in rows}
@@ -107,6 +123,10 @@ def renderer(args, params: dict, cfg: EvaluationConfig, rows: list[dict]):
     if method.kind == "base":
         _require(args, "base")
         return generators.base_renderer(TextToImagePipeline.load(args.base), cfg.sample, cfg.batch_size), {}
+    if args.bench == test_split.BENCH:  # ground truth of the test subjects
+        subjects = test_split.test_subjects(world_seed(params), cfg.test)
+        return generators.synthbench_oracle_renderer(world_seed(params), {n: s.subject_id for n, s in subjects.items()},
+                                                     int(params["world"]["resolution"])), {}
     _require(args, "clusters", "corpus")  # the SynthBench oracle renders ground truth
     ids = generators.page_subject_ids(pq.read_table(args.clusters), args.corpus)
     if ids is None:

@@ -12,7 +12,8 @@ from suti.config import from_dict
 from suti.data import tables
 from suti.data.images import decode_image
 from suti.data.training_set import decode_by
-from suti.evaluation import copying, identity, protocol
+from suti.evaluation import copying, identity, protocol, test_split
+from suti.evaluation.config import EvaluationConfig
 from suti.evaluation.generators import cluster_demonstrations
 from suti.evaluation.expert_quality import subject_truth
 from suti.evaluation.protocol import load_probe_reader
@@ -60,9 +61,9 @@ def references(args, bench: str, subjects: set[str], fresh: dict | None) -> dict
     truth, fresh renders of each subject (`fresh`); else the subject's mined images or photos after those any method
     was given (SynthBench: apprentice.max_demos, DreamBench: apprentice.demos, its only count)."""
     shown = args.params.get("demonstrations", {})
+    if fresh is not None:
+        return {s: ref.images for s, ref in fresh.items()}
     if bench == "synthbench":
-        if fresh is not None:
-            return {s: ref.images for s, ref in fresh.items()}
         rows = tables.read_table([args.clusters], ["cluster_id", "image_id", "image"]).to_pylist()
         return held_back(rows, "cluster_id", int(shown.get("max_demos", 5)), subjects)
     rows = tables.read_table([args.dreambench_images], ["subject", "image_id", "image"]).to_pylist()
@@ -71,15 +72,27 @@ def references(args, bench: str, subjects: set[str], fresh: dict | None) -> dict
 
 def fresh_references(args, rows: list[dict]):
     """(SubjectReferences per SynthBench subject or None without ground truth, judge or None, judge id)."""
-    return identity.references_for(args.params, args.judge, args.clusters, args.corpus,
-                                   sorted({r["subject"] for r in rows}))
+    names = sorted({r["subject"] for r in rows})
+    if rows and rows[0]["bench"] == test_split.BENCH:
+        subjects = test_subjects(args.params)
+        return identity.references_of(args.params, args.judge, {n: subjects[n] for n in names})
+    return identity.references_for(args.params, args.judge, args.clusters, args.corpus, names)
+
+
+def test_subjects(params: dict) -> dict:
+    return test_split.test_subjects(identity.world_seed(params), from_dict(EvaluationConfig, params["evaluation"]).test)
 
 
 def copy_scores(args, rows: list[dict], images: np.ndarray, probe, judge, fresh) -> dict[str, np.ndarray]:
     """copy_rate (by the probe) and demo_similarity_gap (by the judge) against each image's demonstrations: the
     first K mined images of its subject, K its method's count (the main count for methods given none)."""
     k = int(rows[0]["demos"]) or int(args.params.get("demonstrations", {}).get("demos", 3))
-    shown = cluster_demonstrations(pq.read_table(args.clusters), {r["subject"] for r in rows}, k)
+    if rows[0]["bench"] == test_split.BENCH:
+        cfg = from_dict(EvaluationConfig, args.params["evaluation"]).test
+        shown = test_split.curated_demonstrations(test_subjects(args.params), cfg, k,
+                                                  int(args.params["world"]["resolution"]))
+    else:
+        shown = cluster_demonstrations(pq.read_table(args.clusters), {r["subject"] for r in rows}, k)
     out = {}
     if probe is not None:
         out["copy_rate"] = copying.copy_rate(probe, images, rows, shown)
@@ -93,8 +106,11 @@ def dreambench_leave_one_out(rows: list[dict], skip: int) -> list[dict]:
     return [dict(r, reference=r["reference"] - skip if r.get("reference", -1) >= skip else -1) for r in rows]
 
 
-def probe_and_truths(args, min_accuracy: float):
+def probe_and_truths(args, bench: str, min_accuracy: float):
     """(ProbeReader, truths, probe id) for SynthBench, or Nones with the reason where not available."""
+    if bench == test_split.BENCH and args.probe:
+        reader = load_probe_reader(args.probe, min_accuracy)
+        return reader, test_split.truths(test_subjects(args.params)), reader.id
     if not (args.probe and args.clusters and args.corpus):
         return None, None, "missing: no probe given (--probe, --clusters, --corpus)"
     reader = load_probe_reader(args.probe, min_accuracy)
@@ -111,8 +127,8 @@ def run(args) -> None:
     dino = load_dino(from_dict(DinoSpec, scoring["dino"]))
     dino_id = dino.id if hasattr(dino, "embed_images") else f"missing: {dino.reason}"
     fresh, judge, judge_id = None, None, "missing: no ground truth on DreamBench"
-    if bench == "synthbench":
-        probe, truths, probe_id = probe_and_truths(args, float(scoring["probe_min_accuracy"]))
+    if bench in ("synthbench", test_split.BENCH):
+        probe, truths, probe_id = probe_and_truths(args, bench, float(scoring["probe_min_accuracy"]))
         fresh, judge, judge_id = fresh_references(args, rows)
     else:
         probe, truths, probe_id = None, None, "missing: no ground truth on DreamBench"
@@ -125,7 +141,7 @@ def run(args) -> None:
         features = judge.embed_images(images)
         truth = judge.embed_images(identity.truth_renders(rows, fresh, int(args.params["world"]["resolution"])))
         scores.update(identity.identity_scores(judge, images, rows, fresh, features))
-    if rows and bench == "synthbench" and args.clusters:
+    if rows and (bench == test_split.BENCH or (bench == "synthbench" and args.clusters)):
         scores.update(copy_scores(args, rows, images, probe, judge, fresh))
     out = []
     for n, row in enumerate(rows):
