@@ -21,6 +21,7 @@ import numpy as np
 
 from suti import streams, world
 from suti.config import from_dict
+from suti.evaluation.plans import world_seed
 from suti.errors import SutiError
 from suti.evaluation.config import IdentityEval
 from suti.identities import EVAL_LOOKALIKE_FIRST_ID, EVAL_LOOKALIKE_SPAN, lookalikes, neutral_scene
@@ -111,12 +112,6 @@ def subject_and_lookalike(references: SubjectReferences, seed: int, resolution: 
     rng = np.random.default_rng([seed, streams.JUDGE_REFERENCES, subject.subject_id])
     scene = neutral_scene(rng)  # the scene of reference_renders' first image
     return [world.render(s, scene, resolution) for s in ([subject] + ([other] if other else []))]
-
-
-def world_seed(params: dict) -> int:
-    """The experiment's seed, the world's: a replicate's jobs run with seed + replicate (config `replicates`), but
-    render the same subjects, look-alikes and references as replicate 0, so that every comparison stays paired."""
-    return int(params["seed"]) - int(params.get("replicate", 0))
 
 
 def references_for(params: dict, judge_dir, clusters, corpus, subjects: list[str]):

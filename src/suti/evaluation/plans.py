@@ -17,6 +17,12 @@ from suti.experts.config import subject_seed
 from suti.world import prompts
 
 
+def world_seed(params: dict) -> int:
+    """The experiment's seed, the world's: a replicate's jobs run with seed + replicate (config `replicates`), but
+    render the same subjects, look-alikes and references as replicate 0, so that every comparison stays paired."""
+    return int(params["seed"]) - int(params.get("replicate", 0))
+
+
 def eval_seed(seed: int, bench: str, subject: str, prompt_id: str, index: int) -> int:
     """The seed of one evaluation image: a stable function of what it depicts, the same for every method."""
     return zlib.crc32(f"eval/{seed}/{bench}/{subject}/{prompt_id}/{index}".encode()) & 0x7FFFFFFF

@@ -15,7 +15,7 @@ from suti.data import tables
 from suti.data.images import decode_image, encode_png, grid, save_png
 from suti.errors import SutiError
 from suti.evaluation import generators, plans, test_split
-from suti.evaluation.identity import world_seed
+from suti.evaluation.plans import world_seed
 from suti.evaluation.config import EvaluationConfig
 from suti.evaluation.methods import Method, parse_method
 from suti.experts.config import ExpertsSection

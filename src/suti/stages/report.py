@@ -10,7 +10,7 @@ import pyarrow.parquet as pq
 from suti import io
 from suti.data import tables
 from suti.data.images import decode_image
-from suti.evaluation import report
+from suti.evaluation import plans, report
 from suti.evaluation.generators import cluster_demonstrations
 from suti.evaluation.methods import apprentice_label, main_apprentice
 from suti.evaluation.paper_tables import method_label, replicates_note, to_csv
@@ -47,7 +47,7 @@ def identity_columns(args, subjects) -> dict[str, list]:
     refs, _, _ = identity.references_for(args.params, args.judge, args.clusters, args.corpus, list(subjects))
     if refs is None:
         return {}
-    seed, resolution = identity.world_seed(args.params), int(args.params["world"]["resolution"])
+    seed, resolution = plans.world_seed(args.params), int(args.params["world"]["resolution"])
     return {s: identity.subject_and_lookalike(ref, seed, resolution) for s, ref in refs.items()}
 
 

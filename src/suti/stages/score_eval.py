@@ -12,7 +12,7 @@ from suti.config import from_dict
 from suti.data import tables
 from suti.data.images import decode_image
 from suti.data.training_set import decode_by
-from suti.evaluation import copying, identity, protocol, test_split
+from suti.evaluation import copying, identity, plans, protocol, test_split
 from suti.evaluation.config import EvaluationConfig
 from suti.evaluation.generators import cluster_demonstrations
 from suti.evaluation.expert_quality import subject_truth
@@ -80,7 +80,7 @@ def fresh_references(args, rows: list[dict]):
 
 
 def test_subjects(params: dict) -> dict:
-    return test_split.test_subjects(identity.world_seed(params), from_dict(EvaluationConfig, params["evaluation"]).test)
+    return test_split.test_subjects(plans.world_seed(params), from_dict(EvaluationConfig, params["evaluation"]).test)
 
 
 def copy_scores(args, rows: list[dict], images: np.ndarray, probe, judge, fresh) -> dict[str, np.ndarray]:

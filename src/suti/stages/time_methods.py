@@ -16,7 +16,7 @@ from suti.apprentice.pipeline import ApprenticePipeline
 from suti.config import from_dict
 from suti.evaluation import plans, test_split, timing
 from suti.evaluation.config import EvaluationConfig
-from suti.evaluation.identity import world_seed
+from suti.evaluation.plans import world_seed
 from suti.evaluation.methods import Method, main_apprentice
 from suti.experts.config import ExpertsSection
 from suti.experts.priors import priors_for
