@@ -39,6 +39,7 @@ COMMANDS = {
     "score-eval": "score_eval",
     "evaluate": "evaluate",
     "time-methods": "time_methods",
+    "select-tau": "select_tau",
     "eval-table": "eval_table",
     "train-apprentice": "train_apprentice",
     "generate": "generate",

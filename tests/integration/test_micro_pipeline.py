@@ -266,7 +266,15 @@ def test_micro_scoring_filtering_and_evaluation_outputs(micro):
         assert f"## {section}" in report, section
     assert "| identity: SuTI >= DreamBooth |" in report and "lower bound" in report
     assert "against the DreamBooth experts on synthbench_test" in report and "Split: SynthBench test split" in report
+    assert "Chosen on the validation split by identity acc. (rule select_tau): tau none" in report
     paired = pq.read_table(res / "eval/paired.parquet").to_pylist()
+    # the speed target reads the interleaved timing job: 2 methods x 2 subjects x 2 repeats, in one process
+    timed = pq.read_table(res / "eval/timing.parquet").to_pylist()
+    assert len(timed) == 8 and {(r["method"], r["tau"]) for r in timed} == {("experts", ""), ("suti", "none-distilled")}
+    assert all(r["seconds"] > 0 and r["images"] == 3 for r in timed)
+    speed = [p for p in paired if p["metric"] == "seconds" and p["bench"] == "timing"]
+    assert len(speed) == 1 and speed[0]["subjects"] == 2 and speed[0]["replicates"] == 2
+    assert "| time per subject: DreamBooth / SuTI >= 20 |" in report
     against = [p for p in paired if p["comparison"] == "against DreamBooth" and p["metric"] == "identity_accuracy"]
     assert against and all(p["diff_low"] <= p["diff"] <= p["diff_high"] and p["subjects"] == 2 for p in against)
     assert {p["bench"] for p in against} == {"synthbench_test"}

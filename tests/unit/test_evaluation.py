@@ -423,3 +423,15 @@ def test_the_test_split_is_fresh_deterministic_and_curated():
     first = next(iter(demos.values()))
     assert len({im.tobytes() for im in first}) == 4  # four scenes, not one render repeated
     assert truths(subjects)[next(iter(subjects))]["class"] == next(iter(subjects.values())).cls
+
+
+def test_select_tau_picks_the_best_tau_on_validation_with_paired_differences():
+    from suti.stages.select_tau import choose
+
+    by_tau = {tau: _image_rows("suti", tau, 3, identity_accuracy=lambda s, r, b=base: b + 0.01 * s)
+              for tau, base in (("none", 0.30), ("0.100", 0.50), ("0.200", 0.45))}
+    out = choose(by_tau, "identity_accuracy", n_boot=200, seed=0)
+    assert out["chosen"] == "0.100" and out["metric"] == "identity_accuracy"
+    rows = {r["tau"]: r for r in out["taus"]}
+    assert rows["0.100"]["diff"] == 0 and abs(rows["none"]["diff"] + 0.2) < 1e-9
+    assert rows["0.200"]["diff_high"] < 0 and rows["none"]["subjects"] == 6

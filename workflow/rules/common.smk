@@ -359,6 +359,12 @@ def get_timing():
             and "suti" in kinds else [])
 
 
+def get_tau_ablation_scores():
+    """Each apprentice tau's validation scores (undistilled, at apprentice.demos demonstrations): rule select_tau's."""
+    k = config["apprentice"]["demos"]
+    return [f"results/eval/synthbench/suti-{tau}-k{k}/scores.parquet" for tau in get_apprentice_taus()]
+
+
 def get_timing_argument(wildcards):
     return " ".join(f"--timing {path}" for path in get_timing())
 

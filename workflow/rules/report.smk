@@ -1,7 +1,30 @@
+rule select_tau:
+    """The main tau as the validation split would choose it (evaluation.select_tau.metric), beside the configured one."""
+    input:
+        scores=get_tau_ablation_scores(),
+        code=get_code("select-tau"),
+    output:
+        choice="results/report/select_tau.json",
+        table="results/report/select_tau.parquet",
+    params:
+        cfg=get_params("evaluation", "apprentice"),
+    conda:
+        "../../environment.yml"
+    log:
+        "results/logs/select_tau.log",
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=10,
+    shell:
+        "suti select-tau --params {params.cfg:q} --scores {input.scores} --out {output.choice} > {log} 2>&1"
+
+
 rule report:
     input:
         summary="results/eval/summary.parquet",
         paired="results/eval/paired.parquet",
+        tau_choice="results/report/select_tau.json",
         filters=expand("results/filter/{tau}/summary.json", tau=get_taus()),
         generations=expand("results/eval/synthbench/{method}/generations.parquet",
                            method=get_eval_methods("synthbench")),
@@ -33,5 +56,6 @@ rule report:
         runtime=10,
     shell:
         "suti report --params {params.cfg:q} --summary {input.summary} --paired {input.paired} "
+        "--tau-choice {input.tau_choice} "
         "--filter-summaries {input.filters} --generations {input.generations} --clusters {input.clusters} "
         "--corpus {input.corpus} {params.judge} --markdown {output.markdown} --csv {output.csv} --figures {output.demo_ablation} {output.tau_ablation} {output.grid} > {log} 2>&1"

@@ -72,6 +72,8 @@ class EvaluationConfig:
     dreambench: DreamBenchEval = from_schema(DreamBenchEval, "evaluation.dreambench")
     test: TestSplitEval = from_schema(TestSplitEval, "evaluation.test")
     timing: TimingEval = from_schema(TimingEval, "evaluation.timing")
+    select_tau: dict = dataclasses.field(default_factory=lambda: {"metric": schema_default(
+        "evaluation.select_tau.metric")})  # rule select_tau's
     sample: SampleConfig = from_schema(SampleConfig, "evaluation.sample")
     # per-subject tuning of method dreamsuti
     dream_suti: DreamSutiConfig = from_schema(DreamSutiConfig, "evaluation.dream_suti")

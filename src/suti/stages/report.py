@@ -13,7 +13,7 @@ from suti.data.images import decode_image
 from suti.evaluation import plans, report
 from suti.evaluation.generators import cluster_demonstrations
 from suti.evaluation.methods import apprentice_label, main_apprentice
-from suti.evaluation.paper_tables import method_label, replicates_note, to_csv
+from suti.evaluation.paper_tables import HEADERS, method_label, replicates_note, to_csv
 from suti.scoring.metrics import tau_name
 from suti.stages.common import add_params_argument, log, write_summary
 
@@ -24,6 +24,7 @@ def add_arguments(p) -> None:
     add_params_argument(p)
     p.add_argument("--summary", required=True, help="results/eval/summary.parquet (suti eval-table)")
     p.add_argument("--paired", required=True, help="results/eval/paired.parquet (suti eval-table)")
+    p.add_argument("--tau-choice", required=True, help="results/report/select_tau.json (suti select-tau)")
     p.add_argument("--filter-summaries", nargs="+", required=True, help="results/filter/<tau>/summary.json")
     p.add_argument("--generations", nargs="+", required=True, help="SynthBench generation parquets, one per method")
     p.add_argument("--clusters", required=True, help="mined clusters (the demonstrations)")
@@ -143,6 +144,11 @@ def run(args) -> None:
                      ("Training samples", lambda r: str(r["training_samples"])),
                      ("Samples' subject acc.", lambda r: _fraction(r["kept_subject_accuracy"])),
                      ("Samples' prompt acc.", lambda r: _fraction(r["kept_prompt_accuracy"])))), ""]
+    choice = json.loads(Path(args.tau_choice).read_text())
+    sections += [f"Chosen on the validation split by {HEADERS.get(choice['metric'], choice['metric']).lower()} (rule "
+                 f"select_tau): tau {choice['chosen']}; configured apprentice.main_tau: {choice['configured']} ("
+                 f"{'they agree' if choice['agrees'] else 'they differ: set apprentice.main_tau to re-run with it'}"
+                 ").", ""]
     by_source = report.source_ablation(summary, main_tau, demos)
     if by_source:
         sections += [f"## What the apprentice learns from (SynthBench validation, {demos} demonstrations, tau "
