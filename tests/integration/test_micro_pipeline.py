@@ -384,9 +384,10 @@ def test_expert_fan_out_for_ten_thousand_subjects(repo, tmp_path):
 
 
 def test_the_paper_config_plans(repo, tmp_path):
-    """config/paper.yaml plans a whole run (its ViT-B-32 scorer swapped for the small CLIP, whose weights are here):
+    """config/paper.yaml plans a whole run (its ViT-B-32 scorers swapped for the small CLIPs, whose weights are here):
     its foundation models train at 128 px, and its crowd of 4,096 experts fans out in shards of 128 per replicate."""
-    (tmp_path / "offline.yaml").write_text("scoring:\n  clip:\n    model: ''\n    pretrained: ''\n")
+    (tmp_path / "offline.yaml").write_text("scoring:\n  clip: {model: '', pretrained: ''}\n"
+                                           "  eval_clip: {model: '', pretrained: ''}\n")
     out = snakemake(repo, "-n", "--forceall", "all", "--configfile", "config/config.yaml", "config/paper.yaml",
                     str(tmp_path / "offline.yaml"), "--quiet", "rules").stdout
     counts = job_counts(out)

@@ -154,16 +154,19 @@ def is_registry_name(source: str) -> bool:
 
 
 def open_clip_models(config: dict) -> list[tuple[str, str, str]]:
-    """(model, pretrained tag, config key) of every open_clip registry model a run loads: scoring.clip.model unless
-    it is a folder, and base.text_tower when a base model is trained in the run. Works on partial sections (a
-    stage's --params) as on a whole config."""
+    """(model, pretrained tag, config key) of every open_clip registry model a run loads: scoring.clip.model and
+    scoring.eval_clip.model unless folders, and base.text_tower when a base model is trained in the run. Works on
+    partial sections (a stage's --params) as on a whole config."""
     clip = config.get("scoring", {}).get("clip", {})
+    eval_clip = config.get("scoring", {}).get("eval_clip", {})
     base = config.get("base", {})
     tower = base.get("text_tower", "")
     trains_base = base.get("init") == "scratch" and base.get("model", {}).get("text_encoder") == "clip"
     models = []
     if clip.get("model") and not is_folder(clip["model"]):
         models.append((clip["model"], clip.get("pretrained", ""), "scoring.clip.model"))
+    if eval_clip.get("model") and not is_folder(eval_clip["model"]):
+        models.append((eval_clip["model"], eval_clip.get("pretrained", ""), "scoring.eval_clip.model"))
     if trains_base and tower and is_registry_name(tower):
         models.append((*tower.split(":", 1), "base.text_tower"))
     return models
