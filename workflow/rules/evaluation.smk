@@ -43,7 +43,8 @@ rule time_methods:
         code=get_code("time-methods"),
     output:
         timing="results/eval/timing.parquet",
-        summary="results/eval/timing.json",
+        summary="results/eval/timing.summary.json",
+        table="results/eval/timing.summary.parquet",
     params:
         cfg=get_params("world", "evaluation", "experts", "apprentice"),
         priors=lambda wildcards: get_priors_argument(),

@@ -149,6 +149,8 @@ def targets(pairs: list[dict], main: str, demos: int, bench: str = "synthbench",
     for metric, target, rule in TARGETS:
         if metric in rows:
             measured, met = decide(rule, rows[metric])
+            if rows[metric]["bench"] == TIMING_BENCH:
+                measured += f" (rule time_methods: {rows[metric]['replicates']} repeats)"
             out.append({"bench": rows[metric]["bench"], "target": target, "paper": PAPER.get(metric, "(SynthBench only)"),
                         "measured": measured, "rule": RULES[rule], "subjects": rows[metric]["subjects"],
                         "met": bool(met)})
@@ -164,20 +166,21 @@ def targets(pairs: list[dict], main: str, demos: int, bench: str = "synthbench",
 
 
 def paired_markdown(pairs: list[dict], kind: str) -> str:
-    """One comparison kind's paired differences (A - B, 95% interval), a row per (A, B), a column per metric."""
+    """One comparison kind's paired differences (A - B, 95% interval), a row per (bench, A, B), a column per
+    metric."""
     rows = [p for p in pairs if p["comparison"] == kind and p["metric"] != "seconds"]
     metrics = [m for m in METRICS if any(p["metric"] == m for p in rows)]
     if not rows:
         return ""
-    runs = list(dict.fromkeys((p["a"], p["b"]) for p in rows))
-    lines = ["| A | B | Subjects | " + " | ".join(HEADERS[m] for m in metrics) + " |",
-             "|" + "---|" * (3 + len(metrics))]
-    for a, b in runs:
-        got = {p["metric"]: p for p in rows if (p["a"], p["b"]) == (a, b)}
+    runs = list(dict.fromkeys((p["bench"], p["a"], p["b"]) for p in rows))
+    lines = ["| Bench | A | B | Subjects | " + " | ".join(HEADERS[m] for m in metrics) + " |",
+             "|" + "---|" * (4 + len(metrics))]
+    for bench, a, b in runs:
+        got = {p["metric"]: p for p in rows if (p["bench"], p["a"], p["b"]) == (bench, a, b)}
         cells = [f"{got[m]['diff']:+.3f} [{got[m]['diff_low']:+.3f}, {got[m]['diff_high']:+.3f}]" if m in got
                  else "n/a" for m in metrics]
         n = max(p["subjects"] for p in got.values())
-        lines.append(f"| {a} | {b} | {n} | " + " | ".join(cells) + " |")
+        lines.append(f"| {bench} | {a} | {b} | {n} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 

@@ -45,7 +45,8 @@ def run(args) -> None:
     pairs = paired.paired_table(rows + timed, args.params["apprentice"],
                                 n_boot=int(args.params["evaluation"]["bootstrap"]), seed=int(args.params["seed"]))
     io.write_parquet(pa.Table.from_pylist(pairs, schema=paired.SCHEMA), args.paired)
-    text = "\n".join(paper_tables.markdown(summary, bench) for bench in ("synthbench", "dreambench"))
+    benches = ("synthbench_test", "synthbench", "dreambench")  # test, validation, real photos
+    text = "\n".join(paper_tables.markdown(summary, bench) for bench in benches)
     io.write_text("# Method comparison\n\n" + text, args.markdown)
     io.write_text(paper_tables.to_csv(summary), args.csv)
     log.info("\n%s", text)

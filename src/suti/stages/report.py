@@ -95,7 +95,7 @@ def demo_grid(generation_paths, clusters_path, demos: int, path, n_subjects: int
 
 
 PAIRED_SECTIONS = (  # (comparison kind of suti.evaluation.paired, heading): A minus B, 95% paired intervals
-    ("against DreamBooth", "every method minus DreamBooth (SynthBench)"),
+    ("against DreamBooth", "every method minus DreamBooth"),
     ("demonstrations", "each demonstration count minus the fewest"),
     ("tau", "each filter threshold's apprentice minus the main tau's"),
     ("source", "each training source minus clusters-then-experts"),

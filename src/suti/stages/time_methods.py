@@ -14,6 +14,7 @@ import pyarrow as pa
 from suti import io
 from suti.apprentice.pipeline import ApprenticePipeline
 from suti.config import from_dict
+from suti.errors import SutiError
 from suti.evaluation import plans, test_split, timing
 from suti.evaluation.config import EvaluationConfig
 from suti.evaluation.plans import world_seed
@@ -37,7 +38,8 @@ def add_arguments(p) -> None:
     p.add_argument("--apprentice", required=True, help="the main apprentice (exported)")
     p.add_argument("--priors", help="class-prior images (DreamBooth's prior preservation)")
     p.add_argument("--out", required=True, help="output parquet: one row per (method, subject, repeat)")
-    p.add_argument("--summary", required=True, help="output JSON: mean seconds per subject of each method")
+    p.add_argument("--summary", required=True, help="output JSON: mean seconds per subject of each method (and its "
+                                                    "one-row parquet beside it: not the --out path)")
 
 
 def run(args) -> None:
@@ -67,6 +69,8 @@ def run(args) -> None:
     out = [dict(bench=timing.BENCH, method=methods[t["method"]].kind, tau=methods[t["method"]].tau, demos=k,
                 subset="", subject=t["subject"], replicate=t["repeat"], prompt_id="", seed=0,
                 images=len(by_subject[t["subject"]]), seconds=t["seconds"]) for t in timed]
+    if args.summary.rsplit(".", 1)[0] + ".parquet" == args.out:
+        raise SutiError(f"time-methods: --summary {args.summary} would write its table over --out {args.out}")
     io.write_parquet(pa.Table.from_pylist(out, schema=SCHEMA), args.out)
     means = {name: float(np.mean([t["seconds"] for t in timed if t["method"] == name])) for name in methods}
     log.info("seconds per subject: %s", means)
