@@ -368,7 +368,8 @@ def test_summaries_carry_the_judge_frechet_distance_with_an_interval():
                  truth_features=rng.normal(size=4).tolist()) for m in ("crisp", "blobs") for i in range(60)]
     summary = {r["method"]: r for r in protocol.summarise(rows, n_boot=50, seed=0)}
     crisp, blobs = summary["crisp"], summary["blobs"]
-    assert crisp["judge_frechet_low"] <= crisp["judge_frechet"] <= crisp["judge_frechet_high"]
+    for r in (crisp, blobs):
+        assert r["judge_frechet_low"] <= r["judge_frechet"] <= r["judge_frechet_high"]
     assert crisp["judge_frechet_high"] < blobs["judge_frechet_low"]
     no_judge = protocol.summarise([dict(r, judge_features=None) for r in rows], n_boot=10, seed=0)
     assert all(np.isnan(r["judge_frechet"]) for r in no_judge)
