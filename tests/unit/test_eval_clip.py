@@ -9,7 +9,6 @@ import shutil
 from pathlib import Path
 
 import numpy as np
-import pytest
 
 from suti import codedeps, streams
 from suti.cli import COMMANDS
@@ -80,16 +79,14 @@ def test_a_missing_or_mismatched_evaluation_clip_leaves_clip_metrics_missing_wit
     assert clip is None and reason.startswith("missing: no evaluation CLIP given")
     clip, reason = load_eval_clip(ClipSpec(), tmp_path / "nowhere", 32)
     assert clip is None and "no released model at" in reason and "release-eval_clip.json" in reason
-    if RELEASED.is_dir():
-        stale = tmp_path / "stale"
-        shutil.copytree(RELEASED, stale)
-        record = json.loads((stale / "provenance.json").read_text())
-        (stale / "provenance.json").write_text(json.dumps(dict(record, world_fingerprint="0" * 16)))
-        clip, reason = load_eval_clip(ClipSpec(), stale, 32)
-        assert clip is None and "scoring.eval_clip" in reason and "the world" in reason
+    stale = tmp_path / "stale"
+    shutil.copytree(RELEASED, stale)
+    record = json.loads((stale / "provenance.json").read_text())
+    (stale / "provenance.json").write_text(json.dumps(dict(record, world_fingerprint="0" * 16)))
+    clip, reason = load_eval_clip(ClipSpec(), stale, 32)
+    assert clip is None and "scoring.eval_clip" in reason and "the world" in reason
 
 
-@pytest.mark.skipif(not RELEASED.is_dir(), reason="pretrained/eval_clip not released")
 def test_the_released_evaluation_clip_is_not_the_scoring_clip_and_reads_prompts():
     """Its id is its own, and on ground-truth renders of an experiment's world (seed 0, not its training world) it
     ranks the true class-and-background prompt above a wrong-class one, and above a wrong-background one."""

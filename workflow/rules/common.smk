@@ -16,7 +16,6 @@ from suti.evaluation.methods import (
     DISTILLED,
     FROM_BASE,
     METHOD_PATTERN,
-    in_main_comparison,
     main_apprentice,
     method_names,
     parse_method,
