@@ -7,8 +7,8 @@ parallelism. Here a subject's methods run back to back, in an order that alterna
 the next, so that a slow minute of the machine falls on both; the repeats are resampled with the subjects for the
 interval (`paired.paired_difference` treats them as replicates).
 
-A subject's time is what a user waits from its demonstrations to its N images: DreamBooth's fine-tuning (with prior
-preservation) and its sampling; the apprentice's demonstration encoding and sampling.
+A subject's time is what a user waits from its demonstrations to its N images: DreamBooth's fine-tuning (with its
+class priors where experts.prior_batch > 0) and its sampling; the apprentice's demonstration encoding and sampling.
 """
 
 from __future__ import annotations
