@@ -426,6 +426,25 @@ def test_the_test_split_is_fresh_deterministic_and_curated():
     assert truths(subjects)[next(iter(subjects))]["class"] == next(iter(subjects.values())).cls
 
 
+def test_every_stage_builds_the_same_test_split_from_its_params():
+    from suti.evaluation.test_split import BENCH, TestSplit
+
+    params = {"seed": 5, "replicate": 2, "world": {"resolution": 16},
+              "evaluation": {"test": {"seed": 3, "subjects": 4},
+                             "synthbench": {"subjects": 1, "prompts_per_category": 1, "n_per_prompt": 2}}}
+    split = TestSplit.of(params)
+    assert split.world_seed == 3 and split == TestSplit.of(dict(params, seed=3, replicate=0))  # a replicate's world
+    rows = split.plan(seed=5)
+    assert {r["subject"] for r in rows} == set(split.subjects) and {r["bench"] for r in rows} == {BENCH}
+    assert len(rows) == 4 * 3 * 2  # every subject (not synthbench.subjects' 1): three categories, two images each
+    first = TestSplit.of(params, first=2)
+    assert list(first.subjects) == list(split.subjects)[:2] and first.plan(5) == rows[:12]
+    name = list(split.subjects)[1]
+    demos = split.demonstrations(2, {name})
+    assert list(demos) == [name] and demos[name][0].shape == (16, 16, 3)
+    assert all((a == b).all() for a, b in zip(demos[name], split.demonstrations(3)[name]))  # the first K of more
+
+
 def test_select_tau_picks_the_best_tau_on_validation_with_paired_differences():
     from suti.stages.select_tau import choose
 

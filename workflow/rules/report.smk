@@ -26,8 +26,8 @@ rule report:
         paired="results/eval/paired.parquet",
         tau_choice="results/report/select_tau.json",
         filters=expand("results/filter/{tau}/summary.json", tau=get_taus()),
-        generations=expand("results/eval/synthbench/{method}/generations.parquet",
-                           method=get_eval_methods("synthbench")),
+        generations=[f"results/eval/{bench}/{method}/generations.parquet" for bench in get_benches()
+                     if bench.startswith("synthbench") for method in get_eval_methods(bench)],
         clusters="results/mining/clusters.parquet",
         corpus=get_corpus_shards(),
         judge=get_judge_input(),

@@ -10,10 +10,14 @@ headline: read once per release.
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 
 from suti import streams, world
-from suti.evaluation.config import TestSplitEval
+from suti.config import from_dict
+from suti.evaluation import plans
+from suti.evaluation.config import EvaluationConfig, SynthBenchEval, TestSplitEval
 from suti.identities import EVAL_LOOKALIKE_FIRST_ID, EVAL_LOOKALIKE_SPAN
 
 BENCH = "synthbench_test"
@@ -45,3 +49,36 @@ def curated_demonstrations(subjects: dict[str, world.Subject], cfg: TestSplitEva
 def truths(subjects: dict[str, world.Subject]) -> dict[str, dict[str, str]]:
     """{name: {"class", "colour", "pattern"}}: what the probe should read back (`protocol.probe_accuracies`)."""
     return {name: {"class": s.cls, "colour": s.colour, "pattern": s.pattern} for name, s in subjects.items()}
+
+
+@dataclasses.dataclass(frozen=True)
+class TestSplit:
+    """One experiment's test split: its subjects, their plan, demonstrations and truths, read from the stage params
+    (`seed`, `replicate`, `world.resolution`, `evaluation`), so that every stage builds them alike."""
+
+    cfg: TestSplitEval
+    synthbench: SynthBenchEval
+    subjects: dict[str, world.Subject]
+    world_seed: int
+    resolution: int
+
+    @classmethod
+    def of(cls, params: dict, first: int | None = None) -> TestSplit:
+        """The split of `params`' experiment; `first`: only its first subjects (by name)."""
+        cfg = from_dict(EvaluationConfig, params["evaluation"])
+        seed = plans.world_seed(params)
+        subjects = test_subjects(seed, cfg.test)
+        return cls(cfg.test, dataclasses.replace(cfg.synthbench, subjects=None),
+                   dict(list(subjects.items())[:first]), seed, int(params["world"]["resolution"]))
+
+    def plan(self, seed: int) -> list[dict]:
+        """Every subject's rows: the validation split's prompts per category and images per prompt."""
+        return plans.synthbench_plan([(n, s.cls) for n, s in self.subjects.items()], self.synthbench, seed, BENCH)
+
+    def demonstrations(self, k: int, names=None) -> dict[str, list[np.ndarray]]:
+        """{name: its first k curated demonstrations}, of `names` or every subject."""
+        chosen = {n: s for n, s in self.subjects.items() if names is None or n in names}
+        return curated_demonstrations(chosen, self.cfg, k, self.resolution)
+
+    def truths(self) -> dict[str, dict[str, str]]:
+        return truths(self.subjects)

@@ -15,7 +15,6 @@ from suti.data import tables
 from suti.data.images import decode_image, encode_png, grid, save_png
 from suti.errors import SutiError
 from suti.evaluation import generators, plans, test_split
-from suti.evaluation.plans import world_seed
 from suti.evaluation.config import EvaluationConfig
 from suti.evaluation.methods import Method, parse_method
 from suti.experts.config import ExpertsSection
@@ -59,9 +58,7 @@ def _require(args, *names):
 
 def plan_rows(args, cfg: EvaluationConfig, seed: int) -> list[dict]:
     if args.bench == test_split.BENCH:
-        subjects = test_split.test_subjects(world_seed(args.params), cfg.test)
-        return plans.synthbench_plan([(name, s.cls) for name, s in subjects.items()],
-                                     dataclasses.replace(cfg.synthbench, subjects=None), seed, test_split.BENCH)
+        return test_split.TestSplit.of(args.params).plan(seed)
     if args.bench == "synthbench":
         _require(args, "clusters")
         heldout = tables.read_table([args.clusters], ["cluster_id", "split", "class_noun"]).to_pylist()
@@ -82,17 +79,10 @@ def plan_rows(args, cfg: EvaluationConfig, seed: int) -> list[dict]:
 def demonstrations(args, rows: list[dict], k: int) -> dict:
     subjects = {r["subject"] for r in rows}
     if args.bench == test_split.BENCH:
-        return test_demonstrations(args.params, k)
+        return test_split.TestSplit.of(args.params).demonstrations(k)
     if args.bench == "synthbench":
         return generators.cluster_demonstrations(pq.read_table(args.clusters), subjects, k)
     return generators.dreambench_demonstrations(tables.read_table([args.dreambench_images]).to_pylist(), subjects, k)
-
-
-def test_demonstrations(params: dict, k: int) -> dict:
-    """{name: the first k curated demonstrations} of the test split's subjects."""
-    cfg = from_dict(EvaluationConfig, params["evaluation"]).test
-    subjects = test_split.test_subjects(world_seed(params), cfg)
-    return test_split.curated_demonstrations(subjects, cfg, k, int(params["world"]["resolution"]))
 
 
 def renderer(args, params: dict, cfg: EvaluationConfig, rows: list[dict]):
@@ -124,9 +114,9 @@ def renderer(args, params: dict, cfg: EvaluationConfig, rows: list[dict]):
         _require(args, "base")
         return generators.base_renderer(TextToImagePipeline.load(args.base), cfg.sample, cfg.batch_size), {}
     if args.bench == test_split.BENCH:  # ground truth of the test subjects
-        subjects = test_split.test_subjects(world_seed(params), cfg.test)
-        return generators.synthbench_oracle_renderer(world_seed(params), {n: s.subject_id for n, s in subjects.items()},
-                                                     int(params["world"]["resolution"])), {}
+        split = test_split.TestSplit.of(params)
+        return generators.synthbench_oracle_renderer(split.world_seed, {n: s.subject_id for n, s in
+                                                                        split.subjects.items()}, split.resolution), {}
     _require(args, "clusters", "corpus")  # the SynthBench oracle renders ground truth
     ids = generators.page_subject_ids(pq.read_table(args.clusters), args.corpus)
     if ids is None:

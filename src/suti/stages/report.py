@@ -10,7 +10,7 @@ import pyarrow.parquet as pq
 from suti import io
 from suti.data import tables
 from suti.data.images import decode_image
-from suti.evaluation import plans, report
+from suti.evaluation import plans, report, test_split
 from suti.evaluation.generators import cluster_demonstrations
 from suti.evaluation.methods import apprentice_label, main_apprentice
 from suti.evaluation.paper_tables import HEADERS, method_label, replicates_note, to_csv
@@ -26,7 +26,7 @@ def add_arguments(p) -> None:
     p.add_argument("--paired", required=True, help="results/eval/paired.parquet (suti eval-table)")
     p.add_argument("--tau-choice", required=True, help="results/report/select_tau.json (suti select-tau)")
     p.add_argument("--filter-summaries", nargs="+", required=True, help="results/filter/<tau>/summary.json")
-    p.add_argument("--generations", nargs="+", required=True, help="SynthBench generation parquets, one per method")
+    p.add_argument("--generations", nargs="+", required=True, help="SynthBench generation parquets, one per (split, method): the grid's")
     p.add_argument("--clusters", required=True, help="mined clusters (the demonstrations)")
     p.add_argument("--corpus", nargs="+", help="corpus shards (SynthBench ground truth: each subject and its nearest "
                                                 "look-alike beside the generations)")
@@ -40,39 +40,51 @@ def _fraction(value) -> str:
     return "n/a" if value is None else f"{value:.3f}"
 
 
-def identity_columns(args, subjects) -> dict[str, list]:
-    """{subject: [a fresh render of it, its nearest look-alike in the same scene]}, the pair the identity metric must
-    tell apart; {} without ground truth."""
+def grid_generations(paths) -> tuple[str, dict[str, list[dict]]]:
+    """(bench, {method label: its rows}) of the grid's split: the test split where it was generated (the headline's
+    methods, DreamBooth among them), else the validation split's main runs (not the demonstration ablation's wider
+    runs, which repeat a column)."""
+    by_bench: dict[str, dict[str, list[dict]]] = {}
+    for p in paths:
+        rows = tables.read_table([p], ["bench", "method", "tau", "demos", "subset", "subject", "prompt", "seed",
+                                       "image"]).to_pylist()
+        if rows and not rows[0]["subset"]:
+            label = method_label(rows[0]).replace(" (", "\n(").replace(", ", ",\n")
+            by_bench.setdefault(rows[0]["bench"], {})[label] = rows
+    bench = test_split.BENCH if test_split.BENCH in by_bench else "synthbench"
+    return bench, by_bench.get(bench, {})
+
+
+def grid_subjects(args, bench: str, subjects: list[str], demos: int):
+    """({subject: its first `demos` demonstrations}, {subject: [a fresh render of it, its nearest look-alike in the
+    same scene]}): what every method was shown, and the pair the identity metric must tell apart ({} without ground
+    truth)."""
     from suti.evaluation import identity
 
-    refs, _, _ = identity.references_for(args.params, args.judge, args.clusters, args.corpus, list(subjects))
-    if refs is None:
-        return {}
+    if bench == test_split.BENCH:
+        split = test_split.TestSplit.of(args.params)
+        shown = split.demonstrations(demos, set(subjects))
+        refs, _, _ = identity.references_of(args.params, args.judge, {s: split.subjects[s] for s in subjects})
+    else:
+        shown = cluster_demonstrations(pq.read_table(args.clusters), set(subjects), demos)
+        refs, _, _ = identity.references_for(args.params, args.judge, args.clusters, args.corpus, subjects)
     seed, resolution = plans.world_seed(args.params), int(args.params["world"]["resolution"])
-    return {s: identity.subject_and_lookalike(ref, seed, resolution) for s, ref in refs.items()}
+    pairs = {s: identity.subject_and_lookalike(ref, seed, resolution) for s, ref in (refs or {}).items()}
+    return shown, pairs
 
 
-def demo_grid(generation_paths, clusters_path, demos: int, path, n_subjects: int = 4, identity_columns=None) -> None:
-    """Per subject (rows): its demonstrations, then the first plan image of each method (same prompt and seed),
-    then (`identity_columns(subjects)`) a fresh render of the subject and its nearest look-alike; each column
-    titled."""
+def demo_grid(by_method: dict[str, list[dict]], shown: dict, pairs: dict, demos: int, title: str, path) -> None:
+    """Per subject of `shown` (rows): its demonstrations, then the first plan image of each method (same prompt and
+    seed), then its `pairs` (a fresh render of the subject and its nearest look-alike); each column titled."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    by_method = {}
-    for p in generation_paths:
-        rows = tables.read_table([p], ["method", "tau", "demos", "subset", "subject", "prompt", "seed",
-                                       "image"]).to_pylist()
-        if rows and not rows[0]["subset"]:  # the demonstration ablation's wider runs repeat columns shown
-            by_method[method_label(rows[0]).replace(" (", "\n(").replace(", ", ",\n")] = rows
-    subjects = sorted({r["subject"] for rows in by_method.values() for r in rows})[:n_subjects]
-    shown = cluster_demonstrations(pq.read_table(clusters_path), set(subjects), demos)
-    pairs = identity_columns(subjects) if identity_columns else {}
+    subjects = sorted(shown)
     titles = [f"demo {i + 1}" for i in range(demos)] + list(by_method)
     titles += ["the subject\n(fresh render)", "nearest\nlook-alike"][:max((len(p) for p in pairs.values()), default=0)]
-    fig, axes = plt.subplots(max(len(subjects), 1), len(titles), figsize=(1.3 * len(titles), 1.45 * len(subjects)),
+    fig, axes = plt.subplots(max(len(subjects), 1), len(titles), figsize=(1.3 * len(titles), 1.45 * len(subjects) + 0.4),
                              squeeze=False)
     for i, s in enumerate(subjects):
         images = list(shown[s]) + [None] * (demos - len(shown[s]))
@@ -89,6 +101,7 @@ def demo_grid(generation_paths, clusters_path, demos: int, path, n_subjects: int
                 ax.set_title(titles[j], fontsize=7)
         prompt = next((r["prompt"] for rows in by_method.values() for r in rows if r["subject"] == s), "")
         axes[i][0].set_ylabel(f"{s}\n{prompt}", fontsize=6)
+    fig.suptitle(title, fontsize=8)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
@@ -188,8 +201,11 @@ def run(args) -> None:
                          f"SuTI ({apprentice_label(main)}) by demonstration count", args.figures[0])
     report.plot_ablation(by_tau, "tau", [r["tau"] for r in by_tau], f"SuTI ({demos} demos) by filter tau",
                          args.figures[1])
-    demo_grid(args.generations, args.clusters, demos, args.figures[2],
-              identity_columns=lambda subjects: identity_columns(args, subjects))
+    bench, by_method = grid_generations(args.generations)
+    subjects = sorted({r["subject"] for rows in by_method.values() for r in rows})[:4]
+    shown, pairs = grid_subjects(args, bench, subjects, demos)
+    demo_grid(by_method, shown, pairs, demos, f"{SPLITS[bench].split(':')[0]}, {demos} demonstrations",
+              args.figures[2])
     log.info("report written to %s", args.markdown)
     write_summary({"main_tau": main_tau, "main_apprentice": main, "demos": demos, "methods": len(summary),
                    "targets_met": sum(bool(g["met"]) for g in goals), "targets": len(goals)},

@@ -12,8 +12,7 @@ from suti.config import from_dict
 from suti.data import tables
 from suti.data.images import decode_image
 from suti.data.training_set import decode_by
-from suti.evaluation import copying, identity, plans, protocol, test_split
-from suti.evaluation.config import EvaluationConfig
+from suti.evaluation import copying, identity, protocol, test_split
 from suti.evaluation.generators import cluster_demonstrations
 from suti.evaluation.expert_quality import subject_truth
 from suti.evaluation.protocol import load_probe_reader
@@ -74,13 +73,9 @@ def fresh_references(args, rows: list[dict]):
     """(SubjectReferences per SynthBench subject or None without ground truth, judge or None, judge id)."""
     names = sorted({r["subject"] for r in rows})
     if rows and rows[0]["bench"] == test_split.BENCH:
-        subjects = test_subjects(args.params)
+        subjects = test_split.TestSplit.of(args.params).subjects
         return identity.references_of(args.params, args.judge, {n: subjects[n] for n in names})
     return identity.references_for(args.params, args.judge, args.clusters, args.corpus, names)
-
-
-def test_subjects(params: dict) -> dict:
-    return test_split.test_subjects(plans.world_seed(params), from_dict(EvaluationConfig, params["evaluation"]).test)
 
 
 def copy_scores(args, rows: list[dict], images: np.ndarray, probe, judge, fresh) -> dict[str, np.ndarray]:
@@ -88,9 +83,7 @@ def copy_scores(args, rows: list[dict], images: np.ndarray, probe, judge, fresh)
     first K mined images of its subject, K its method's count (the main count for methods given none)."""
     k = int(rows[0]["demos"]) or int(args.params.get("demonstrations", {}).get("demos", 3))
     if rows[0]["bench"] == test_split.BENCH:
-        cfg = from_dict(EvaluationConfig, args.params["evaluation"]).test
-        shown = test_split.curated_demonstrations(test_subjects(args.params), cfg, k,
-                                                  int(args.params["world"]["resolution"]))
+        shown = test_split.TestSplit.of(args.params).demonstrations(k)
     else:
         shown = cluster_demonstrations(pq.read_table(args.clusters), {r["subject"] for r in rows}, k)
     out = {}
@@ -110,7 +103,7 @@ def probe_and_truths(args, bench: str, min_accuracy: float):
     """(ProbeReader, truths, probe id) for SynthBench, or Nones with the reason where not available."""
     if bench == test_split.BENCH and args.probe:
         reader = load_probe_reader(args.probe, min_accuracy)
-        return reader, test_split.truths(test_subjects(args.params)), reader.id
+        return reader, test_split.TestSplit.of(args.params).truths(), reader.id
     if not (args.probe and args.clusters and args.corpus):
         return None, None, "missing: no probe given (--probe, --clusters, --corpus)"
     reader = load_probe_reader(args.probe, min_accuracy)

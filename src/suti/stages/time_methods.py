@@ -5,7 +5,6 @@ alone."""
 
 from __future__ import annotations
 
-import dataclasses
 import tempfile
 
 import numpy as np
@@ -15,9 +14,8 @@ from suti import io
 from suti.apprentice.pipeline import ApprenticePipeline
 from suti.config import from_dict
 from suti.errors import SutiError
-from suti.evaluation import plans, test_split, timing
+from suti.evaluation import test_split, timing
 from suti.evaluation.config import EvaluationConfig
-from suti.evaluation.plans import world_seed
 from suti.evaluation.methods import Method, main_apprentice
 from suti.experts.config import ExpertsSection
 from suti.experts.priors import priors_for
@@ -45,12 +43,11 @@ def add_arguments(p) -> None:
 def run(args) -> None:
     params, seed = args.params, int(args.params["seed"])
     cfg = from_dict(EvaluationConfig, params["evaluation"])
-    k, resolution = int(params["apprentice"]["demos"]), int(params["world"]["resolution"])
-    subjects = dict(list(test_split.test_subjects(world_seed(params), cfg.test).items())[:cfg.timing.subjects])
-    rows = plans.synthbench_plan([(n, s.cls) for n, s in subjects.items()],
-                                 dataclasses.replace(cfg.synthbench, subjects=None), seed, test_split.BENCH)
+    k = int(params["apprentice"]["demos"])
+    split = test_split.TestSplit.of(params, first=cfg.timing.subjects)
+    subjects, rows = split.subjects, split.plan(seed)
     by_subject = {n: [r for r in rows if r["subject"] == n] for n in subjects}
-    demos = test_split.curated_demonstrations(subjects, cfg.test, k, resolution)
+    demos = split.demonstrations(k)
     class_of = {n: s.cls for n, s in subjects.items()}
     experts = from_dict(ExpertsSection, params["experts"])
     dreambooth = Method("experts", "", k)
