@@ -140,12 +140,20 @@ def check_attention_sides(config: dict) -> None:
     placed = (("base.model.unet.attention_resolutions", unet["attention_resolutions"]),
               ("base.model.unet.cross_attention_resolutions", unet["cross_attention_resolutions"]),
               ("apprentice.cross_attention_resolutions", config["apprentice"]["cross_attention_resolutions"]))
+    if config["apprentice"]["demo_path"] != "clip":
+        placed += (("apprentice.map_resolutions", config["apprentice"]["map_resolutions"]),)
     for key, wanted in placed:
         missing = sorted(set(wanted) - set(sides))
         if missing:
             raise ConfigError(f"config error: {key} = {list(wanted)}: no UNet level is {missing} cells wide (levels "
                               f"{sides} at world.resolution {config['world']['resolution']}, patch_size "
                               f"{unet['patch_size']}, {len(unet['channel_mult'])} levels)", key)
+    key_side = config["apprentice"]["map_key_side"]
+    if config["apprentice"]["demo_path"] != "clip" and key_side:
+        uneven = [s for s in config["apprentice"]["map_resolutions"] if s > key_side and s % key_side]
+        if uneven:
+            raise ConfigError(f"config error: apprentice.map_key_side = {key_side} does not divide the map sides "
+                              f"{uneven} it pools", "apprentice.map_key_side")
 
 
 def check_releases(config: dict, folder: str | Path = "pretrained") -> None:

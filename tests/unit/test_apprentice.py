@@ -25,7 +25,7 @@ from suti.apprentice.training import (
     imitation_batch,
     init_apprentice,
     train_apprentice,
-    with_cross_attention,
+    with_attention,
 )
 from suti.data.images import encode_png
 from suti.diffusion.config import DiffusionConfig, SampleConfig
@@ -233,7 +233,7 @@ def test_pretrain_apprentice_then_release_it_beside_its_clip_and_base_model(base
     train = {"batch_size": 4, "steps": 2, "warmup_steps": 1, "checkpoint_every": 2, "log_every": 1}
     params = {"seed": 0, "world": {"resolution": 8}, "scorer": {},
               "base": {"model": {}, "diffusion": {}, "heldout_combos": [["mug", "beach"]]},
-              "apprentice": {"max_demos": 5, "demo_patch": 0, "cross_attention_resolutions": []},
+              "apprentice": {"max_demos": 5, "demo_patch": 0, "demo_path": "clip", "cross_attention_resolutions": []},
               "pretrain": {"seed": 1, "apprentice": {"identities": 4, "images_per_identity": 3, "train": train,
                                                      "sample": {"steps": 2}, "eval_identities": 2}}}
     out = tmp_path / "pretrain"
@@ -257,6 +257,15 @@ def test_pretrain_apprentice_then_release_it_beside_its_clip_and_base_model(base
     record = json.loads((released / "apprentice/provenance.json").read_text())
     assert record["name"] == "suti-pretrained-apprentice" and record["quality"]["in_context"] == summary["in_context"]
     assert pipe.encoder.id == DemoEncoder.load(ClipSpec(), str(repo / "pretrained/clip")).id
+    # continued on the both path (pretrain.apprentice.init_from): the clip apprentice's weights, feature maps added
+    both = dict(params, apprentice=dict(params["apprentice"], demo_path="both", map_encoder="shared",
+                                        map_resolutions=[4, 2], map_key_side=2))
+    assert cli.main(["pretrain-apprentice", *args[:1], json.dumps(both), *args[2:], "--init-from", str(out / "model"),
+                     "--model", str(tmp_path / "both/model"), "--summary", str(tmp_path / "both/summary.json"),
+                     "--samples", str(tmp_path / "both/samples.png")]) == 0
+    continued = ApprenticePipeline.load(tmp_path / "both/model")
+    assert continued.demo_path == "both" and continued.model_cfg.unet.reference_resolutions == (4, 2)
+    assert json.loads((tmp_path / "both/model/meta.json").read_text())["apprentice"]["init"] == str(out / "model")
 
 
 def test_two_step_training_smoke(trained):
@@ -410,9 +419,9 @@ def test_a_patch_reading_apprentice_exports_and_renders(base, encoder, tmp_path)
 def test_cross_attention_at_a_further_side_starts_as_the_base_model(base):
     """apprentice.cross_attention_resolutions: new cross-attention blocks (here at the 2 x 2 cells, where the base
     model has none) leave the base's outputs unchanged until trained, and keep every base weight."""
-    wide = with_cross_attention(base, (2,), seed=0)
+    wide = with_attention(base, (2,), seed=0)
     assert wide.model_cfg.unet.cross_attention_resolutions == (8, 4, 2)
-    assert with_cross_attention(base, (4,), seed=0) is base  # already there: nothing to add
+    assert with_attention(base, (4,), seed=0) is base  # already there: nothing to add
     old, new = nnx.merge(base.graphdef, base.params), nnx.merge(wide.graphdef, wide.params)
     assert sum(x.size for x in jax.tree.leaves(wide.params)) > sum(x.size for x in jax.tree.leaves(base.params))
     tokens = jnp.asarray(base.tokenizer.encode(["a mug on the beach", "a red ball"]))

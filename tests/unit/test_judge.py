@@ -133,3 +133,32 @@ def test_no_training_or_filtering_code_path_loads_the_judge():
     for command in ("evaluate", "score-eval"):
         assert REPO / "src/suti/evaluation/identity.py" in set(codedeps.closure(
             REPO / "src", f"suti.stages.{COMMANDS[command]}"))
+
+
+def test_in_context_identity_reads_the_demonstrated_identity_near_1_and_a_lookalike_near_chance(monkeypatch):
+    """The released apprentice's provenance reading (`in_context_identity`, bench/in_context_identity.py): a
+    generator that draws the demonstrated identity itself (its demonstrations, other scenes of it) re-identifies
+    near 1; one that draws a look-alike of the same class and colour name re-identifies near chance."""
+    import suti.apprentice.pipeline as pipeline
+    from suti.pretrain.apprentice import render_pool
+    from suti.pretrain.stream import FIRST_ID
+
+    judge = J.load_judge(RELEASED)
+    subjects = render_pool(12, 3, 1, 32, heldout=True)["subjects"]  # the reading's identities, in its order
+    for draws_itself in (True, False):
+        def fake_generate(pipe, shown, cls, prompt, n, seed, cfg):
+            if draws_itself:
+                return np.stack(shown[:n])
+            # a look-alike from the training range (not among the reading's candidates)
+            other = lookalikes(1, subjects[seed - 1], 1, FIRST_ID, 1_000_000)[0]
+            assert other.cls == cls
+            return np.stack([world.render(other, world.sample_scene(np.random.default_rng(k)), 32)
+                             for k in range(n)])
+
+        monkeypatch.setattr(pipeline, "generate", fake_generate)
+        reading = identity.in_context_identity(None, judge, 1, 32, 12, None, demos=3, n=2)
+        assert reading["identity_accuracy"].shape == reading["id_similarity"].shape == (12,)
+        if draws_itself:
+            assert reading["identity_accuracy"].mean() >= 0.8, reading
+        else:
+            assert reading["identity_accuracy"].mean() <= 0.25, reading

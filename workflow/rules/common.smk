@@ -78,8 +78,11 @@ def get_pretrain_apprentice_input(wildcards):
     experiment and the apprentice's release use (float16); this pretraining run's own, released first, unless
     pretrain.apprentice.from_released takes the ones already there (to re-release the apprentice alone)."""
     inputs = {name: f"pretrained/{name}" for name in ("base", "clip", "probe")}
-    if not config.get("pretrain", {}).get("apprentice", {}).get("from_released", False):
+    budget = config.get("pretrain", {}).get("apprentice", {})
+    if not budget.get("from_released", False):
         inputs["released"] = "results/pretrain/release.json"
+    if budget.get("init_from"):
+        inputs["init_from"] = budget["init_from"]
     return inputs
 
 

@@ -132,6 +132,7 @@ rule pretrain_apprentice:
         samples="results/pretrain/apprentice/samples.png",
     params:
         cfg=get_pretrain_params(["base", "scorer", "apprentice"], ["apprentice"]),
+        init_from=lambda wildcards, input: f"--init-from {input.init_from}" if "init_from" in input.keys() else "",
     conda:
         "../../environment.yml"
     log:
@@ -142,6 +143,7 @@ rule pretrain_apprentice:
         runtime=180,
     shell:
         "suti pretrain-apprentice --params {params.cfg:q} --base {input.base} --clip {input.clip} "
+        "{params.init_from} "
         "--probe {input.probe} --model {output.model} --summary {output.summary} --samples {output.samples} "
         "> {log} 2>&1"
 
@@ -178,6 +180,7 @@ rule release_pretrained_one:
         model="results/pretrain/{name}/model",
         summary="results/pretrain/{name}/summary.json",
         samples=get_release_one_samples,
+        reading_judge=lambda wildcards: "pretrained/judge" if wildcards.name == "apprentice" else [],
         code=get_code("release-pretrained"),
     output:
         record="results/pretrain/release-{name}.json",
@@ -186,13 +189,16 @@ rule release_pretrained_one:
     params:
         cfg=get_release_one_params,
         samples=lambda wildcards, input: f"--samples {input.samples}" if input.samples else "",
+        reading_judge=lambda wildcards, input: (f"--reading-judge {input.reading_judge}" if input.reading_judge
+                                                else ""),
     conda:
         "../../environment.yml"
     log:
         "results/logs/release_pretrained_{name}.log",
     shell:
         "suti release-pretrained --params {params.cfg:q} --only {wildcards.name} --{wildcards.name} {input.model} "
-        "--{wildcards.name}-summary {input.summary} {params.samples} --out pretrained --record {output.record} "
+        "--{wildcards.name}-summary {input.summary} {params.samples} {params.reading_judge} --out pretrained "
+        "--record {output.record} "
         "> {log} 2>&1"
 
 

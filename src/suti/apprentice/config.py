@@ -28,6 +28,12 @@ class ApprenticeConfig:
     max_demos: int = schema_default("apprentice.max_demos")  # demonstrations per example: K uniform in 1..max_demos
     # pixel patch side: a demonstration's pixels enter as patch tokens too (0 = its CLIP embedding only)
     demo_patch: int = schema_default("apprentice.demo_patch")
+    # how demonstrations enter: clip (CLIP embedding tokens and FiLM), unet (feature maps attended), both
+    demo_path: str = schema_default("apprentice.demo_path")
+    # what encodes the feature maps: shared (the UNet's own down path, Re-Imagen's) or light (an encoder of its own)
+    map_encoder: str = schema_default("apprentice.map_encoder")
+    map_resolutions: tuple = schema_default("apprentice.map_resolutions")  # sides whose attention reads the maps
+    map_key_side: int = schema_default("apprentice.map_key_side")  # finer maps are pooled to this side as keys
     # feature-map sides where the apprentice cross-attends besides the base model's (new blocks start at zero)
     cross_attention_resolutions: tuple = schema_default("apprentice.cross_attention_resolutions")
     # share of each imitation and distillation batch drawn from the raw clusters (replay of the clusters phase)

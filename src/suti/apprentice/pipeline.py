@@ -62,6 +62,8 @@ class ApprenticePipeline(DiffusionPipeline):
     max_demos: int
     encoder: DemoEncoder
     demo_patch: int = 0  # `apprentice.demo_patch` it was trained with
+    demo_path: str = "clip"  # `apprentice.demo_path` and `apprentice.map_encoder` it was trained with
+    map_encoder: str = "shared"
     # a guidance-distilled apprentice (`apprentice.distill`): the scale it renders at, in one pass per sampler step
     distilled_guidance: float | None = None
 
@@ -70,12 +72,13 @@ class ApprenticePipeline(DiffusionPipeline):
         export = Export.read(directory, "apprentice")
         meta = export.meta["apprentice"]
         max_demos, demo_dim, patch = int(meta["max_demos"]), int(meta["demo_dim"]), int(meta.get("demo_patch", 0))
+        path, maps = meta.get("demo_path", "clip"), meta.get("map_encoder", "shared")
         graphdef, like = nnx.split(nnx.eval_shape(lambda: Apprentice(
             TextToImage(export.model_cfg, export.tokenizer.size, nnx.Rngs(0)), max_demos, demo_dim, nnx.Rngs(0),
-            demo_patch=patch)), nnx.Param)
+            demo_patch=patch, demo_path=path, map_encoder=maps)), nnx.Param)
         params = load_sharing_frozen(directory, like, meta) if "frozen_from" in meta else load_params(directory, like)
         return cls(graphdef, params, export.tokenizer, export.model_cfg, export.diffusion_cfg,
-                   max_demos, DemoEncoder.read(directory), patch, meta.get("distilled_guidance"))
+                   max_demos, DemoEncoder.read(directory), patch, path, maps, meta.get("distilled_guidance"))
 
     def demo_arrays(self, demos: list[np.ndarray]):
         """(features [K_max, F], mask [K_max]) of one subject's demonstration images (any size: the encoder
@@ -99,6 +102,11 @@ class ApprenticePipeline(DiffusionPipeline):
         it was distilled at, whatever `cfg.guidance` says: its one pass per step is the guided output."""
         if self.distilled_guidance is not None:
             cfg = dataclasses.replace(cfg, guidance=1.0)
+        # the slots no row fills add nothing (masked): render without them, for the unet path's attention over
+        # every slot's cells costs by the slot
+        filled = np.flatnonzero(np.asarray(demo_mask).any(0))
+        k = int(filled[-1]) + 1 if len(filled) else 1
+        demos, demo_mask = np.asarray(demos)[:, :k], np.asarray(demo_mask)[:, :k]
         sample, null = self.sampler(make_apprentice_sample_fn, cfg, batch_size), self.null_tokens(batch_size)
         keys = jax.vmap(jax.random.key)(jnp.asarray(seeds, jnp.uint32))
         return in_batches(lambda tokens, d, dm, k: sample(self.params, tokens, d, dm, null, k), batch_size,

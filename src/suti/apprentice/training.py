@@ -1,7 +1,8 @@
 """Apprentice training, in two phases that share one batch format.
 
 An example is K demonstrations (K uniform in 1..max_demos) drawn from a subject's mined cluster, as frozen CLIP
-image embeddings (and, with `apprentice.demo_patch`, their pixels), a target prompt and a target image:
+image embeddings (and, for the unet path or `apprentice.demo_patch`, their pixels), a target prompt and a target
+image:
 - in-context pretraining on the raw clusters (Re-Imagen's recipe; `cluster_data`): the target is another image of
   the same cluster with its own web caption, never one of its own demonstrations;
 - imitation of the experts (`train_apprentice` stage's data): the target is a kept expert sample, the prompt names
@@ -23,7 +24,7 @@ from flax import nnx
 from suti import streams
 from suti.apprentice.distill import make_distill_loss
 from suti.apprentice.encoder import DemoEncoder
-from suti.apprentice.model import Apprentice
+from suti.apprentice.model import Apprentice, needs_pixels
 from suti.data.training_set import to_unit_range
 from suti.diffusion.losses import diffusion_loss, keep_condition
 from suti.diffusion.process import Prediction
@@ -114,15 +115,20 @@ def make_apprentice_loss(graphdef, schedule: Schedule, prediction: Prediction, c
     return loss_fn
 
 
-def with_cross_attention(base: TextToImagePipeline, sides: tuple[int, ...], seed: int) -> TextToImagePipeline:
-    """The base model with cross-attention (to prompt and demonstrations) at further feature-map `sides` too: the new
-    blocks' outputs start at zero, so it denoises exactly as the base model until trained."""
+def with_attention(base: TextToImagePipeline, sides: tuple[int, ...], seed: int,
+                   reference_sides: tuple[int, ...] = (), key_side: int = 0) -> TextToImagePipeline:
+    """The base model with cross-attention (to prompt and demonstrations) at further feature-map `sides` too, and
+    attention to reference feature maps (the demonstrations') at `reference_sides`, keys pooled to `key_side`: the
+    new blocks' outputs start at zero, so it denoises exactly as the base model until trained."""
     unet = base.model_cfg.unet
     extra = tuple(s for s in sides if s not in unet.cross_attention_resolutions)
-    if not extra:
+    refs = tuple(s for s in reference_sides if s not in unet.reference_resolutions)
+    if not (extra or refs):
         return base
     cfg = dataclasses.replace(base.model_cfg, unet=dataclasses.replace(
-        unet, cross_attention_resolutions=tuple(unet.cross_attention_resolutions) + extra))
+        unet, cross_attention_resolutions=tuple(unet.cross_attention_resolutions) + extra,
+        reference_resolutions=tuple(unet.reference_resolutions) + refs,
+        reference_key_side=key_side if reference_sides else unet.reference_key_side))
     model = TextToImage(cfg, base.tokenizer.size, nnx.Rngs(jax.random.fold_in(jax.random.key(seed),
                                                                               streams.APPRENTICE_INIT)))
     nnx.update(model, base.params)
@@ -130,21 +136,43 @@ def with_cross_attention(base: TextToImagePipeline, sides: tuple[int, ...], seed
     return TextToImagePipeline(graphdef, params, base.tokenizer, cfg, base.diffusion_cfg)
 
 
-def init_apprentice(base: TextToImagePipeline, max_demos: int, demo_dim: int, seed: int, demo_patch: int = 0):
+def init_apprentice(base: TextToImagePipeline, max_demos: int, demo_dim: int, seed: int, demo_patch: int = 0,
+                    demo_path: str = "clip", map_encoder: str = "shared"):
     """(graphdef, params) of an apprentice whose text encoder and UNet are the base model's."""
     key = jax.random.fold_in(jax.random.key(seed), streams.APPRENTICE_INIT)
     model = Apprentice(nnx.merge(base.graphdef, base.params), max_demos, demo_dim, nnx.Rngs(key),
-                       demo_patch=demo_patch)
+                       demo_patch=demo_patch, demo_path=demo_path, map_encoder=map_encoder)
     return nnx.split(model, nnx.Param)
+
+
+def graft(params, donor) -> tuple:
+    """(params, grafted, kept): `params` with every weight `donor` has at the same path and shape taken from it (cast
+    to its dtype). An apprentice of a richer demonstration path so continues one of a poorer path: its shared weights
+    are the donor's, its new blocks keep their init (outputs at zero), so it starts out drawing as the donor does."""
+    theirs = {jax.tree_util.keystr(k): v for k, v in jax.tree_util.tree_leaves_with_path(donor)}
+    counts = [0, 0]
+
+    def take(path, mine):
+        other = theirs.get(jax.tree_util.keystr(path))
+        hit = other is not None and other.shape == mine.shape
+        counts[0 if hit else 1] += 1
+        return jnp.asarray(other, mine.dtype) if hit else mine
+
+    out = jax.tree_util.tree_map_with_path(take, params)
+    return out, counts[0], counts[1]
 
 
 def fresh_apprentice(base_dir, cfg, clip: ClipSpec, clip_dir: str | None, seed: int):
     """(base, encoder, graphdef, params): a new apprentice on the exported base model `base_dir`, with the cross-
-    attention sides and pixel patches `cfg` (ApprenticeConfig) asks for, reading demonstrations with the CLIP `clip`
-    (model "" = the local CLIP folder `clip_dir`)."""
-    base = with_cross_attention(TextToImagePipeline.load(base_dir), cfg.cross_attention_resolutions, seed)
-    encoder = DemoEncoder.load(clip, clip_dir, pixels=base.resolution if cfg.demo_patch else 0)
-    graphdef, params = init_apprentice(base, cfg.max_demos, encoder.dim, seed, cfg.demo_patch)
+    attention sides, demonstration path and pixel patches `cfg` (ApprenticeConfig) asks for, reading demonstrations
+    with the CLIP `clip` (model "" = the local CLIP folder `clip_dir`)."""
+    maps = cfg.map_resolutions if cfg.demo_path != "clip" else ()
+    base = with_attention(TextToImagePipeline.load(base_dir), cfg.cross_attention_resolutions, seed, maps,
+                          cfg.map_key_side)
+    encoder = DemoEncoder.load(clip, clip_dir,
+                               pixels=base.resolution if needs_pixels(cfg.demo_path, cfg.demo_patch) else 0)
+    graphdef, params = init_apprentice(base, cfg.max_demos, encoder.dim, seed, cfg.demo_patch, cfg.demo_path,
+                                       cfg.map_encoder)
     return base, encoder, graphdef, params
 
 

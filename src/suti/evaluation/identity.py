@@ -134,3 +134,32 @@ def references_of(params: dict, judge_dir, subjects: dict[str, world.Subject]):
     judge, judge_id = load_checked_judge(judge_dir, params.get("judge", {}), resolution)
     cfg = from_dict(IdentityEval, params["evaluation"].get("identity", {}))
     return subject_references(judge, subjects, world_seed(params), resolution, cfg), judge, judge_id
+
+
+def in_context_identity(pipe, judge: IdentityJudge, seed: int, resolution: int, identities: int, sample_cfg,
+                        demos: int = 3, n: int = 2, lookalike_count: int = 15, references: int = 8,
+                        heldout_combos=()) -> dict[str, np.ndarray]:
+    """An in-context apprentice's identity on `identities` held-out stream identities (the range no model trains on;
+    the pretraining reading's pool, `pretrain.apprentice.render_pool`): from `demos` demonstrations in stream scenes,
+    `n` generations under "a photo of a <class>", each re-identified by the judge among the identity and
+    `lookalike_count` held-out look-alikes (chance 1 / (lookalike_count + 1)). Returns per identity (mean over its
+    generations): {"identity_accuracy" [I], "id_similarity" [I]} (the cosine to the unit mean of the identity's
+    reference embeddings); the same seed gives every apprentice the same
+    identities, demonstrations and noise, so two readings pair."""
+    from suti.apprentice.pipeline import generate
+    from suti.pretrain.apprentice import render_pool
+    from suti.pretrain.stream import FIRST_ID, N_HELDOUT_IDS, N_TRAIN_IDS
+    from suti.scoring.judge import candidate_centroids
+
+    pool = render_pool(identities, demos, seed, resolution, heldout_combos, heldout=True)
+    groups = [[s] + lookalikes(seed, s, lookalike_count, FIRST_ID + N_TRAIN_IDS, N_HELDOUT_IDS)
+              for s in pool["subjects"]]
+    centroids = candidate_centroids(judge, groups, seed, resolution, references)               # [I, C, D]
+    accuracy, similarity = np.zeros(identities), np.zeros(identities)
+    for i, subject in enumerate(pool["subjects"]):
+        shown = list(pool["images"][pool["identity"] == i])
+        emb = judge.embed_images(generate(pipe, shown, subject.cls, "a photo of a {}", n, seed + i, sample_cfg))
+        sims = emb @ centroids[i].T                                                             # [n, C]
+        accuracy[i] = float(np.mean(sims.argmax(1) == 0))
+        similarity[i] = float(sims[:, 0].mean())
+    return {"identity_accuracy": accuracy, "id_similarity": similarity}

@@ -81,6 +81,9 @@ class ApprenticeBudget:
     eval_identities: int = 128              # held-out stream identities of the in-context quality reading
     # start from the base model, CLIP and probe already in pretrained/ instead of releasing this run's own first
     from_released: bool = False
+    # an exported apprentice to continue (e.g. pretrained/apprentice): its weights where the new one has the same
+    # (a richer demo_path's new blocks start at zero, so it starts out drawing as this one); empty = the base model
+    init_from: str = ""
 
 
 @dataclasses.dataclass(frozen=True)

@@ -79,7 +79,7 @@ def pretrain_params(config: dict, sections: list[str], budgets: list[str]) -> di
     the rule's own `budgets` of the pretrain section, so that one model's budget never re-runs another's."""
     pre = config["pretrain"]
     # of the apprentice section, only how demonstrations enter it: its experiment-side training never re-runs this
-    picked = {s: {k: config[s][k] for k in APPRENTICE_ARCH_KEYS} if s == "apprentice" else config[s]
+    picked = {s: {k: config[s][k] for k in APPRENTICE_ARCH_KEYS + MAP_ARCH_KEYS} if s == "apprentice" else config[s]
               for s in ["world", *sections]}
     return {"seed": config["seed"], **picked,
             "pretrain": {k: pre[k] for k in ["seed", "render_workers", *budgets] if k in pre}}
@@ -220,13 +220,18 @@ def judge_architecture(judge: dict) -> dict:
 
 
 APPRENTICE_ARCH_KEYS = ("max_demos", "demo_patch", "cross_attention_resolutions")
+# where demonstrations enter as feature maps (the unet and both paths)
+MAP_ARCH_KEYS = ("demo_path", "map_encoder", "map_resolutions", "map_key_side")
 
 
 def apprentice_architecture(config: dict) -> dict:
     """What a released apprentice must share with the experiment: the base model it continues (its network; it
-    carries its own weights), the CLIP that encodes its demonstrations, and how demonstrations enter it."""
+    carries its own weights), the CLIP that encodes its demonstrations, and how demonstrations enter it (the clip
+    path is the one without `MAP_ARCH_KEYS`)."""
+    apprentice = config["apprentice"]
+    keys = APPRENTICE_ARCH_KEYS + (MAP_ARCH_KEYS if apprentice["demo_path"] != "clip" else ())
     return {"base": base_architecture(config["base"]), "clip": clip_architecture(config["scorer"]),
-            **{k: config["apprentice"][k] for k in APPRENTICE_ARCH_KEYS}}
+            **{k: apprentice[k] for k in keys}}
 
 
 def base_architecture(base: dict) -> dict:

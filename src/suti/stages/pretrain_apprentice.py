@@ -9,7 +9,7 @@ import time
 
 from suti.apprentice.config import ApprenticeConfig
 from suti.apprentice.pipeline import ApprenticePipeline
-from suti.apprentice.training import fresh_apprentice, train_apprentice
+from suti.apprentice.training import fresh_apprentice, graft, train_apprentice
 from suti.config import from_dict
 from suti.data.images import save_png
 from suti.models.t2i import param_counts
@@ -30,6 +30,7 @@ def add_arguments(p) -> None:
     p.add_argument("--base", required=True, help="the pretrained base model it starts from (exported folder)")
     p.add_argument("--clip", required=True, help="the pretrained small CLIP: its demonstration encoder")
     p.add_argument("--probe", required=True, help="the pretrained probe that reads its in-context quality")
+    p.add_argument("--init-from", help="an exported apprentice to continue (pretrain.apprentice.init_from)")
     p.add_argument("--model", required=True, help="output directory of the exported apprentice (EMA weights)")
     p.add_argument("--summary", required=True, help="output JSON: in-context quality and training figures")
     p.add_argument("--samples", required=True, help="output PNG: held-out identities' demonstrations, generations")
@@ -41,11 +42,15 @@ def run(args) -> None:
     budget, cfg = pre.apprentice, from_dict(ApprenticeConfig, args.params["apprentice"])
     heldout_combos = [tuple(c) for c in args.params["base"]["heldout_combos"]]
     base, encoder, graphdef, params = fresh_apprentice(args.base, cfg, ClipSpec(), args.clip, pre.seed)
+    if args.init_from:
+        params, grafted, kept = graft(params, ApprenticePipeline.load(args.init_from).params)
+        log.info("pretrain_apprentice: continues %s (%d weights from it, %d new)", args.init_from, grafted, kept)
     pool = pretrain_apprentice.render_pool(budget.identities, budget.images_per_identity, pre.seed, resolution,
                                            heldout_combos)
     data = pretrain_apprentice.pool_data(pool, base.tokenizer, encoder)
     log.info("pretrain_apprentice: %d images of %d stream identities", len(data.images), len(data.demos))
-    work = resumable_dir(f"{args.model}.partial", fingerprint(args.params, args.base, args.clip))
+    work = resumable_dir(f"{args.model}.partial",
+                         fingerprint(args.params, args.base, args.clip, *([args.init_from] if args.init_from else [])))
     commit = release.training_commit(work)  # the code that started it, kept across resumes
     began = time.perf_counter()
     state, history = train_apprentice(graphdef, params, data, base.tokenizer.encode([""])[0], base.diffusion_cfg,
@@ -53,7 +58,8 @@ def run(args) -> None:
                                       desc="pretrain_apprentice", phase="clusters")
     seconds = time.perf_counter() - began  # this leg's (a resumed run's earlier legs are not counted)
     meta = {"max_demos": cfg.max_demos, "demo_dim": encoder.dim, "demo_patch": cfg.demo_patch,
-            "demo_encoder": encoder.id, "phase": "pretrain", "tau": "", "init": str(args.base),
+            "demo_path": cfg.demo_path, "map_encoder": cfg.map_encoder, "demo_encoder": encoder.id,
+            "phase": "pretrain", "tau": "", "init": str(args.init_from or args.base),
             "targets": len(data.images), "subjects": len(data.demos)}
     export_model(args.model, state["ema"], {"model": base.model_cfg, "diffusion": base.diffusion_cfg,
                                              "tokenizer": base.tokenizer.to_json(), "apprentice": meta},

@@ -1,7 +1,7 @@
 """`suti release-pretrained`: copy the pretrained CLIP, probe, judges (identity judge, evaluation CLIP), base model and
-in-context apprentice
-into `pretrained/` (the folder the experiment loads by default and git tracks), each with its provenance.json:
-commit, config hash, world fingerprint, architecture, images seen, wall time, hardware and quality figures."""
+in-context apprentice into `pretrained/` (the folder the experiment loads by default and git tracks), each with its
+provenance.json: commit, config hash, world fingerprint, architecture, images seen, wall time, hardware and quality
+figures (the apprentice's in-context identity read by the judge, which only scores)."""
 
 from __future__ import annotations
 
@@ -9,11 +9,18 @@ import json
 import shutil
 from pathlib import Path
 
+import numpy as np
+
 from suti import io
 from suti.apprentice.encoder import DemoEncoder
-from suti.apprentice.pipeline import share_frozen
+from suti.apprentice.pipeline import ApprenticePipeline, share_frozen
+from suti.config import from_dict
 from suti.errors import SutiError
+from suti.evaluation.identity import in_context_identity
+from suti.evaluation.protocol import bootstrap_ci
 from suti.pretrain import release
+from suti.pretrain.config import PretrainConfig
+from suti.scoring.judge import load_judge
 from suti.stages.common import add_params_argument, log
 
 HELP = "release the pretrained models into pretrained/ with their provenance"
@@ -51,6 +58,8 @@ def add_arguments(p) -> None:
                    help="release these models and leave the others' folders as they are (default: the CLIP, the "
                         "probe and the base model; the apprentice and the judges (identity judge, evaluation CLIP) "
                         "are released alone)")
+    p.add_argument("--reading-judge", help="a released identity judge (pretrained/judge): with --only apprentice, the "
+                                           "provenance carries the apprentice's in-context identity by it")
     p.add_argument("--out", required=True, help="the release folder (pretrained/)")
     p.add_argument("--record", required=True, help="output JSON: what was released where")
 
@@ -77,9 +86,12 @@ def run(args) -> None:
         trained_at = summary.get("git_commit", "unknown (its summary predates the record)")
         # a continued model's wall time is every leg's (continued_from keeps the earlier legs' own figures)
         seconds = summary["train_seconds"] + summary.get("continued_from", {}).get("wall_seconds", 0.0)
+        quality = {k: summary[k] for k in QUALITY_KEYS[name] if k in summary}
+        if name == "apprentice" and args.reading_judge:
+            quality["in_context_identity"] = apprentice_identity(args.apprentice, args.reading_judge, params)
         prov = release.provenance(f"suti-pretrained-{name}", architectures[name](), resolution, params,
                                   summary["images_seen"], seconds,
-                                  {k: summary[k] for k in QUALITY_KEYS[name] if k in summary},
+                                  quality,
                                   seed=summary.get("world_seed", params["pretrain"]["seed"]),
                                   **{k: summary[k] for k in CARRIED if k in summary},
                                   git_commit=trained_at, release_commit=release.git_commit())
@@ -94,3 +106,21 @@ def run(args) -> None:
     for name in sampled:
         shutil.copy(args.samples, Path(args.out) / name / "samples.png")
     io.write_json(record, args.record)
+
+
+def apprentice_identity(model_dir: str, judge_dir: str, params: dict) -> dict:
+    """The apprentice's in-context identity on the pretraining reading's held-out stream identities, by the judge
+    (`evaluation.identity.in_context_identity`; `bench/in_context_identity.py` reads any two apprentices paired)."""
+    pre = from_dict(PretrainConfig, params["pretrain"])
+    judge = load_judge(judge_dir)
+    reading = in_context_identity(ApprenticePipeline.load(model_dir), judge, pre.seed,
+                                  int(params["world"]["resolution"]), pre.apprentice.eval_identities,
+                                  pre.apprentice.sample,
+                                  heldout_combos=[tuple(c) for c in params["base"]["heldout_combos"]])
+    ids = np.arange(pre.apprentice.eval_identities)
+    out = {"judge": judge.id, "lookalikes": 15, "chance": 1 / 16, "identities": pre.apprentice.eval_identities,
+           "demos": 3, "samples_per_identity": 2, "prompt": "a photo of a {class}"}
+    for metric, values in reading.items():
+        mean, low, high = bootstrap_ci(values, ids, 2000, 0)
+        out[metric], out[f"{metric}_ci95"] = mean, [low, high]
+    return out

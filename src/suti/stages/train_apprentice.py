@@ -127,6 +127,15 @@ def start(args, cfg: ApprenticeConfig, seed: int):
         if pipe.demo_patch != cfg.demo_patch:
             raise SutiError(f"--init {args.init} reads demonstration patches of {pipe.demo_patch} px; "
                             f"apprentice.demo_patch is {cfg.demo_patch}")
+        if pipe.demo_path != cfg.demo_path or (cfg.demo_path != "clip" and pipe.map_encoder != cfg.map_encoder):
+            raise SutiError(f"--init {args.init} reads demonstrations by path {pipe.demo_path} (map encoder "
+                            f"{pipe.map_encoder}); apprentice.demo_path is {cfg.demo_path} (map_encoder "
+                            f"{cfg.map_encoder}): start from an apprentice of this path or from the base model")
+        unet, maps = pipe.model_cfg.unet, set(cfg.map_resolutions if cfg.demo_path != "clip" else ())
+        if maps != set(unet.reference_resolutions) or (maps and unet.reference_key_side != cfg.map_key_side):
+            raise SutiError(f"--init {args.init} reads demonstration feature maps at sides "
+                            f"{sorted(unet.reference_resolutions)} with keys pooled to {unet.reference_key_side}; "
+                            f"apprentice.map_resolutions is {sorted(maps)}, map_key_side {cfg.map_key_side}")
         missing = sorted(set(cfg.cross_attention_resolutions) - set(pipe.model_cfg.unet.cross_attention_resolutions))
         if missing:
             raise SutiError(f"--init {args.init} has no cross-attention at sides {missing} "
@@ -195,7 +204,7 @@ def run(args) -> None:
                                           replay_share=share)
     seconds = time.perf_counter() - began
     meta = {"max_demos": cfg.max_demos, "demo_dim": encoder.dim, "demo_patch": cfg.demo_patch,
-            "cluster_replay": share,
+            "demo_path": cfg.demo_path, "map_encoder": cfg.map_encoder, "cluster_replay": share,
             "demo_encoder": encoder.id, "phase": args.phase,
             "tau": args.tau, "init": str(args.init), "targets": len(data.images), "subjects": len(data.demos)}
     if args.phase == "distill":
