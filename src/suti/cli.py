@@ -48,6 +48,7 @@ COMMANDS = {
     "fetch-dreambench": "dreambench:Fetch",
     "check-config": "check_config",
     "publish-runs": "publish_runs",
+    "machine-index": "machine_index",
 }
 
 

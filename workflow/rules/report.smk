@@ -20,9 +20,33 @@ rule select_tau:
         "suti select-tau --params {params.cfg:q} --scores {input.scores} --out {output.choice} > {log} 2>&1"
 
 
+rule machine_index:
+    """The machine index (~30 s, nothing beside it, first): how fast this machine runs the project's work today against
+    the reference machine and day, so that the run's minutes compare across days (suti.machine_index)."""
+    input:
+        base="pretrained/base",
+        code=get_code("machine-index"),
+    output:
+        index="results/machine_index.json",
+        table="results/machine_index.parquet",
+    conda:
+        "../../environment.yml"
+    log:
+        "results/logs/machine_index.log",
+    threads: 2
+    priority: 100
+    resources:
+        mem_mb=2000,
+        runtime=5,
+        cpus=get_all_cpus(),
+    shell:
+        "suti machine-index --base {input.base} --out {output.index} > {log} 2>&1"
+
+
 rule report:
     input:
         summary="results/eval/summary.parquet",
+        machine_index="results/machine_index.json",
         paired="results/eval/paired.parquet",
         tau_choice="results/report/select_tau.json",
         filters=expand("results/filter/{tau}/summary.json", tau=get_taus()),
@@ -56,6 +80,6 @@ rule report:
         runtime=10,
     shell:
         "suti report --params {params.cfg:q} --summary {input.summary} --paired {input.paired} "
-        "--tau-choice {input.tau_choice} "
+        "--tau-choice {input.tau_choice} --machine-index {input.machine_index} "
         "--filter-summaries {input.filters} --generations {input.generations} --clusters {input.clusters} "
         "--corpus {input.corpus} {params.judge} --markdown {output.markdown} --csv {output.csv} --figures {output.demo_ablation} {output.tau_ablation} {output.grid} > {log} 2>&1"

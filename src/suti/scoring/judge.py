@@ -14,6 +14,8 @@ pattern, proportions) that a batch of random identities would not.
 from __future__ import annotations
 
 import dataclasses
+import json
+from pathlib import Path
 
 import jax
 import jax.numpy as jnp
@@ -217,11 +219,14 @@ def train_judge(cfg: JudgeConfig, seed: int, resolution: int, progress=None, ckp
 
 
 def load_judge(directory) -> IdentityJudge:
-    """An exported or released judge."""
+    """An exported or released judge (a released one's id names the commit that trained it)."""
     try:
         meta = load_meta(directory)
     except FileNotFoundError as err:
         raise SutiError(f"no identity judge at {directory} (meta.json missing)") from err
+    provenance = Path(directory) / "provenance.json"
+    if provenance.exists():
+        meta["release"] = str(json.loads(provenance.read_text()).get("git_commit", "unknown"))[:12]
     arch = meta["judge"]
     graphdef, like = nnx.split(nnx.eval_shape(lambda: Judge(arch["width"], arch["embed_dim"], nnx.Rngs(0))), nnx.Param)
     return IdentityJudge(graphdef, load_params(directory, like), meta)

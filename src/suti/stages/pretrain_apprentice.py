@@ -4,8 +4,10 @@ in-context quality on held-out stream identities read by the probe."""
 
 from __future__ import annotations
 
+import json
 import shutil
 import time
+from pathlib import Path
 
 from suti.apprentice.config import ApprenticeConfig
 from suti.apprentice.pipeline import ApprenticePipeline
@@ -42,9 +44,11 @@ def run(args) -> None:
     budget, cfg = pre.apprentice, from_dict(ApprenticeConfig, args.params["apprentice"])
     heldout_combos = [tuple(c) for c in args.params["base"]["heldout_combos"]]
     base, encoder, graphdef, params = fresh_apprentice(args.base, cfg, ClipSpec(), args.clip, pre.seed)
+    earlier = {}
     if args.init_from:
         params, grafted, kept = graft(params, ApprenticePipeline.load(args.init_from).params)
         log.info("pretrain_apprentice: continues %s (%d weights from it, %d new)", args.init_from, grafted, kept)
+        earlier = continued_from(args.init_from)
     pool = pretrain_apprentice.render_pool(budget.identities, budget.images_per_identity, pre.seed, resolution,
                                            heldout_combos)
     data = pretrain_apprentice.pool_data(pool, base.tokenizer, encoder)
@@ -72,7 +76,22 @@ def run(args) -> None:
     log.info("in-context quality on %d held-out identities: %s", budget.eval_identities, quality["in_context"])
     save_png(pretrain_apprentice.preview(rows), args.samples)
     n_params, n_frozen = param_counts(pipe.params)
-    write_summary(dict(quality, git_commit=commit, images_seen=budget.train.steps * budget.train.batch_size,
+    seen = budget.train.steps * budget.train.batch_size + int(earlier.get("images_seen", 0))
+    write_summary(dict(quality, git_commit=commit, images_seen=seen, **({"continued_from": earlier} if earlier else {}),
                        pool_images=len(data.images), pool_identities=len(data.demos), params=n_params,
                        frozen_params=n_frozen, steps=budget.train.steps, train_seconds=seconds,
                        hardware=release.hardware(), loss_curve=history), args.summary, figures=(args.samples,))
+
+
+def continued_from(folder: str) -> dict:
+    """What a continued apprentice started from: the released apprentice's provenance figures (images seen and wall
+    time over its legs, hardware, commits, in-context quality), or only its folder where it has no provenance."""
+    path = Path(folder) / "provenance.json"
+    if not path.exists():
+        return {"folder": str(folder)}
+    record = json.loads(path.read_text())
+    keep = ("git_commit", "release_commit", "config_hash", "continued_from", "hardware")
+    return {"folder": str(folder), "images_seen": int(record["images_seen"]), "wall_seconds": record["wall_seconds"],
+            **{k: record[k] for k in keep if k in record},
+            "demo_path": record["architecture"].get("demo_path", "clip"),
+            "quality": {k: record["quality"][k] for k in ("in_context", "in_context_identity") if k in record["quality"]}}

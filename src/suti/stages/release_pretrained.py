@@ -89,6 +89,11 @@ def run(args) -> None:
         quality = {k: summary[k] for k in QUALITY_KEYS[name] if k in summary}
         if name == "apprentice" and args.reading_judge:
             quality["in_context_identity"] = apprentice_identity(args.apprentice, args.reading_judge, params)
+            earlier = summary.get("continued_from", {})
+            if "quality" in earlier and "in_context_identity" not in earlier["quality"]:
+                # the release it continues, read the same way beside it (that folder is not yet replaced)
+                earlier["quality"]["in_context_identity"] = apprentice_identity(earlier["folder"],
+                                                                               args.reading_judge, params)
         prov = release.provenance(f"suti-pretrained-{name}", architectures[name](), resolution, params,
                                   summary["images_seen"], seconds,
                                   quality,

@@ -31,6 +31,7 @@ def add_arguments(p) -> None:
     p.add_argument("--corpus", nargs="+", help="corpus shards (SynthBench ground truth: each subject and its nearest "
                                                 "look-alike beside the generations)")
     p.add_argument("--judge", help="released identity judge (pretrained/judge): picks the nearest look-alike")
+    p.add_argument("--machine-index", help="results/machine_index.json (suti machine-index): the machine's speed today")
     p.add_argument("--markdown", required=True, help="output: every table, markdown")
     p.add_argument("--csv", required=True, nargs=4, help="output CSVs: main, demos, tau, speed")
     p.add_argument("--figures", required=True, nargs=3, help="output PNGs: demo ablation, tau ablation, grid")
@@ -137,6 +138,8 @@ def run(args) -> None:
     by_filter = {f["tau"]: f for f in filters}
     label = ("Method", method_label)
     sections = ["# suti report", "", replicates_note(summary), ""]
+    if args.machine_index:
+        sections += [machine_note(json.loads(Path(args.machine_index).read_text())), ""]
     main_rows = []
     benches = sorted({r["bench"] for r in summary}, key=lambda b: list(SPLITS).index(b) if b in SPLITS else 99)
     for bench in benches:
@@ -210,6 +213,15 @@ def run(args) -> None:
     write_summary({"main_tau": main_tau, "main_apprentice": main, "demos": demos, "methods": len(summary),
                    "targets_met": sum(bool(g["met"]) for g in goals), "targets": len(goals)},
                   str(Path(args.markdown).with_name("report.json")), figures=(args.markdown, *args.figures))
+
+
+def machine_note(reading: dict) -> str:
+    """One line: the machine index of the run (suti.machine_index), by which its times compare across days."""
+    ref = reading["reference"]
+    return (f"Machine index {reading['index']:.2f} (1.00 = the reference machine on {ref['date']}): the released base "
+            f"model trains {reading['train_images_per_s']:.0f} images/s and samples "
+            f"{reading['sample_images_per_s']:.1f} images/s here (reference {ref['train_images_per_s']:.0f} / "
+            f"{ref['sample_images_per_s']:.1f}); a time in this report times the index is the reference's.")
 
 
 def to_markdown_rows(rows: list[dict]) -> str:
