@@ -249,13 +249,16 @@ def test_pretrain_apprentice_then_release_it_beside_its_clip_and_base_model(base
     shutil.copytree(tmp_path / "base", released / "base")
     assert cli.main(["release-pretrained", "--params", json.dumps(params), "--only", "apprentice", "--apprentice",
                      str(out / "model"), "--apprentice-summary", str(out / "summary.json"), "--samples",
-                     str(out / "samples.png"), "--out", str(released), "--record", str(tmp_path / "record.json")]) == 0
+                     str(out / "samples.png"), "--reading-judge", str(repo / "pretrained/judge"), "--out", str(released),
+                     "--record", str(tmp_path / "record.json")]) == 0
     assert not (released / "apprentice/demo_encoder/model").exists()
     pipe = ApprenticePipeline.load(released / "apprentice")
     for a, b in zip(jax.tree.leaves(pipe.params), jax.tree.leaves(ApprenticePipeline.load(out / "model").params)):
         np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-2, atol=1e-3)   # float16 in the release
     record = json.loads((released / "apprentice/provenance.json").read_text())
     assert record["name"] == "suti-pretrained-apprentice" and record["quality"]["in_context"] == summary["in_context"]
+    # the released judge reads 32 px renders of the world: at 8 px the reading is missing, with the reason
+    assert "world.resolution (config 8, released 32)" in record["quality"]["in_context_identity"]["missing"]
     assert pipe.encoder.id == DemoEncoder.load(ClipSpec(), str(repo / "pretrained/clip")).id
     # continued on the both path (pretrain.apprentice.init_from): the clip apprentice's weights, feature maps added
     both = dict(params, apprentice=dict(params["apprentice"], demo_path="both", map_encoder="shared",

@@ -116,11 +116,14 @@ def run(args) -> None:
 def apprentice_identity(model_dir: str, judge_dir: str, params: dict) -> dict:
     """The apprentice's in-context identity on the pretraining reading's held-out stream identities, by the judge
     (`evaluation.identity.in_context_identity`; `bench/in_context_identity.py` reads any two apprentices paired)."""
-    pre = from_dict(PretrainConfig, params["pretrain"])
+    pre, resolution = from_dict(PretrainConfig, params["pretrain"]), int(params["world"]["resolution"])
+    try:
+        release.check_world(judge_dir, "--reading-judge", resolution)
+    except SutiError as err:  # a judge of another world or resolution reads nothing here
+        return {"missing": str(err)}
     judge = load_judge(judge_dir)
-    reading = in_context_identity(ApprenticePipeline.load(model_dir), judge, pre.seed,
-                                  int(params["world"]["resolution"]), pre.apprentice.eval_identities,
-                                  pre.apprentice.sample,
+    reading = in_context_identity(ApprenticePipeline.load(model_dir), judge, pre.seed, resolution,
+                                  pre.apprentice.eval_identities, pre.apprentice.sample,
                                   heldout_combos=[tuple(c) for c in params["base"]["heldout_combos"]])
     ids = np.arange(pre.apprentice.eval_identities)
     out = {"judge": judge.id, "lookalikes": 15, "chance": 1 / 16, "identities": pre.apprentice.eval_identities,
