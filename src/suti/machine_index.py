@@ -67,8 +67,8 @@ def measure(base_dir: str | Path = "pretrained/base", repeats: int = 3, referenc
     train(1), sample()  # compile
     rounds = [(train(), sample()) for _ in range(repeats)]
     train_ips, sample_ips = (float(np.median(x)) for x in zip(*rounds))
-    return {"index": index_of(train_ips, sample_ips, reference), "train_images_per_s": train_ips, "sample_images_per_s": sample_ips,
-            "rounds": [list(r) for r in rounds], "reference": dict(reference),
+    return {"index": index_of(train_ips, sample_ips, reference), "train_images_per_s": train_ips,
+            "sample_images_per_s": sample_ips, "rounds": [list(r) for r in rounds], "reference": dict(reference),
             "machine": {"cpu": platform.processor() or platform.machine(), "cores": _cores(),
                         "jax_backend": jax.default_backend(), "jax": jax.__version__},
             "train_batch": TRAIN_BATCH, "sample_images": SAMPLE_IMAGES,

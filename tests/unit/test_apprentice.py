@@ -249,8 +249,8 @@ def test_pretrain_apprentice_then_release_it_beside_its_clip_and_base_model(base
     shutil.copytree(tmp_path / "base", released / "base")
     assert cli.main(["release-pretrained", "--params", json.dumps(params), "--only", "apprentice", "--apprentice",
                      str(out / "model"), "--apprentice-summary", str(out / "summary.json"), "--samples",
-                     str(out / "samples.png"), "--reading-judge", str(repo / "pretrained/judge"), "--out", str(released),
-                     "--record", str(tmp_path / "record.json")]) == 0
+                     str(out / "samples.png"), "--reading-judge", str(repo / "pretrained/judge"), "--out",
+                     str(released), "--record", str(tmp_path / "record.json")]) == 0
     assert not (released / "apprentice/demo_encoder/model").exists()
     pipe = ApprenticePipeline.load(released / "apprentice")
     for a, b in zip(jax.tree.leaves(pipe.params), jax.tree.leaves(ApprenticePipeline.load(out / "model").params)):

@@ -11,8 +11,9 @@ A demonstration reaches the UNet by one or both of two paths (`apprentice.demo_p
   down path at t = 0 under a learned caption token (`apprentice.map_encoder` shared, Re-Imagen's choice) or by a
   light encoder of the same shape (light, `models.unet.ReferenceEncoder`), and every attention block at the sides
   `apprentice.map_resolutions` (16 x 16 and 8 x 8 at 32 px, and the 4 x 4 core) attends to the maps of all present
-  demonstrations at its side (maps finer than `apprentice.map_key_side` average-pooled to it as keys). Clean demonstrations give the same maps at every sampler step: `condition` computes
-  them once per sampling call, and each step is one pass of the generating UNet.
+  demonstrations at its side (maps finer than `apprentice.map_key_side` average-pooled to it as keys). Clean
+  demonstrations give the same maps at every sampler step: `condition` computes them once per sampling call, and
+  each step is one pass of the generating UNet.
 Optionally (`apprentice.demo_patch` = p > 0) its pixels also enter as one context token per p x p patch (a linear
 projection plus a learned position). Further cross-attention blocks (`apprentice.cross_attention_resolutions`,
 `training.with_attention`) let the UNet read the context tokens at finer feature maps than the base model does.

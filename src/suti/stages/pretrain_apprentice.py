@@ -94,4 +94,4 @@ def continued_from(folder: str) -> dict:
     return {"folder": str(folder), "images_seen": int(record["images_seen"]), "wall_seconds": record["wall_seconds"],
             **{k: record[k] for k in keep if k in record},
             "demo_path": record["architecture"].get("demo_path", "clip"),
-            "quality": {k: record["quality"][k] for k in ("in_context", "in_context_identity") if k in record["quality"]}}
+            "quality": {k: v for k, v in record["quality"].items() if k in ("in_context", "in_context_identity")}}
