@@ -181,7 +181,7 @@ def _export_as(trained_dir, base, encoder, out, **meta):
 
 def test_the_clusters_phase_continues_an_in_context_apprentice_but_not_an_imitating_one(trained, base, encoder,
                                                                                        tmp_path):
-    cfg = ApprenticeConfig(max_demos=5)
+    cfg = ApprenticeConfig(max_demos=5, demo_path="clip")  # the tiny apprentices read CLIP only
     pretrained = _export_as(trained[0], base, encoder, tmp_path / "pretrained", phase="pretrain")
     args = argparse.Namespace(phase="clusters", init=pretrained, params={}, scorer=None)
     graphdef, params, tokenizer, *_ = stage.start(args, cfg, seed=0)
