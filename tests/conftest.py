@@ -41,8 +41,16 @@ def small_corpus(tmp_path_factory):
         io.write_parquet(table, paths[-1])
     return paths
 
-# One persistent JAX compile cache for the suite and the pipelines it starts (compiles cost seconds each).
+# One persistent JAX compile cache for the pipelines the suite starts (each job is a process; compiles cost seconds
+# each). The test process itself keeps its compiles in memory only: writing a compiled executable to the persistent
+# cache segfaulted it (in compilation_cache.put_executable_and_time, under the flags below), on CI and here.
 os.environ.setdefault("JAX_COMPILATION_CACHE_DIR", str(REPO / ".cache" / "jax"))
 # Tests compile many small models once each, so XLA's LLVM optimisation costs more than it saves (measured on a cold
 # compile cache: the apprentice tests 169 s -> 106 s). The pipeline and the benches keep full optimisation.
 os.environ.setdefault("XLA_FLAGS", "--xla_backend_optimization_level=0 --xla_llvm_disable_expensive_passes=true")
+
+
+def pytest_configure(config):
+    import jax
+
+    jax.config.update("jax_enable_compilation_cache", False)
