@@ -8,7 +8,7 @@ SNAKEMAKE := $(VENV)/bin/snakemake --profile $(PROFILE)
 export PATH := $(abspath $(VENV))/bin:$(PATH)
 export HF_HUB_OFFLINE := 1
 
-.PHONY: venv run test test-unit dryrun lint bench mlflow clean
+.PHONY: venv run test test-unit test-cluster dryrun lint bench mlflow clean
 
 $(STAMP): requirements.txt pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -29,6 +29,11 @@ test: $(STAMP)  ## unit tests, then the micro pipeline end to end
 
 test-unit: $(STAMP)
 	$(PY) -m pytest -q tests/unit
+
+# A slice of the micro DAG through a real one-node Slurm on this machine (tests/cluster/local_slurm.sh installs
+# slurm-wlm and munge from Debian when run as root, starts the cluster and stops it after).
+test-cluster: $(STAMP)
+	$(PY) -m pytest -q -s tests/cluster
 
 dryrun: $(STAMP)
 	$(SNAKEMAKE) -n all

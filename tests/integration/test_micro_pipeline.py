@@ -383,6 +383,39 @@ def test_expert_fan_out_for_ten_thousand_subjects(repo, tmp_path):
     assert counts["train_experts"] == counts["sample_experts"] == 1250 and counts["eval_experts"] == 1
 
 
+ACCELERATED = {"train_base", "eval_base", "sample_priors", "train_experts", "sample_experts", "eval_experts",
+               "train_apprentice_clusters", "train_apprentice", "distill_apprentice", "evaluate", "time_methods",
+               "train_probe", "train_scorer"}
+
+
+def planned_resources(out: str) -> dict[str, dict[str, str]]:
+    """Each rule's resources (of its first job) from a dry run's job listing."""
+    found, rule = {}, None
+    for line in out.splitlines():
+        if line.startswith("rule "):
+            rule = line.removeprefix("rule ").rstrip(":")
+        elif line.strip().startswith("resources:") and rule and rule not in found:
+            found[rule] = dict(kv.split("=", 1) for kv in line.split(":", 1)[1].strip().split(", "))
+    return found
+
+
+def test_cluster_resources_follow_the_config(repo, tmp_path):
+    """cluster.gpus (of cluster.gpu_model) reach the training and sampling rules only, and cluster.runtime_factor
+    scales every rule's runtime: what the Slurm profile turns into --gpus and --time."""
+    (tmp_path / "gpu.yaml").write_text("cluster:\n  gpus: 2\n  gpu_model: h100\n  runtime_factor: 2.5\n")
+    base = planned_resources(snakemake(repo, "-n", "--forceall", "all").stdout)
+    scaled = planned_resources(snakemake(repo, "-n", "--forceall", "all", "--configfile", "config/config.yaml",
+                                         str(tmp_path / "gpu.yaml")).stdout)
+    assert set(base) == set(scaled) and {"train_base", "train_experts", "train_apprentice", "evaluate"} < set(scaled)
+    for rule, res in scaled.items():
+        if rule == "all":  # runs nothing: the profile's default resources
+            continue
+        assert "gpu" not in base[rule]
+        assert (res.get("gpu"), res.get("gpu_model")) == (("2", "h100") if rule in ACCELERATED else (None, None))
+        assert int(res["runtime"]) == math.ceil(int(base[rule]["runtime"]) * 2.5), rule
+        assert res.get("mem_mb") == base[rule].get("mem_mb"), rule
+
+
 def test_the_paper_config_plans(repo, tmp_path):
     """config/paper.yaml plans a whole run (its ViT-B-32 scorers swapped for the small CLIPs, whose weights are here):
     its foundation models train at 128 px, and its crowd of 4,096 experts fans out in shards of 128 per replicate."""

@@ -63,14 +63,17 @@ def test_two_step_smoke(data):
 
 
 def test_resume_after_a_kill_equals_an_uninterrupted_run(data, tmp_path):
-    _, full, _ = _train(data)
+    cfg = dataclasses.replace(TRAIN, log_every=1)
+    _, full, full_log = _train(data, cfg)
     ckpt = Checkpointer(tmp_path / "ckpt")
-    _train(data, ckpt=ckpt, stop_at=4)           # "killed" after step 4; last checkpoint at step 3
+    _train(data, cfg, ckpt=ckpt, stop_at=4)      # "killed" after step 4; last checkpoint at step 3
     assert ckpt.latest_step() == 3
-    _, resumed, _ = _train(data, ckpt=Checkpointer(tmp_path / "ckpt"))
+    _, resumed, resumed_log = _train(data, cfg, ckpt=Checkpointer(tmp_path / "ckpt"))
     assert int(resumed["step"]) == 6
     for a, b in zip(_leaves(full), _leaves(resumed)):
         np.testing.assert_array_equal(a, b)
+    # the resumed run's log covers the whole run: steps 1-3 from the checkpoint, 4-6 its own, the same losses
+    assert [(h["step"], h["loss"]) for h in resumed_log] == [(h["step"], h["loss"]) for h in full_log]
 
 
 def test_checkpoint_and_export_round_trip(data, tmp_path):

@@ -32,8 +32,7 @@ rule train_apprentice_clusters:
     threads: 2
     priority: CHAIN_PRIORITY
     resources:
-        mem_mb=8000,
-        runtime=120,
+        **job_resources(mem_mb=8000, runtime=120, accelerated=True),
     shell:
         "suti train-apprentice --params {params.cfg:q} --phase clusters --clusters {input.clusters} "
         "--init {input.init} {params.scorer} --model {output.model} --summary {output.summary} "
@@ -70,8 +69,7 @@ rule train_apprentice:
     threads: 2
     priority: lambda w: main_chain_priority(w.name)
     resources:
-        mem_mb=8000,
-        runtime=120,
+        **job_resources(mem_mb=8000, runtime=120, accelerated=True),
     shell:
         "suti train-apprentice --params {params.cfg:q} --phase experts --tau {params.tau} "
         "--samples {input.samples} --clusters {input.clusters} --init {input.init} {params.scorer} "
@@ -107,8 +105,7 @@ rule distill_apprentice:
     threads: 2
     priority: lambda w: main_chain_priority(w.tau)
     resources:
-        mem_mb=8000,
-        runtime=120,
+        **job_resources(mem_mb=8000, runtime=120, accelerated=True),
     shell:
         "suti train-apprentice --params {params.cfg:q} --phase distill --tau {wildcards.tau} "
         "--samples {input.samples} --clusters {input.clusters} --init {input.init} "

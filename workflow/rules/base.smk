@@ -24,8 +24,7 @@ rule train_base:
     threads: 2
     priority: CHAIN_PRIORITY
     resources:
-        mem_mb=8000,
-        runtime=120,
+        **job_resources(mem_mb=8000, runtime=120, accelerated=True),
     shell:
         "suti train-base --params {params.cfg:q} --clusters {input.clusters} --model {output.model} "
         "--summary {output.summary} --samples {output.samples} {params.text_tower} {params.pretrained} > {log} 2>&1"
@@ -52,8 +51,7 @@ rule eval_base:
         "results/logs/eval_base.log",
     threads: 2
     resources:
-        mem_mb=4000,
-        runtime=60,
+        **job_resources(mem_mb=4000, runtime=60, accelerated=True),
     shell:
         "suti eval-base --params {params.cfg:q} --model {input.model} --probe {input.probe} "
         "--summary {output.summary} --grid {output.grid} > {log} 2>&1"

@@ -1,5 +1,6 @@
 # Config validation, environment and get_* helpers. No rule lives here.
 import json
+import math
 import os
 import shlex
 import sys
@@ -345,6 +346,21 @@ def get_evaluate_params(wildcards):
     params = json.loads(get_replicate_params(*sections, *experts)(wildcards))
     params["demonstrations"] = {k: config["apprentice"][k] for k in ("demos", "max_demos")}
     return json.dumps(params, sort_keys=True)
+
+
+def job_resources(runtime, mem_mb=None, accelerated=False):
+    """What a job asks a scheduler for beside its threads: memory (MB), runtime (minutes, times
+    cluster.runtime_factor) and, for the training and sampling rules (`accelerated`), cluster.gpus GPUs of
+    cluster.gpu_model. The local profile reads none of them but `cpus`."""
+    cluster = config["cluster"]
+    res = {"runtime": max(1, math.ceil(runtime * cluster["runtime_factor"]))}
+    if mem_mb is not None:
+        res["mem_mb"] = mem_mb
+    if accelerated and cluster["gpus"] > 0:
+        res["gpu"] = cluster["gpus"]
+        if cluster["gpu_model"]:
+            res["gpu_model"] = cluster["gpu_model"]
+    return res
 
 
 def get_all_cpus():

@@ -20,8 +20,7 @@ rule build_corpus:
         "results/logs/build_corpus.log",
     threads: 1
     resources:
-        mem_mb=2000,
-        runtime=30,
+        **job_resources(mem_mb=2000, runtime=30),
     shell:
         "suti build-corpus --params {params.cfg:q} --shards {output.shards} "
         "--rejected {output.rejected} --summary {output.summary} --preview {output.preview} > {log} 2>&1"

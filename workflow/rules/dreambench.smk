@@ -6,7 +6,7 @@ rule fetch_dreambench:
     log:
         "results/logs/fetch_dreambench.log",
     resources:
-        runtime=30,
+        **job_resources(runtime=30),
     shell:
         "suti fetch-dreambench --out {output} > {log} 2>&1"
 
@@ -25,8 +25,7 @@ rule index_dreambench:
     log:
         "results/logs/index_dreambench.log",
     resources:
-        mem_mb=2000,
-        runtime=10,
+        **job_resources(mem_mb=2000, runtime=10),
     shell:
         "suti index-dreambench --root {input.root} --resolution {params.resolution} "
         "--images {output.images} --prompts {output.prompts} > {log} 2>&1"

@@ -25,8 +25,7 @@ rule evaluate:
         "{root}/logs/evaluate/{bench}/{method}.log",
     threads: 2
     resources:
-        mem_mb=4000,
-        runtime=60,
+        **job_resources(mem_mb=4000, runtime=60, accelerated=True),
     shell:
         "suti evaluate --params {params.cfg:q} --bench {wildcards.bench} --method {wildcards.method} "
         "{params.inputs} --out {output.generations} --grid {output.grid} --summary {output.summary} "
@@ -54,9 +53,8 @@ rule time_methods:
         "results/logs/time_methods.log",
     threads: 2
     resources:
-        mem_mb=4000,
-        runtime=30,
         cpus=get_all_cpus(),
+        **job_resources(mem_mb=4000, runtime=30, accelerated=True),
     shell:
         "suti time-methods --params {params.cfg:q} --base {input.base} --apprentice {input.apprentice} "
         "{params.priors} --out {output.timing} --summary {output.summary} > {log} 2>&1"
@@ -83,8 +81,7 @@ rule eval_table:
         "results/logs/eval_table.log",
     threads: 1
     resources:
-        mem_mb=2000,
-        runtime=10,
+        **job_resources(mem_mb=2000, runtime=10),
     shell:
         "suti eval-table --params {params.cfg:q} --scores {input.scores} {params.timing} --markdown {output.markdown} "
         "--csv {output.csv} --table {output.table} --metrics {output.metrics} --paired {output.paired} > {log} 2>&1"

@@ -13,8 +13,7 @@ rule sample_priors:
     threads: 2
     priority: CHAIN_PRIORITY
     resources:
-        mem_mb=4000,
-        runtime=30,
+        **job_resources(mem_mb=4000, runtime=30, accelerated=True),
     shell:
         "suti sample-priors --params {params.cfg:q} --base {input.base} --out {output.priors} > {log} 2>&1"
 
@@ -39,8 +38,7 @@ rule train_experts:
     threads: 2
     priority: CHAIN_PRIORITY
     resources:
-        mem_mb=8000,
-        runtime=120,
+        **job_resources(mem_mb=8000, runtime=120, accelerated=True),
     shell:
         "suti train-experts --params {params.cfg:q} --shard {wildcards.shard} --clusters {input.clusters} "
         "--base {input.base} {params.priors} --out {output.model} --summary {output.summary} > {log} 2>&1"
@@ -65,8 +63,7 @@ rule sample_experts:
     threads: 2
     priority: CHAIN_PRIORITY
     resources:
-        mem_mb=4000,
-        runtime=60,
+        **job_resources(mem_mb=4000, runtime=60, accelerated=True),
     shell:
         "suti sample-experts --params {params.cfg:q} --base {input.base} --experts {input.experts} "
         "--out {output.samples} --grid {output.grid} --summary {output.summary} > {log} 2>&1"
@@ -97,8 +94,7 @@ rule eval_experts:
         "results/logs/eval_experts.log",
     threads: 2
     resources:
-        mem_mb=4000,
-        runtime=60,
+        **job_resources(mem_mb=4000, runtime=60, accelerated=True),
     shell:
         "suti eval-experts --params {params.cfg:q} --samples {input.samples} --base {input.base} "
         "--probe {input.probe} --clusters {input.clusters} --corpus {input.corpus} --summary {output.summary} "

@@ -22,8 +22,7 @@ rule mine_clusters:
     threads: 1
     priority: CHAIN_PRIORITY
     resources:
-        mem_mb=4000,
-        runtime=60,
+        **job_resources(mem_mb=4000, runtime=60),
     shell:
         "suti mine-clusters --params {params.cfg:q} --corpus {input.corpus} --clusters {output.clusters} "
         "--summary {output.summary} --preview {output.preview} {params.scorer} > {log} 2>&1"

@@ -21,8 +21,7 @@ rule pretrain_clip:
         "results/logs/pretrain_clip.log",
     threads: 2
     resources:
-        mem_mb=8000,
-        runtime=120,
+        **job_resources(mem_mb=8000, runtime=120, accelerated=True),
     shell:
         "suti pretrain-clip --params {params.cfg:q} --model {output.model} --summary {output.summary} > {log} 2>&1"
 
@@ -44,8 +43,7 @@ rule pretrain_eval_clip:
         "results/logs/pretrain_eval_clip.log",
     threads: 2
     resources:
-        mem_mb=8000,
-        runtime=120,
+        **job_resources(mem_mb=8000, runtime=120, accelerated=True),
     shell:
         "suti pretrain-clip --role evaluation --params {params.cfg:q} --model {output.model} "
         "--summary {output.summary} > {log} 2>&1"
@@ -66,8 +64,7 @@ rule pretrain_probe:
         "results/logs/pretrain_probe.log",
     threads: 2
     resources:
-        mem_mb=4000,
-        runtime=60,
+        **job_resources(mem_mb=4000, runtime=60, accelerated=True),
     shell:
         "suti pretrain-probe --params {params.cfg:q} --model {output.model} --summary {output.summary} > {log} 2>&1"
 
@@ -88,8 +85,7 @@ rule pretrain_judge:
         "results/logs/pretrain_judge.log",
     threads: 2
     resources:
-        mem_mb=4000,
-        runtime=90,
+        **job_resources(mem_mb=4000, runtime=90, accelerated=True),
     shell:
         "suti pretrain-judge --params {params.cfg:q} --model {output.model} --summary {output.summary} > {log} 2>&1"
 
@@ -112,8 +108,7 @@ rule pretrain_base:
         "results/logs/pretrain_base.log",
     threads: 2
     resources:
-        mem_mb=8000,
-        runtime=180,
+        **job_resources(mem_mb=8000, runtime=180, accelerated=True),
     shell:
         "suti pretrain-base --params {params.cfg:q} {params.tower} --probe {input.probe} "
         "--model {output.model} --summary {output.summary} --samples {output.samples} > {log} 2>&1"
@@ -139,8 +134,7 @@ rule pretrain_apprentice:
         "results/logs/pretrain_apprentice.log",
     threads: 2
     resources:
-        mem_mb=8000,
-        runtime=180,
+        **job_resources(mem_mb=8000, runtime=180, accelerated=True),
     shell:
         "suti pretrain-apprentice --params {params.cfg:q} --base {input.base} --clip {input.clip} "
         "{params.init_from} "

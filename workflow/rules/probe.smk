@@ -15,7 +15,6 @@ rule train_probe:
         "results/logs/train_probe.log",
     threads: 2
     resources:
-        mem_mb=4000,
-        runtime=60,
+        **job_resources(mem_mb=4000, runtime=60, accelerated=True),
     shell:
         "suti train-probe --params {params.cfg:q} --model {output.model} --summary {output.summary} {params.pretrained} > {log} 2>&1"

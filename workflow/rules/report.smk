@@ -14,8 +14,7 @@ rule select_tau:
         "results/logs/select_tau.log",
     threads: 1
     resources:
-        mem_mb=2000,
-        runtime=10,
+        **job_resources(mem_mb=2000, runtime=10),
     shell:
         "suti select-tau --params {params.cfg:q} --scores {input.scores} --out {output.choice} > {log} 2>&1"
 
@@ -36,9 +35,8 @@ rule machine_index:
     threads: 2
     priority: 100
     resources:
-        mem_mb=2000,
-        runtime=5,
         cpus=get_all_cpus(),
+        **job_resources(mem_mb=2000, runtime=5),
     shell:
         "suti machine-index --base {input.base} --out {output.index} > {log} 2>&1"
 
@@ -76,8 +74,7 @@ rule report:
         "results/logs/report.log",
     threads: 1
     resources:
-        mem_mb=2000,
-        runtime=10,
+        **job_resources(mem_mb=2000, runtime=10),
     shell:
         "suti report --params {params.cfg:q} --summary {input.summary} --paired {input.paired} "
         "--tau-choice {input.tau_choice} --machine-index {input.machine_index} "

@@ -17,8 +17,7 @@ rule train_scorer:
     threads: 2
     priority: CHAIN_PRIORITY
     resources:
-        mem_mb=4000,
-        runtime=60,
+        **job_resources(mem_mb=4000, runtime=60, accelerated=True),
     shell:
         "suti train-scorer --params {params.cfg:q} --corpus {input.corpus} --model {output.model} "
         "--summary {output.summary} {params.pretrained} > {log} 2>&1"
@@ -46,8 +45,7 @@ rule score_samples:
     threads: 2
     priority: CHAIN_PRIORITY
     resources:
-        mem_mb=4000,
-        runtime=30,
+        **job_resources(mem_mb=4000, runtime=30),
     shell:
         "suti score-samples --params {params.cfg:q} --samples {input.samples} --clusters {input.clusters} "
         "{params.scorer} --probe {input.probe} --corpus {input.corpus} --out {output.scores} "
@@ -73,8 +71,7 @@ rule filter_samples:
     threads: 1
     priority: lambda w: main_chain_priority(w.tau)
     resources:
-        mem_mb=2000,
-        runtime=10,
+        **job_resources(mem_mb=2000, runtime=10),
     shell:
         "suti filter-samples --params {params.cfg:q} --tau {wildcards.tau} --samples {input.samples} "
         "--scores {input.scores} --out {output.samples} --counts {output.counts} --summary {output.summary} "

@@ -15,6 +15,9 @@ import orbax.checkpoint as ocp
 from suti import io
 
 
+HISTORY = "history.json"
+
+
 class Checkpointer:
     """Saves the train state every N steps under `directory`, keeps the latest few, restores the latest."""
 
@@ -26,9 +29,18 @@ class Checkpointer:
     def latest_step(self) -> int | None:
         return self.manager.latest_step()
 
-    def save(self, step: int, state) -> None:
+    def save(self, step: int, state, history: list[dict] | None = None) -> None:
+        """The state at `step` and, when given, the training log up to it (history.json beside the steps), so that a
+        resumed run reports the whole run's curve."""
         self.manager.save(step, args=ocp.args.StandardSave(state), force=True)
         self.manager.wait_until_finished()
+        if history is not None:
+            io.write_json(history, self.directory / HISTORY)
+
+    def history(self, step: int) -> list[dict]:
+        """The training log saved with the checkpoints, up to `step` (empty if none was saved)."""
+        path = self.directory / HISTORY
+        return [row for row in json.loads(path.read_text()) if row["step"] <= step] if path.exists() else []
 
     def restore(self, step: int, like):
         """The state saved at `step`, with the structure, shapes and dtypes of `like`."""

@@ -51,12 +51,14 @@ def train_loop(
     """Run steps from the latest checkpoint (or 0) to `cfg.steps` (or `stop_at`, to simulate a kill in tests).
 
     Returns:
-      (state, history): history is a list of {"step", "loss", "grad_norm", "examples_per_s"} every log_every steps.
+      (state, history): history is a list of {"step", "loss", "grad_norm", "examples_per_s"} every log_every steps,
+      from step 0 (a resumed run's earlier rows come from its checkpoints).
     """
     state, start = resume(ckpt, state)
     end = min(cfg.steps, stop_at) if stop_at is not None else cfg.steps
     per_step = examples_per_step or cfg.batch_size
-    history, window_start, window_steps = [], time.perf_counter(), 0
+    history = ckpt.history(start) if ckpt is not None and start > 0 else []
+    window_start, window_steps = time.perf_counter(), 0
     last_good = start if ckpt is not None and start > 0 else None
     bar = tqdm(total=cfg.steps, initial=start, desc=desc, file=sys.stderr, mininterval=1.0, dynamic_ncols=True)
     for step in range(start, end):
@@ -83,7 +85,7 @@ def train_loop(
             log.info("%s step %d loss %.4f grad_norm %.3f %.1f examples/s", desc, done, loss, row["grad_norm"], rate)
             window_start, window_steps = time.perf_counter(), 0
         if saves:
-            ckpt.save(done, state)
+            ckpt.save(done, state, history)
             last_good = done
     bar.close()
     return state, history
