@@ -6,12 +6,14 @@ the same demonstrations and noise (`suti.evaluation.identity.in_context_identity
 Prints each apprentice's identity top-1 and judge similarity with 95% bootstrap intervals over identities, and each
 one's paired difference from the first. This is how the demonstration paths (`apprentice.demo_path`) were compared
 after in-context pretraining (EXPERIMENTS.md); the released apprentice's own reading is in its provenance.
-Run: `python bench/in_context_identity.py pretrained/apprentice results/pretrain/apprentice/model [--identities 128]`
+Run: `python bench/in_context_identity.py pretrained/apprentice results/pretrain/apprentice/model [--identities 128]
+[--guidance 1 3 5]` (with --guidance, each apprentice at each scale; differences against the first reading)
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 
 import numpy as np
 
@@ -32,6 +34,8 @@ def main() -> None:
     p.add_argument("--identities", type=int, default=128, help="held-out stream identities")
     p.add_argument("--demos", type=int, default=3, help="demonstrations per identity")
     p.add_argument("--n", type=int, default=2, help="generations per identity")
+    p.add_argument("--guidance", type=float, nargs="+",
+                   help="guidance scales to read each apprentice at (default: the pretraining config's)")
     p.add_argument("--judge", default="pretrained/judge")
     p.add_argument("--out", default="bench/out/in_context_identity.json")
     args = p.parse_args()
@@ -43,13 +47,16 @@ def main() -> None:
     ids = np.arange(args.identities)
     readings = {}
     for folder in args.apprentices:
-        readings[folder] = in_context_identity(ApprenticePipeline.load(folder), judge, pre.seed, resolution,
-                                               args.identities, pre.apprentice.sample, args.demos, args.n,
-                                               heldout_combos=combos)
+        pipe = ApprenticePipeline.load(folder)
+        for guidance in args.guidance or [pre.apprentice.sample.guidance]:
+            name = folder if not args.guidance else f"{folder} @ guidance {guidance:g}"
+            sample = dataclasses.replace(pre.apprentice.sample, guidance=guidance)
+            readings[name] = in_context_identity(pipe, judge, pre.seed, resolution, args.identities, sample,
+                                                 args.demos, args.n, heldout_combos=combos)
     chance = 1 / 16
     out = {"identities": args.identities, "demos": args.demos, "n": args.n, "chance": chance, "judge": judge.id,
            "apprentices": {}}
-    first = args.apprentices[0]
+    first = next(iter(readings))
     print(f"{args.identities} held-out stream identities, {args.demos} demonstrations, {args.n} images each; "
           f"chance {chance:.4f}")
     for folder, reading in readings.items():

@@ -32,13 +32,13 @@ from suti.diffusion.config import DiffusionConfig, SampleConfig
 from suti.errors import SutiError
 from suti.models.pipeline import TextToImagePipeline
 from suti.models.t2i import ModelConfig
-from suti.models.text import Tokenizer
 from suti.models.unet import UNetConfig
 from suti.scoring.clip import ClipSpec
 from suti.stages import train_apprentice as stage
 from suti.training.checkpoints import export_model
 from suti.training.config import TrainConfig
 from suti.training.t2i import init_model
+from tiny_models import perturbed, tiny_tokenizer
 
 TINY = ModelConfig(unet=UNetConfig(resolution=8, channels=8, channel_mult=(1, 2), attention_resolutions=(4,),
                                    cross_attention_resolutions=(8, 4), heads=2, context_dim=16, patch_size=2),
@@ -48,18 +48,11 @@ SAMPLE = SampleConfig(steps=3, guidance=2.0)
 E = 128  # the shipped CLIP's embedding width
 
 
-@jax.jit
-def _perturb(params):
-    leaves, treedef = jax.tree.flatten(params)
-    keys = jax.random.split(jax.random.key(5), len(leaves))
-    return jax.tree.unflatten(treedef, [p + 0.1 * jax.random.normal(k, p.shape) for p, k in zip(leaves, keys)])
-
-
 @pytest.fixture(scope="module")
 def base():
-    tok = Tokenizer.build(["a photo of a mug", "a mug on the beach", "a red ball"], max_len=8)
+    tok = tiny_tokenizer()
     graphdef, params = init_model(TINY, tok.size, seed=0)
-    return TextToImagePipeline(graphdef, _perturb(params), tok, TINY, DIFFUSION)  # perturbed: outputs mean something
+    return TextToImagePipeline(graphdef, perturbed(params), tok, TINY, DIFFUSION)  # perturbed: outputs mean something
 
 
 @pytest.fixture(scope="module")
@@ -87,7 +80,7 @@ def test_demonstration_token_shapes(base, k):
 
 def test_zero_demonstrations_equal_text_only_conditioning(base):
     graphdef, params = init_apprentice(base, max_demos=5, demo_dim=E, seed=0)
-    model = nnx.merge(graphdef, _perturb(params))  # as trained: no demonstration weight is zero
+    model = nnx.merge(graphdef, perturbed(params))  # as trained: no demonstration weight is zero
     tokens = jnp.asarray(base.tokenizer.encode(["a mug on the beach", "a red ball"]))
     x = jnp.asarray(np.random.default_rng(1).normal(size=(2, 8, 8, 3)), jnp.float32)
     t = jnp.array([3, 40])
@@ -107,7 +100,7 @@ def test_the_global_demonstration_term_starts_at_zero(base):
 
 def _data(n_subjects=2):
     rng = np.random.default_rng(0)
-    tok = Tokenizer.build(["a photo of a mug", "a mug on the beach", "a red ball"], max_len=8)
+    tok = tiny_tokenizer()
     return ApprenticeData(
         images=rng.integers(0, 255, (6, 8, 8, 3), dtype=np.uint8), tokens=tok.encode(["a mug on the beach"] * 6),
         subject=np.array([0, 0, 0, 1, 1, 1]) % n_subjects,
@@ -343,7 +336,7 @@ def test_distillation_aims_at_the_teachers_guided_output(base):
     """A student equal to its teacher renders the teacher's conditional output, so its distance to the guided output
     uncond + w (cond - uncond) is (w - 1)^2 |cond - uncond|^2: zero at w = 1, four times w = 2's at w = 3."""
     _, params = init_apprentice(base, max_demos=5, demo_dim=E, seed=0)
-    params = _perturb(params)
+    params = perturbed(params)
     at = {w: _distill_loss(base, w, params, params) for w in (1.0, 2.0, 3.0)}
     assert at[1.0] < 1e-12 and at[2.0] > 1e-4
     np.testing.assert_allclose(at[3.0], 4 * at[2.0], rtol=1e-4)
@@ -354,7 +347,7 @@ def test_distillation_moves_the_student_toward_the_guided_teacher(base):
     from suti.apprentice.training import distill_apprentice
 
     graphdef, teacher = init_apprentice(base, max_demos=5, demo_dim=E, seed=0)
-    teacher = _perturb(teacher)
+    teacher = perturbed(teacher)
     cfg = DistillConfig(steps=30, batch_size=4, learning_rate=3e-3, warmup_steps=1, ema_decay=0.0,
                         checkpoint_every=30, log_every=10, guidance=3.0, min_snr_gamma=0.0)
     state, _ = distill_apprentice(graphdef, teacher, _data(), base.tokenizer.encode([""])[0], DIFFUSION, cfg, 5, 0)
@@ -431,6 +424,6 @@ def test_cross_attention_at_a_further_side_starts_as_the_base_model(base):
     x = jnp.asarray(np.random.default_rng(1).normal(size=(2, 8, 8, 3)), jnp.float32)
     t = jnp.array([3, 40])
     np.testing.assert_array_equal(new(x, t, new.encode_text(tokens)), old(x, t, old.encode_text(tokens)))
-    moved = nnx.merge(wide.graphdef, _perturb(wide.params))
+    moved = nnx.merge(wide.graphdef, perturbed(wide.params))
     nnx.update(moved, base.params)  # every weight the base's again, but the new blocks': they do act once trained
     assert float(jnp.abs(moved(x, t, moved.encode_text(tokens)) - old(x, t, old.encode_text(tokens))).max()) > 1e-4

@@ -20,11 +20,11 @@ from suti.diffusion.process import Prediction
 from suti.diffusion.schedules import get_schedule
 from suti.models.pipeline import TextToImagePipeline
 from suti.models.t2i import ModelConfig
-from suti.models.text import Tokenizer
 from suti.models.unet import UNet, UNetConfig
 from suti.scoring.clip import ClipSpec
 from suti.training.checkpoints import export_model
 from suti.training.t2i import init_model
+from tiny_models import perturbed, tiny_tokenizer
 
 SIDE = 8
 TINY = ModelConfig(unet=UNetConfig(resolution=SIDE, channels=8, channel_mult=(1, 2), attention_resolutions=(4,),
@@ -35,24 +35,17 @@ E = 4  # a stand-in CLIP embedding width (the unet path reads the pixels after i
 PATHS = [("unet", "shared"), ("both", "light")]  # each path and each map encoder once
 
 
-@jax.jit
-def _perturb(params):
-    leaves, treedef = jax.tree.flatten(params)
-    keys = jax.random.split(jax.random.key(5), len(leaves))
-    return jax.tree.unflatten(treedef, [p + 0.1 * jax.random.normal(k, p.shape) for p, k in zip(leaves, keys)])
-
-
 @pytest.fixture(scope="module")
 def base():
-    tok = Tokenizer.build(["a photo of a mug", "a mug on the beach", "a red ball"], max_len=8)
+    tok = tiny_tokenizer()
     graphdef, params = init_model(TINY, tok.size, seed=0)
-    plain = TextToImagePipeline(graphdef, _perturb(params), tok, TINY, DIFFUSION)
+    plain = TextToImagePipeline(graphdef, perturbed(params), tok, TINY, DIFFUSION)
     return plain, with_attention(plain, (), seed=0, reference_sides=(4, 2))
 
 
 def _apprentice(base, path, encoder, perturb=True) -> Apprentice:
     graphdef, params = init_apprentice(base[1], 5, E + 3 * SIDE * SIDE, 0, demo_path=path, map_encoder=encoder)
-    return nnx.merge(graphdef, _perturb(params) if perturb else params)
+    return nnx.merge(graphdef, perturbed(params) if perturb else params)
 
 
 @nnx.jit
@@ -91,7 +84,7 @@ def test_maps_finer_than_the_key_side_are_pooled_to_it_as_keys(base):
     block), the 2 x 2 level's stay; the queries keep their side, so the output keeps its shape."""
     pooled = with_attention(base[0], (), seed=0, reference_sides=(4, 2), key_side=2)
     graphdef, params = init_apprentice(pooled, 5, E + 3 * SIDE * SIDE, 0, demo_path="unet", map_encoder="light")
-    model = nnx.merge(graphdef, _perturb(params))
+    model = nnx.merge(graphdef, perturbed(params))
     demos, mask = _demos(2, 3)
     refs = model.reference_maps(demos, mask)
     assert refs[4][0].shape == (2, 5 * 2 * 2, 8) and refs[2][0].shape == (2, 5 * 2 * 2, 16)
@@ -107,7 +100,7 @@ def test_an_apprentice_of_the_both_path_continues_a_clip_apprentice_drawing_as_i
     """pretrain.apprentice.init_from: the clip apprentice's weights grafted into a both-path one (its reference
     blocks and encoder new, outputs at zero) give the clip apprentice's predictions, whatever the maps show."""
     g_clip, p_clip = init_apprentice(base[0], 5, E, 0)  # reads the CLIP embedding only
-    p_clip = _perturb(p_clip)
+    p_clip = perturbed(p_clip)
     g_both, p_both = init_apprentice(base[1], 5, E + 3 * SIDE * SIDE, 1, demo_path="both", map_encoder="light")
     grafted, taken, new = graft(p_both, p_clip)
     assert taken == len(jax.tree.leaves(p_clip)) and new == len(jax.tree.leaves(p_both)) - taken
@@ -202,7 +195,7 @@ def test_training_reaches_the_map_encoder(base, encoder):
     """End to end: after one step, the loss's gradient reaches the weights that encode the demonstrations (through
     the reference attention), not only the attention's own."""
     graphdef, params = init_apprentice(base[1], 5, E + 3 * SIDE * SIDE, 0, demo_path="unet", map_encoder=encoder)
-    params = _perturb(params)  # past the first step: the reference outputs are no longer zero
+    params = perturbed(params)  # past the first step: the reference outputs are no longer zero
     loss_fn = make_apprentice_loss(graphdef, get_schedule("cosine", DIFFUSION.num_steps), Prediction.V, 0.0,
                                    jnp.asarray(base[0].tokenizer.encode([""])[0]))
     rng = np.random.default_rng(0)
@@ -217,7 +210,7 @@ def test_training_reaches_the_map_encoder(base, encoder):
 def test_a_map_reading_apprentice_exports_reloads_and_renders(base, repo, tmp_path):
     clip = DemoEncoder.load(ClipSpec(), str(repo / "pretrained/clip"), pixels=SIDE)
     _, params = init_apprentice(base[1], 5, clip.dim, 0, demo_path="both", map_encoder="light")
-    export_model(tmp_path / "model", _perturb(params), {
+    export_model(tmp_path / "model", perturbed(params), {
         "model": base[1].model_cfg, "diffusion": DIFFUSION, "tokenizer": base[0].tokenizer.to_json(),
         "apprentice": {"max_demos": 5, "demo_dim": clip.dim, "demo_path": "both", "map_encoder": "light"}},
         write_extra=clip.save)
@@ -253,7 +246,7 @@ def test_a_rows_images_do_not_depend_on_the_empty_slots_of_its_batch(base):
     """Sampling renders without the slots no row fills (the attention over every slot's cells costs by the slot):
     a 1-demonstration row renders alike beside a 3-demonstration row and alone."""
     graphdef, params = init_apprentice(base[1], 5, E + 3 * SIDE * SIDE, 0, demo_path="both", map_encoder="light")
-    pipe = ApprenticePipeline(graphdef, _perturb(params), base[1].tokenizer, base[1].model_cfg, DIFFUSION, 5,
+    pipe = ApprenticePipeline(graphdef, perturbed(params), base[1].tokenizer, base[1].model_cfg, DIFFUSION, 5,
                               encoder=None, demo_path="both", map_encoder="light")
     demos, mask = (np.array(x) for x in _demos(2, 3))
     mask[0, 1:] = False
