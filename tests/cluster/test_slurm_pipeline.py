@@ -102,12 +102,13 @@ def runs(cluster, repo, dreambench_root, tmp_path_factory):
     assert done.returncode == 0, f"local run failed:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}"
     seconds["local"] = time.monotonic() - start
 
-    start, log = time.monotonic(), (slurm / "snakemake.log").open("w")
+    start = time.monotonic()
     cmd = snakemake_cmd("--profile", "workflow/profiles/slurm", "--slurm-status-command", "squeue",
                         "--slurm-init-seconds-before-status-checks", "2", "--latency-wait", "5")
-    proc = subprocess.Popen(cmd, cwd=slurm, env=env, stdout=log, stderr=subprocess.STDOUT, text=True)
-    cancelled = cancel_mid_training(slurm, env, proc)
-    rc = proc.wait(timeout=3600)
+    with (slurm / "snakemake.log").open("w") as log:
+        proc = subprocess.Popen(cmd, cwd=slurm, env=env, stdout=log, stderr=subprocess.STDOUT, text=True)
+        cancelled = cancel_mid_training(slurm, env, proc)
+        rc = proc.wait(timeout=3600)
     seconds["slurm"] = time.monotonic() - start
     assert rc == 0, f"Slurm run failed (rc {rc}):\n{(slurm / 'snakemake.log').read_text()[-4000:]}"
 
@@ -115,7 +116,7 @@ def runs(cluster, repo, dreambench_root, tmp_path_factory):
     summary = {"seconds": {k: round(v, 1) for k, v in seconds.items()}, "cancelled": cancelled,
                "slurm_jobs": dict(Counter(r["JobState"] for r in records)),
                "jobs_by_rule": dict(Counter(rule_of(slurm, r["JobId"]) for r in records))}
-    print(f"\ncluster test: {json.dumps(summary)}")  # the figures the note quotes (make test-cluster)
+    print(f"\ncluster test: {json.dumps(summary)}")  # shown by make test-cluster (pytest -s)
     return {"local": local, "slurm": slurm, "records": records, "cancelled": cancelled,
             "log": done.stdout + done.stderr}
 

@@ -351,7 +351,8 @@ def get_evaluate_params(wildcards):
 def job_resources(runtime, mem_mb=None, accelerated=False):
     """What a job asks a scheduler for beside its threads: memory (MB), runtime (minutes, times
     cluster.runtime_factor) and, for the training and sampling rules (`accelerated`), cluster.gpus GPUs of
-    cluster.gpu_model. The local profile reads none of them but `cpus`."""
+    cluster.gpu_model. A scheduler's profile turns them into its requests (docs/cluster.md); the local profile
+    schedules by its own `cpus` slots and ignores them."""
     cluster = config["cluster"]
     res = {"runtime": max(1, math.ceil(runtime * cluster["runtime_factor"]))}
     if mem_mb is not None:
