@@ -72,7 +72,7 @@ def run(args) -> None:
         for stop in milestones(cfg.train.steps, pre.base.curve_every):
             state, segment = pretrain_base.train_segment(graphdef, params, tokenizer, cfg, pre.seed, batches, ckpt,
                                                          stop)
-            history += segment
+            history = segment  # from step 0: a resumed segment brings the earlier rows from the checkpoints
             if curve.has(stop):
                 continue
             point = reading(TextToImagePipeline(graphdef, state["ema"], tokenizer, mcfg, cfg.diffusion))
