@@ -10,7 +10,7 @@ It also splits the unfiltered samples by quartile of their CLIP-I (the pipeline'
 `filter.clip_i_floor` thresholds): whether a filter of the pipeline's own could keep the samples that show *this*
 subject.
 
-Run: `python bench/expert_sample_identity.py [--run .] [--config config/config.yaml]` on a finished run (its
+Run: `python bench/expert_sample_identity.py [--run .] [--overlays my.yaml]` on a finished run (its
 results/filter/*/samples.parquet, mining and corpus); prints one row per source and writes
 bench/out/expert_sample_identity.json. Judge: pretrained/judge (scoring only; the pipeline never trains on it).
 """
@@ -24,7 +24,7 @@ import numpy as np
 import pyarrow.parquet as pq
 
 from suti import io
-from suti.config import deep_update, load_yaml
+from suti.config import default_config
 from suti.data.training_set import subject_images
 from suti.data.images import decode_image
 from suti.evaluation.identity import identity_scores, references_for
@@ -45,14 +45,12 @@ def scored(judge, references, images: np.ndarray, rows: list[dict]) -> dict:
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--run", type=Path, default=Path("."), help="the finished run's folder (holding results/)")
-    p.add_argument("--config", nargs="+", default=["config/config.yaml"], help="its config files, in order")
+    p.add_argument("--overlays", nargs="*", default=[], help="the run's config overlays, relative to --run")
     p.add_argument("--judge", default="pretrained/judge")
     p.add_argument("--per-subject", type=int, default=8, help="cluster images per subject scored")
     p.add_argument("--out", default="bench/out/expert_sample_identity.json")
     args = p.parse_args()
-    params = {}
-    for path in args.config:
-        params = deep_update(params, load_yaml(args.run / path))
+    params = default_config(args.run, tuple(args.run / path for path in args.overlays))
     res = args.run / "results"
     corpus = sorted(str(p) for p in (res / "corpus").glob("shard-*.parquet"))
     filters = {p.parent.name: p for p in sorted((res / "filter").glob("*/samples.parquet"))}

@@ -27,7 +27,7 @@ import pyarrow.parquet as pq
 from flax import nnx
 
 from suti import io
-from suti.config import deep_update, load_yaml
+from suti.config import default_config
 from suti.data.images import decode_image
 from suti.evaluation.identity import identity_scores, references_for
 from suti.evaluation.protocol import bootstrap_ci
@@ -67,7 +67,8 @@ def train(clusters: dict, steps: int, seed: int) -> tuple:
             by_class[c["class"]].append(cid)
     model = Judge(32, 64, nnx.Rngs(seed))
     graphdef, params = nnx.split(model)
-    tx = optax.adamw(optax.warmup_cosine_decay_schedule(0.0, 2e-3, 50, steps, 2e-4), weight_decay=0.05)
+    warmup = min(50, steps // 4)
+    tx = optax.adamw(optax.warmup_cosine_decay_schedule(0.0, 2e-3, warmup, steps, 2e-4), weight_decay=0.05)
     opt_state, step_fn, rng = tx.init(params), make_train_step(graphdef, tx, 0.1), np.random.default_rng(seed)
     start = time.perf_counter()
     for step in range(steps):
@@ -104,7 +105,7 @@ def heldout_reid(embed, clusters: dict) -> float:
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--run", type=Path, default=Path("."), help="the finished run's folder (holding results/)")
-    p.add_argument("--config", nargs="+", default=["config/config.yaml"])
+    p.add_argument("--overlays", nargs="*", default=[], help="the run's config overlays, relative to --run")
     p.add_argument("--judge", default="pretrained/judge")
     p.add_argument("--tau", default="none", help="whose kept samples to filter (results/filter/<tau>/)")
     p.add_argument("--steps", type=int, default=600)
@@ -112,9 +113,7 @@ def main() -> None:
     p.add_argument("--out", default="bench/out/reid_filter.json")
     p.add_argument("--write-filtered", help="write the tau's samples less the rejected identity prompts here")
     args = p.parse_args()
-    params_cfg = {}
-    for path in args.config:
-        params_cfg = deep_update(params_cfg, load_yaml(args.run / path))
+    params_cfg = default_config(args.run, tuple(args.run / path for path in args.overlays))
     res = args.run / "results"
     clusters = load_clusters(res / "mining/clusters.parquet")
     print(f"{sum(c['split'] == 'train' for c in clusters.values())} training clusters; training the re-id model")

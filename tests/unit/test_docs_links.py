@@ -1,5 +1,5 @@
 """The README and docs/ point at what exists: every relative markdown link resolves from its file, and every
-repository path they name in backticks exists (outputs a run or a bench writes, under results/ and bench/out/, aside)."""
+repository path they name in backticks exists (what the benches write under bench/out/ aside)."""
 
 from __future__ import annotations
 
