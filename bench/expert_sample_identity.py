@@ -31,9 +31,9 @@ from suti.evaluation.identity import identity_scores, references_for
 from suti.evaluation.protocol import bootstrap_ci
 
 
-def scored(judge, references, images: np.ndarray, rows: list[dict]) -> dict:
-    """Identity accuracy and ID similarity (mean and 95% subject-bootstrap interval) of images of known subjects."""
-    scores = identity_scores(judge, images, rows, references)
+def summary(scores: dict[str, np.ndarray], rows: list[dict]) -> dict:
+    """Identity accuracy and ID similarity (`identity_scores` of the rows' images): mean and 95% subject-bootstrap
+    interval."""
     subjects = np.array([r["subject"] for r in rows])
     out = {"images": len(rows), "subjects": len(set(subjects))}
     for metric, values in scores.items():
@@ -69,10 +69,11 @@ def main() -> None:
         for img in imgs[:args.per_subject]:
             rows.append({"subject": subject, "category": "recontextualization"})
             images.append(img)
-    out["sources"]["clusters"] = scored(judge, references, np.stack(images), rows)
+    out["sources"]["clusters"] = summary(identity_scores(judge, np.stack(images), rows, references), rows)
+    judged = {}
     for tau, kept in samples.items():
-        out["sources"][f"kept at tau {tau}"] = scored(judge, references,
-                                                      np.stack([decode_image(r["image"]) for r in kept]), kept)
+        judged[tau] = identity_scores(judge, np.stack([decode_image(r["image"]) for r in kept]), kept, references)
+        out["sources"][f"kept at tau {tau}"] = summary(judged[tau], kept)
     # A filter of the pipeline's own that could keep *this* subject: the samples' CLIP-I (the scoring CLIP's image
     # similarity to the subject's cluster, which filter.clip_i_floor thresholds), by quartile of the unfiltered set.
     if "none" in samples:
@@ -80,9 +81,9 @@ def main() -> None:
         clip_i = np.array([r["clip_i"] for r in rows])
         edges = np.quantile(clip_i, [0, 0.25, 0.5, 0.75, 1.0])
         for q in range(4):
-            pick = [r for r, c in zip(rows, clip_i) if edges[q] <= c <= edges[q + 1]]
-            out["sources"][f"CLIP-I {edges[q]:.2f}-{edges[q + 1]:.2f}"] = scored(
-                judge, references, np.stack([decode_image(r["image"]) for r in pick]), pick)
+            mask = (clip_i >= edges[q]) & (clip_i <= edges[q + 1])
+            out["sources"][f"CLIP-I {edges[q]:.2f}-{edges[q + 1]:.2f}"] = summary(
+                {k: v[mask] for k, v in judged["none"].items()}, [r for r, m in zip(rows, mask) if m])
 
     print(f"{'source':24s} {'images':>7s} {'subjects':>8s} {'identity':>8s} {'95%':>16s} {'ID sim':>7s}")
     for name, s in out["sources"].items():

@@ -19,6 +19,7 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
+from pipeline_outputs import job_counts, numeric_leaves
 
 pytestmark = pytest.mark.cluster
 
@@ -134,35 +135,15 @@ def rule_of(work: Path, job_id: str) -> str:
     return logs[0].relative_to(work / "results/logs/slurm").parts[0].removeprefix("rule_")
 
 
-def planned_jobs(log: str) -> Counter:
-    """A run's job counts by rule (Snakemake's job stats table)."""
-    table = log.split("Job stats:")[1].split("total")[0]
-    return Counter({rule: int(n) for rule, n in re.findall(r"^(\w+)\s+(\d+)$", table, flags=re.M)})
-
-
 def figures(path: Path) -> dict:
-    out = {}
-
-    def walk(value, key):
-        if isinstance(value, dict):
-            for k, v in value.items():
-                walk(v, f"{key}/{k}")
-        elif isinstance(value, list):
-            for i, v in enumerate(value):
-                walk(v, f"{key}/{i}")
-        elif isinstance(value, (int, float)) and not isinstance(value, bool) and \
-                not any(word in key for word in ("second", "per_s", "time")):
-            out[key] = value
-
-    walk(json.loads(path.read_text()), path.name)
-    return out
+    return numeric_leaves(json.loads(path.read_text()), path.name, lists=True)
 
 
 def test_every_job_ran_as_a_slurm_job(runs):
     """The scheduler's own records: each job the local run ran completed once as a Slurm job (the cancelled one
     once more)."""
     by_rule = Counter(rule_of(runs["slurm"], r["JobId"]) for r in runs["records"] if r["JobState"] == "COMPLETED")
-    assert by_rule == planned_jobs(runs["log"])
+    assert by_rule == Counter(job_counts(runs["log"]))
     assert by_rule["train_experts"] == 2 and by_rule["filter_samples"] == 3 and by_rule["train_apprentice"] == 2
     states = Counter(r["JobState"] for r in runs["records"])
     assert states == Counter({"COMPLETED": sum(by_rule.values()), "CANCELLED": 1}), states

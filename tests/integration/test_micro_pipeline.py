@@ -18,6 +18,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from hostile import make_hostile_corpus
+from pipeline_outputs import job_counts, numeric_leaves
 from suti.data import tables
 
 pytestmark = pytest.mark.integration
@@ -94,18 +95,9 @@ def this_machine() -> dict:
 def micro_metrics(res: Path) -> dict:
     """Every figure the micro run measures, by path; timings left out (they vary run to run)."""
     out = {}
-
-    def walk(value, path):
-        if isinstance(value, dict):
-            for key, sub in value.items():
-                walk(sub, f"{path}/{key}")
-        elif isinstance(value, (int, float)) and not isinstance(value, bool) and \
-                not any(word in path for word in ("second", "per_s", "time")):
-            out[path] = round(float(value), 9)
-
     for name in SNAPSHOT_FILES:
-        walk(json.loads((res / name).read_text()), name)
-    return out
+        out.update(numeric_leaves(json.loads((res / name).read_text()), name))
+    return {path: round(float(value), 9) for path, value in out.items()}
 
 
 def test_micro_metrics_are_those_recorded_on_this_machine(micro):
@@ -364,12 +356,6 @@ def test_expert_config_change_reruns_only_expert_stages(micro):
     assert "train_experts" in out and "sample_experts" in out and "eval_experts" in out
     for rule in ("train_base", "eval_base", "mine_clusters", "train_probe"):
         assert rule not in out
-
-
-def job_counts(out: str) -> dict[str, int]:
-    """Jobs per rule from the "Job stats" table of a dry run's output."""
-    return {line.split()[0]: int(line.split()[1]) for line in out.splitlines()
-            if len(line.split()) == 2 and line.split()[1].isdigit()}
 
 
 def test_expert_fan_out_for_ten_thousand_subjects(repo, tmp_path):
